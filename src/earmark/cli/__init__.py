@@ -1,0 +1,23 @@
+"""The ``earmark`` command: it only parses, loads config and calls the library.
+
+Each sub-command lives in its own module and registers on :data:`earmark.cli.app.app`;
+importing this package registers them all.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from earmark.cli import config_cmd, prepare_cmd  # noqa: F401  (registers the commands)
+from earmark.cli.app import app, console
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    """Entry point of the ``earmark`` console script; user errors print one line and exit 2."""
+    try:
+        app()
+    except (ValueError, FileNotFoundError) as error:
+        console.print(f"[bold red]error:[/] {error}", highlight=False)
+        sys.exit(2)

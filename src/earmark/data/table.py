@@ -1,0 +1,149 @@
+"""Reading and writing label tables: the file form of :class:`~earmark.data.labels.Labels`.
+
+Two formats, chosen by suffix:
+
+- ``.csv`` (or ``.csv.gz``): one row per clip, columns ``clip_id, source, fold,
+  duration_seconds`` then one column per class holding ``1`` (positive), ``0`` (explicit
+  negative) or nothing (missing). Readable by any spreadsheet or pandas.
+- ``.npz``: the same arrays, compact and fast for millions of clips.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import os
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+from earmark.data.labels import LabelError, Labels
+
+__all__ = ["META_COLUMNS", "read_labels", "write_labels"]
+
+META_COLUMNS = ("clip_id", "source", "fold", "duration_seconds")
+_CELL = {"1": (True, True), "0": (False, True), "": (False, False)}
+
+
+def _open_text(path: Path, mode: str) -> IO[str]:
+    if path.name.endswith(".gz"):
+        return io.TextIOWrapper(gzip.open(path, mode + "b"), encoding="utf-8", newline="")
+    return open(path, mode, encoding="utf-8", newline="")  # noqa: SIM115
+
+
+def write_labels(labels: Labels, path: str | Path) -> Path:
+    """Write ``labels`` to ``path`` (``.csv``, ``.csv.gz`` or ``.npz``) atomically."""
+    path = Path(path)
+    clash = sorted(set(labels.class_names) & set(META_COLUMNS))
+    if clash:
+        raise LabelError(f"class name {clash[0]!r} collides with a label-table column name")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    if path.suffix == ".npz":
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(
+                handle,
+                clip_ids=labels.clip_ids.astype(str),
+                class_names=np.array(labels.class_names, dtype=str),
+                positive=np.packbits(labels.positive, axis=1),
+                annotated=np.packbits(labels.annotated, axis=1),
+                source=labels.source.astype(str),
+                fold=labels.fold,
+                duration_seconds=labels.duration_seconds,
+            )
+    elif path.name.endswith((".csv", ".csv.gz")):
+        cells = np.where(labels.positive, "1", np.where(labels.annotated, "0", ""))
+        with _open_text(tmp, "w") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow([*META_COLUMNS, *labels.class_names])
+            for i in range(labels.num_clips):
+                duration = labels.duration_seconds[i]
+                writer.writerow(
+                    [
+                        labels.clip_ids[i],
+                        labels.source[i],
+                        int(labels.fold[i]),
+                        "" if np.isnan(duration) else f"{duration:.6g}",
+                        *cells[i].tolist(),
+                    ]
+                )
+    else:
+        raise LabelError(f"{path}: a label table must end in .csv, .csv.gz or .npz")
+    os.replace(tmp, path)
+    return path
+
+
+def read_labels(path: str | Path) -> Labels:
+    """Read a label table written by :func:`write_labels` (or by hand in the same layout)."""
+    path = Path(path)
+    if not path.is_file():
+        raise LabelError(f"label table not found: {path}")
+    if path.suffix == ".npz":
+        return _read_npz(path)
+    if not path.name.endswith((".csv", ".csv.gz")):
+        raise LabelError(f"{path}: a label table must end in .csv, .csv.gz or .npz")
+    with _open_text(path, "r") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None:
+            raise LabelError(f"{path} is empty; expected a header {', '.join(META_COLUMNS)}, classes…")
+        if tuple(header[: len(META_COLUMNS)]) != META_COLUMNS:
+            raise LabelError(f"{path}: the header must start with {', '.join(META_COLUMNS)}, got {header[:4]}")
+        class_names = header[len(META_COLUMNS) :]
+        rows = list(reader)
+    width = len(header)
+    positive = np.zeros((len(rows), len(class_names)), dtype=bool)
+    annotated = np.zeros_like(positive)
+    clip_ids, sources, folds, durations = [], [], [], []
+    for i, row in enumerate(rows):
+        if len(row) != width:
+            raise LabelError(f"{path}, line {i + 2}: {len(row)} cells, the header has {width}")
+        clip_ids.append(row[0])
+        sources.append(row[1])
+        folds.append(_parse_int(row[2], path, i, "fold"))
+        durations.append(float(row[3]) if row[3] else np.nan)
+        for j, cell in enumerate(row[len(META_COLUMNS) :]):
+            value = _CELL.get(cell.strip())
+            if value is None:
+                raise LabelError(
+                    f"{path}, line {i + 2}, class {class_names[j]!r}: {cell!r} is not 1, 0 or empty"
+                )
+            positive[i, j], annotated[i, j] = value
+    try:
+        return Labels(
+            clip_ids=np.array(clip_ids, dtype=object),
+            class_names=tuple(class_names),
+            positive=positive,
+            annotated=annotated,
+            source=np.array(sources, dtype=object),
+            fold=np.array(folds, dtype=np.int64),
+            duration_seconds=np.array(durations, dtype=np.float64),
+        )
+    except LabelError as error:
+        raise LabelError(f"{path}: {error}") from error
+
+
+def _parse_int(cell: str, path: Path, row: int, column: str) -> int:
+    try:
+        return int(cell) if cell else -1
+    except ValueError:
+        raise LabelError(f"{path}, line {row + 2}: {column} {cell!r} is not an integer") from None
+
+
+def _read_npz(path: Path) -> Labels:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            k = len(data["class_names"])
+            return Labels(
+                clip_ids=data["clip_ids"].astype(object),
+                class_names=tuple(data["class_names"].tolist()),
+                positive=np.unpackbits(data["positive"], axis=1, count=k).astype(bool),
+                annotated=np.unpackbits(data["annotated"], axis=1, count=k).astype(bool),
+                source=data["source"].astype(object),
+                fold=data["fold"],
+                duration_seconds=data["duration_seconds"],
+            )
+    except KeyError as error:
+        raise LabelError(f"{path}: not a label table (missing array {error})") from error

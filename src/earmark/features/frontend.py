@@ -1,0 +1,135 @@
+"""Front-ends turn a mono waveform into frames, and sit in a registry filled by a decorator.
+
+A front-end is a small class with a ``name`` and a frozen config dataclass. The config round-trips
+through YAML (``{"name": "logmel", ...fields}``) and its hash is what a feature store and a
+:class:`~earmark.spec.TaggingSpec` compare: features computed with another config are never
+mixed in silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+
+from earmark.config import ConfigError, from_dict, to_dict
+
+__all__ = [
+    "FRONTENDS",
+    "Frontend",
+    "FrontendConfig",
+    "build_frontend",
+    "config_hash",
+    "frontend_config_from_dict",
+    "frontend_config_to_dict",
+    "register_frontend",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class FrontendConfig:
+    """Base of every front-end config: the rate the audio is resampled to, in Hz."""
+
+    sample_rate: int = 16000
+
+    def __post_init__(self) -> None:
+        if self.sample_rate <= 0:
+            raise ConfigError(f"sample_rate must be positive, got {self.sample_rate}")
+
+
+class Frontend(ABC):
+    """Computes frames of shape ``(num_frames, dim)`` from a mono float32 waveform."""
+
+    name: ClassVar[str]
+    config_class: ClassVar[type[FrontendConfig]]
+    #: True when features come precomputed with the data (no audio is decoded).
+    precomputed: ClassVar[bool] = False
+
+    def __init__(self, config: FrontendConfig) -> None:
+        if not isinstance(config, self.config_class):
+            raise TypeError(f"{type(self).__name__} needs a {self.config_class.__name__}")
+        self.config = config
+
+    @property
+    @abstractmethod
+    def dim(self) -> int:
+        """Feature values per frame."""
+
+    @property
+    @abstractmethod
+    def frames_per_second(self) -> float:
+        """Frame rate in frames per second of audio."""
+
+    @abstractmethod
+    def compute(self, waveform: np.ndarray) -> np.ndarray:
+        """Frames ``(num_frames, dim)`` float32 of one mono waveform ``(num_samples,)``."""
+
+    def compute_batch(self, waveforms: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Frames of several waveforms (front-ends override this to batch the work)."""
+        return [self.compute(w) for w in waveforms]
+
+    def num_frames(self, num_samples: int) -> int:
+        """Frames produced for a waveform of ``num_samples`` samples."""
+        return int(np.ceil(num_samples * self.frames_per_second / self.config.sample_rate))
+
+
+FRONTENDS: dict[str, type[Frontend]] = {}
+
+F = TypeVar("F", bound=type[Frontend])
+
+
+def register_frontend(name: str) -> Callable[[F], F]:
+    """Class decorator adding a front-end to :data:`FRONTENDS` under ``name``."""
+
+    def decorate(cls: F) -> F:
+        if name in FRONTENDS:
+            raise ValueError(f"front-end {name!r} is already registered by {FRONTENDS[name]}")
+        cls.name = name
+        FRONTENDS[name] = cls
+        return cls
+
+    return decorate
+
+
+def _frontend_class(name: str) -> type[Frontend]:
+    if name not in FRONTENDS:
+        raise ConfigError(f"unknown front-end {name!r}; known: {', '.join(sorted(FRONTENDS))}")
+    return FRONTENDS[name]
+
+
+def frontend_name(config: FrontendConfig) -> str:
+    """The registered name whose config class ``config`` is."""
+    for name, cls in FRONTENDS.items():
+        if type(config) is cls.config_class:
+            return name
+    raise ConfigError(f"{type(config).__name__} belongs to no registered front-end")
+
+
+def frontend_config_to_dict(config: FrontendConfig) -> dict[str, Any]:
+    """``{"name": ..., **fields}``: the YAML form of a front-end config."""
+    return {"name": frontend_name(config), **to_dict(config)}
+
+
+def frontend_config_from_dict(data: Mapping[str, Any], *, key: str = "frontend") -> FrontendConfig:
+    """Build a front-end config from its YAML form; the ``name`` key picks the class."""
+    if not isinstance(data, Mapping) or "name" not in data:
+        raise ConfigError(f"{key} must be a mapping with a 'name' key")
+    fields = dict(data)
+    cls = _frontend_class(str(fields.pop("name")))
+    return from_dict(cls.config_class, fields, key=key)
+
+
+def config_hash(config: FrontendConfig) -> str:
+    """A short, stable hash of a front-end config (16 hex characters)."""
+    text = json.dumps(frontend_config_to_dict(config), sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def build_frontend(config: FrontendConfig) -> Frontend:
+    """Instantiate the front-end whose config ``config`` is."""
+    return _frontend_class(frontend_name(config))(config)

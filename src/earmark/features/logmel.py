@@ -1,0 +1,176 @@
+"""Log-mel spectrograms in torch, with our own mel filterbank (Slaney and HTK scales).
+
+The filterbank and the STFT follow the conventions of librosa (periodic Hann window, centred
+frames with zero padding, power spectrum, Slaney area normalisation), so features match
+``librosa.feature.melspectrogram`` with the same parameters; the tests check it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import torch
+
+from earmark.config import ConfigError
+from earmark.features.frontend import Frontend, FrontendConfig, register_frontend
+
+__all__ = ["LogMel", "LogMelConfig", "hz_to_mel", "mel_filterbank", "mel_to_hz"]
+
+MelScale = Literal["slaney", "htk"]
+
+# Slaney's auditory toolbox scale: linear below 1 kHz, logarithmic above.
+_SLANEY_HZ_PER_MEL = 200.0 / 3.0
+_SLANEY_BREAK_HZ = 1000.0
+_SLANEY_BREAK_MEL = _SLANEY_BREAK_HZ / _SLANEY_HZ_PER_MEL
+_SLANEY_LOG_STEP = math.log(6.4) / 27.0
+
+
+def hz_to_mel(hz: np.ndarray, scale: MelScale = "slaney") -> np.ndarray:
+    """Frequencies in Hz to mels on the Slaney or HTK scale."""
+    hz = np.asarray(hz, dtype=np.float64)
+    if scale == "htk":
+        return np.asarray(2595.0 * np.log10(1.0 + hz / 700.0))
+    linear = hz / _SLANEY_HZ_PER_MEL
+    above = hz >= _SLANEY_BREAK_HZ
+    safe = np.where(above, hz, _SLANEY_BREAK_HZ)
+    logarithmic = _SLANEY_BREAK_MEL + np.log(safe / _SLANEY_BREAK_HZ) / _SLANEY_LOG_STEP
+    return np.asarray(np.where(above, logarithmic, linear))
+
+
+def mel_to_hz(mel: np.ndarray, scale: MelScale = "slaney") -> np.ndarray:
+    """Mels on the Slaney or HTK scale to frequencies in Hz."""
+    mel = np.asarray(mel, dtype=np.float64)
+    if scale == "htk":
+        return np.asarray(700.0 * (10.0 ** (mel / 2595.0) - 1.0))
+    linear = mel * _SLANEY_HZ_PER_MEL
+    logarithmic = _SLANEY_BREAK_HZ * np.exp(_SLANEY_LOG_STEP * (mel - _SLANEY_BREAK_MEL))
+    return np.asarray(np.where(mel >= _SLANEY_BREAK_MEL, logarithmic, linear))
+
+
+def mel_filterbank(
+    *,
+    sample_rate: int,
+    n_fft: int,
+    n_mels: int,
+    fmin_hz: float = 0.0,
+    fmax_hz: float | None = None,
+    scale: MelScale = "slaney",
+    normalize: bool = True,
+) -> np.ndarray:
+    """Triangular mel filters ``(n_mels, n_fft // 2 + 1)`` over the FFT bins.
+
+    With ``normalize`` each filter is divided by its width in Hz (Slaney's "area" norm), so
+    every filter has roughly constant energy.
+    """
+    fmax_hz = sample_rate / 2.0 if fmax_hz is None else fmax_hz
+    fft_hz = np.linspace(0.0, sample_rate / 2.0, n_fft // 2 + 1)
+    mel_edges = np.linspace(hz_to_mel(np.array(fmin_hz), scale), hz_to_mel(np.array(fmax_hz), scale), n_mels + 2)
+    edges_hz = mel_to_hz(mel_edges, scale)
+    widths = np.diff(edges_hz)
+    ramps = edges_hz[:, None] - fft_hz[None, :]
+    rising = -ramps[:-2] / widths[:-1, None]
+    falling = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(rising, falling))
+    if normalize:
+        weights *= (2.0 / (edges_hz[2:] - edges_hz[:-2]))[:, None]
+    return weights
+
+
+@dataclasses.dataclass(frozen=True)
+class LogMelConfig(FrontendConfig):
+    """Log-mel parameters; sizes in samples, frequencies in Hz."""
+
+    n_fft: int = 1024
+    window_samples: int = 1024
+    hop_samples: int = 320
+    n_mels: int = 64
+    fmin_hz: float = 50.0
+    fmax_hz: float | None = 8000.0
+    mel_scale: MelScale = "slaney"
+    slaney_norm: bool = True
+    power: float = 2.0
+    log_offset: float = 1e-6
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.window_samples > self.n_fft:
+            raise ConfigError(f"window_samples ({self.window_samples}) exceeds n_fft ({self.n_fft})")
+        if min(self.n_fft, self.window_samples, self.hop_samples, self.n_mels) <= 0:
+            raise ConfigError("n_fft, window_samples, hop_samples and n_mels must be positive")
+        top = self.sample_rate / 2.0 if self.fmax_hz is None else self.fmax_hz
+        if not 0.0 <= self.fmin_hz < top <= self.sample_rate / 2.0:
+            raise ConfigError(
+                f"need 0 <= fmin_hz < fmax_hz <= sample_rate / 2, got {self.fmin_hz}, {top}"
+            )
+        if self.log_offset <= 0:
+            raise ConfigError(f"log_offset must be positive, got {self.log_offset}")
+
+
+@register_frontend("logmel")
+class LogMel(Frontend):
+    """``log(mel power + log_offset)`` frames of shape ``(num_frames, n_mels)``."""
+
+    config_class = LogMelConfig
+    config: LogMelConfig
+
+    def __init__(self, config: LogMelConfig) -> None:
+        super().__init__(config)
+        c = config
+        bank = mel_filterbank(
+            sample_rate=c.sample_rate,
+            n_fft=c.n_fft,
+            n_mels=c.n_mels,
+            fmin_hz=c.fmin_hz,
+            fmax_hz=c.fmax_hz,
+            scale=c.mel_scale,
+            normalize=c.slaney_norm,
+        )
+        self._filterbank = torch.from_numpy(bank.T.astype(np.float32))  # (bins, n_mels)
+        self._window = torch.hann_window(c.window_samples, periodic=True)
+
+    @property
+    def dim(self) -> int:
+        return self.config.n_mels
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.config.sample_rate / self.config.hop_samples
+
+    def num_frames(self, num_samples: int) -> int:
+        return 1 + num_samples // self.config.hop_samples
+
+    def mel_power(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """Mel power ``(batch, num_frames, n_mels)`` of waveforms ``(batch, num_samples)``."""
+        c = self.config
+        spectrum = torch.stft(
+            waveforms,
+            n_fft=c.n_fft,
+            hop_length=c.hop_samples,
+            win_length=c.window_samples,
+            window=self._window,
+            center=True,
+            pad_mode="constant",
+            return_complex=True,
+        )
+        magnitude = spectrum.abs()
+        power = magnitude.square() if c.power == 2.0 else magnitude.pow(c.power)
+        return torch.matmul(power.transpose(1, 2), self._filterbank)
+
+    def compute(self, waveform: np.ndarray) -> np.ndarray:
+        return self.compute_batch([waveform])[0]
+
+    def compute_batch(self, waveforms: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Log-mel frames of each waveform; waveforms are zero-padded into one batch."""
+        if not waveforms:
+            return []
+        lengths = [len(w) for w in waveforms]
+        batch = torch.zeros(len(waveforms), max(lengths))
+        for row, waveform in enumerate(waveforms):
+            batch[row, : len(waveform)] = torch.from_numpy(np.asarray(waveform, dtype=np.float32))
+        with torch.inference_mode():
+            logmel = torch.log(self.mel_power(batch) + self.config.log_offset).numpy()
+        return [logmel[i, : self.num_frames(n)] for i, n in enumerate(lengths)]

@@ -1,0 +1,46 @@
+"""Raw waveform as frames, for sample-level models: each frame is ``frame_samples`` samples."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from earmark.config import ConfigError
+from earmark.features.frontend import Frontend, FrontendConfig, register_frontend
+
+__all__ = ["Waveform", "WaveformConfig"]
+
+
+@dataclasses.dataclass(frozen=True)
+class WaveformConfig(FrontendConfig):
+    """Frames of ``frame_samples`` consecutive samples; the last frame is zero-padded."""
+
+    frame_samples: int = 160
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.frame_samples <= 0:
+            raise ConfigError(f"frame_samples must be positive, got {self.frame_samples}")
+
+
+@register_frontend("waveform")
+class Waveform(Frontend):
+    """Reshapes samples ``(num_samples,)`` into frames ``(ceil(num_samples / F), F)``."""
+
+    config_class = WaveformConfig
+    config: WaveformConfig
+
+    @property
+    def dim(self) -> int:
+        return self.config.frame_samples
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.config.sample_rate / self.config.frame_samples
+
+    def compute(self, waveform: np.ndarray) -> np.ndarray:
+        size = self.config.frame_samples
+        frames = np.zeros((self.num_frames(len(waveform)), size), dtype=np.float32)
+        frames.reshape(-1)[: len(waveform)] = waveform
+        return frames
