@@ -36,6 +36,8 @@ class ConfigError(ValueError):
 
 def to_dict(config: Any) -> Any:
     """Return a config dataclass (or nested value) as plain YAML-safe data."""
+    if hasattr(config, "to_config_dict"):
+        return config.to_config_dict()
     if dataclasses.is_dataclass(config) and not isinstance(config, type):
         return {f.name: to_dict(getattr(config, f.name)) for f in dataclasses.fields(config)}
     if isinstance(config, tuple | list):
@@ -117,6 +119,8 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:  # noqa: PLR0911
         if value not in args:
             raise ConfigError(f"{key} must be one of {', '.join(map(repr, args))}, got {value!r}")
         return value
+    if isinstance(hint, type) and hasattr(hint, "from_config_dict"):
+        return hint.from_config_dict(value, key=key)
     if dataclasses.is_dataclass(hint):
         return from_dict(hint, value, key=key)  # type: ignore[arg-type]
     if origin in (tuple, list, Sequence):

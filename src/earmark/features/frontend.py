@@ -41,6 +41,15 @@ class FrontendConfig:
         if self.sample_rate <= 0:
             raise ConfigError(f"sample_rate must be positive, got {self.sample_rate}")
 
+    def to_config_dict(self) -> dict[str, Any]:
+        """``{"name": ..., **fields}``: the YAML form, naming the front-end."""
+        return frontend_config_to_dict(self)
+
+    @classmethod
+    def from_config_dict(cls, data: Mapping[str, Any], *, key: str = "frontend") -> FrontendConfig:
+        """Build the front-end config that ``data["name"]`` names."""
+        return frontend_config_from_dict(data, key=key)
+
 
 class Frontend(ABC):
     """Computes frames of shape ``(num_frames, dim)`` from a mono float32 waveform."""
@@ -112,7 +121,8 @@ def frontend_name(config: FrontendConfig) -> str:
 
 def frontend_config_to_dict(config: FrontendConfig) -> dict[str, Any]:
     """``{"name": ..., **fields}``: the YAML form of a front-end config."""
-    return {"name": frontend_name(config), **to_dict(config)}
+    fields = {f.name: to_dict(getattr(config, f.name)) for f in dataclasses.fields(config)}
+    return {"name": frontend_name(config), **fields}
 
 
 def frontend_config_from_dict(data: Mapping[str, Any], *, key: str = "frontend") -> FrontendConfig:

@@ -1,0 +1,173 @@
+"""``earmark prepare``, ``earmark merge-shards`` and ``earmark info``."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from earmark.cli.app import app, console, out
+from earmark.config import ConfigError, apply_overrides, from_dict, load_yaml
+from earmark.data.loaders import LOADERS, load_dataset
+from earmark.data.table import read_labels
+from earmark.features.frontend import FrontendConfig
+from earmark.features.logmel import LogMelConfig
+from earmark.features.store import FeatureStore
+from earmark.prepare import PrepareResult, merge_shards, parse_shard, prepare
+
+
+@dataclasses.dataclass(frozen=True)
+class PrepareConfig:
+    """Everything ``earmark prepare`` needs; a YAML file or ``--set`` options fill it."""
+
+    layout: str = "folder"
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    frontend: FrontendConfig = dataclasses.field(default_factory=LogMelConfig)
+    on_error: Literal["raise", "skip"] = "raise"
+    workers: int = 2
+    batch_clips: int = 16
+
+
+def _progress_bar() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def _summary_table(directory: Path) -> Table:
+    summary = json.loads((directory / "prepare.json").read_text(encoding="utf-8"))
+    labels = summary["labels"]
+    table = Table(title=f"prepared {directory}", show_header=False)
+    table.add_row("clips", str(labels["num_clips"]))
+    table.add_row("classes", str(labels["num_classes"]))
+    table.add_row("folds", ", ".join(map(str, labels["folds"])) or "-")
+    table.add_row("clips per source", ", ".join(f"{k}: {v}" for k, v in labels["clips_per_source"].items()))
+    table.add_row("clips per split", ", ".join(f"{k}: {v}" for k, v in summary["clips_per_split"].items()))
+    table.add_row("positives per clip", f"{labels['label_density']:.3f}")
+    table.add_row("fraction missing", f"{labels['fraction_missing']:.3f}")
+    table.add_row("hours of audio", f"{labels['total_duration_seconds'] / 3600:.3f}")
+    table.add_row("skipped", f"{summary['skipped']} (see skipped.csv)" if summary["skipped"] else "0")
+    table.add_row("seconds", f"{summary['seconds']:.1f}")
+    table.add_row("front-end hash", summary["frontend_hash"])
+    return table
+
+
+@app.command("prepare")
+def prepare_command(
+    layout: Annotated[str, typer.Argument(help=f"data-set layout: {', '.join(sorted(LOADERS))}")],
+    out_dir: Annotated[Path, typer.Option("--out", help="directory to write the prepared data to")],
+    root: Annotated[str | None, typer.Option(help="the layout's root folder (its 'root' option)")] = None,
+    config: Annotated[Path | None, typer.Option(help="a prepare YAML (see write-default-config)")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="loader option key=value")] = None,
+    frontend_set: Annotated[list[str] | None, typer.Option("--frontend-set", help="front-end key=value")] = None,
+    on_error: Annotated[str | None, typer.Option(help="raise (default) or skip bad clips")] = None,
+    shard: Annotated[str | None, typer.Option(help="i/n: prepare only shard i of n ('auto' under torchrun)")] = None,
+    workers: Annotated[int | None, typer.Option(help="decoding threads")] = None,
+) -> None:
+    """Read a data set, compute its features into a store, and write its label table."""
+    data: dict[str, Any] = load_yaml(config) if config else {}
+    data["layout"] = layout
+    options = dict(data.get("options") or {})
+    if root is not None:
+        if "root" not in {f.name for f in dataclasses.fields(LOADERS[layout].options_class)} if layout in LOADERS else set():
+            raise ConfigError(f"layout {layout!r} has no 'root' option; use --set with its options")
+        options["root"] = root
+    data["options"] = apply_overrides(options, set_ or [])
+    data["frontend"] = apply_overrides(dict(data.get("frontend") or {"name": "logmel"}), frontend_set or [])
+    if on_error is not None:
+        data["on_error"] = on_error
+    if workers is not None:
+        data["workers"] = workers
+    settings = from_dict(PrepareConfig, data)
+    manifest = load_dataset(settings.layout, settings.options)
+    console.print(f"{manifest.name}: {manifest.labels.num_clips} clips, {manifest.labels.num_classes} classes, "
+                  f"splits {', '.join(manifest.split_names)}")
+    with _progress_bar() as bar:
+        task = bar.add_task("prepare", total=manifest.labels.num_clips)
+        result: PrepareResult = prepare(
+            manifest,
+            out_dir,
+            settings.frontend,
+            on_error=settings.on_error,
+            shard=parse_shard(shard),
+            batch_clips=settings.batch_clips,
+            workers=settings.workers,
+            progress=lambda n: bar.advance(task, n),
+        )
+    if not result.finished:
+        console.print(f"shard written under {out_dir}/features; run `earmark merge-shards --out {out_dir}` "
+                      "once every shard is finished")
+        return
+    out.print(_summary_table(Path(out_dir)))
+
+
+@app.command("merge-shards")
+def merge_shards_command(
+    out_dir: Annotated[Path, typer.Option("--out", help="the prepared directory holding the shards")],
+) -> None:
+    """Merge the shards written by ``prepare --shard i/n`` into one store per split."""
+    merge_shards(out_dir)
+    out.print(_summary_table(out_dir))
+
+
+@app.command("info")
+def info_command(
+    path: Annotated[Path, typer.Argument(help="a prepared directory, a store directory or a label table")],
+    classes: Annotated[bool, typer.Option(help="list positives per class")] = False,
+) -> None:
+    """Describe a prepared directory, a feature store or a label table."""
+    if path.is_file():
+        _print_labels(read_labels(path), classes)
+        return
+    if (path / "store.json").exists() or (path / "progress.jsonl").exists():
+        _print_store(FeatureStore(path))
+        return
+    if not (path / "labels.csv").exists():
+        raise ConfigError(f"{path} is neither a prepared directory (no labels.csv), a store nor a label table")
+    if (path / "prepare.json").exists():
+        out.print(_summary_table(path))
+    for store_dir in sorted((path / "features").iterdir()):
+        _print_store(FeatureStore(store_dir))
+    if classes:
+        _print_labels(read_labels(path / "labels.csv"), True)
+
+
+def _print_store(store: FeatureStore) -> None:
+    info = store.describe()
+    table = Table(title=f"feature store {info['directory']}", show_header=False)
+    frontend = ", ".join(f"{k}={v}" for k, v in info["frontend"].items())
+    per_clip = info["frames_per_clip"]
+    table.add_row("clips", str(info["clips"]))
+    table.add_row("frames", f"{info['frames']} ({per_clip['min']}–{per_clip['max']} per clip, mean {per_clip['mean']:.1f})")
+    table.add_row("frame size", f"{info['dim']} values, {info['frames_per_second']:.3g} frames/s")
+    table.add_row("front-end", frontend)
+    table.add_row("front-end hash", info["frontend_hash"])
+    table.add_row("size", f"{info['bytes'] / 2**20:.1f} MiB float16")
+    out.print(table)
+
+
+def _print_labels(labels: Any, classes: bool) -> None:
+    summary = labels.summary()
+    table = Table(title="labels", show_header=False)
+    table.add_row("clips", str(summary.num_clips))
+    table.add_row("classes", str(summary.num_classes))
+    table.add_row("folds", ", ".join(map(str, summary.folds)))
+    table.add_row("clips per source", ", ".join(f"{k}: {v}" for k, v in summary.clips_per_source.items()))
+    table.add_row("positives per clip", f"{summary.label_density:.3f}")
+    table.add_row("fraction missing", f"{summary.fraction_missing:.3f}")
+    out.print(table)
+    if classes:
+        per_class = Table("class", "positives", "annotated", title="per class")
+        for name in labels.class_names:
+            per_class.add_row(name, str(summary.positives_per_class[name]), str(summary.annotated_per_class[name]))
+        out.print(per_class)
