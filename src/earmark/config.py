@@ -114,7 +114,8 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:  # noqa: PLR0911
                 return _coerce(arg, value, key)
             except ConfigError as error:
                 errors.append(str(error))
-        raise ConfigError(errors[0] if len(errors) == 1 else f"{key}: no type fits {value!r}")
+        distinct = list(dict.fromkeys(errors))
+        raise ConfigError(distinct[0] if len(distinct) == 1 else f"{key}: {' / '.join(distinct)}")
     if origin is typing.Literal:
         if value not in args:
             raise ConfigError(f"{key} must be one of {', '.join(map(repr, args))}, got {value!r}")

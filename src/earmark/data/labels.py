@@ -328,7 +328,7 @@ def _check_unique(values: np.ndarray, what: str) -> None:
     uniques, counts = np.unique(values.astype(str), return_counts=True)
     if (counts > 1).any():
         dups = uniques[counts > 1]
-        raise LabelError(f"duplicated {what} {dups[0]!r} ({len(dups)} duplicated in all)")
+        raise LabelError(f"duplicated {what} {str(dups[0])!r} ({len(dups)} duplicated in all)")
 
 
 def _lookup(index: dict[str, int], name: str, clip: str) -> int:

@@ -27,8 +27,8 @@ META_COLUMNS = ("clip_id", "source", "fold", "duration_seconds")
 _CELL = {"1": (True, True), "0": (False, True), "": (False, False)}
 
 
-def _open_text(path: Path, mode: str) -> IO[str]:
-    if path.name.endswith(".gz"):
+def _open_text(path: Path, mode: str, *, compressed: bool) -> IO[str]:
+    if compressed:
         return io.TextIOWrapper(gzip.open(path, mode + "b"), encoding="utf-8", newline="")
     return open(path, mode, encoding="utf-8", newline="")  # noqa: SIM115
 
@@ -55,7 +55,7 @@ def write_labels(labels: Labels, path: str | Path) -> Path:
             )
     elif path.name.endswith((".csv", ".csv.gz")):
         cells = np.where(labels.positive, "1", np.where(labels.annotated, "0", ""))
-        with _open_text(tmp, "w") as handle:
+        with _open_text(tmp, "w", compressed=path.name.endswith(".gz")) as handle:
             writer = csv.writer(handle, lineterminator="\n")
             writer.writerow([*META_COLUMNS, *labels.class_names])
             for i in range(labels.num_clips):
@@ -84,7 +84,7 @@ def read_labels(path: str | Path) -> Labels:
         return _read_npz(path)
     if not path.name.endswith((".csv", ".csv.gz")):
         raise LabelError(f"{path}: a label table must end in .csv, .csv.gz or .npz")
-    with _open_text(path, "r") as handle:
+    with _open_text(path, "r", compressed=path.name.endswith(".gz")) as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if header is None:
