@@ -17,7 +17,8 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 demo: $(BIN)/.installed
-	$(BIN)/earmark prepare folder --root "$(DATA)/esc10/audio" --out $(DEMO_OUT)/esc10 --on-error skip
+	$(BIN)/earmark prepare folder --root "$(DATA)/esc10/audio" --out $(DEMO_OUT)/esc10 \
+		--set 'fold_pattern=^(\d+)-' --on-error skip
 	$(BIN)/earmark info $(DEMO_OUT)/esc10
 
 test: $(BIN)/.installed

@@ -146,8 +146,10 @@ def _fill_split(
     for row, result in _decoded(manifest, rows, rate, workers, lookahead=2 * batch_clips):
         if isinstance(result, AudioError):
             if on_error == "raise":
-                raise AudioError(result.path, f"{result.reason} (clip {ids[row]!r}; "
-                                 "use --on-error skip to skip such clips)")
+                raise AudioError(
+                    result.path,
+                    f"{result.reason} (clip {ids[row]!r}; use --on-error skip to skip such clips)",
+                )
             writer.skip(ids[row], result.reason)
             if progress:
                 progress(1)
@@ -188,8 +190,11 @@ def prepare(
     if on_error == "raise":
         absent = manifest.check_files()
         if absent:
-            raise AudioError(absent[0][1], f"file does not exist (clip {absent[0][0]!r}; "
-                             f"{len(absent)} files are missing; use --on-error skip to skip them)")
+            raise AudioError(
+                absent[0][1],
+                f"file does not exist (clip {absent[0][0]!r}; "
+                f"{len(absent)} files are missing; use --on-error skip to skip them)",
+            )
     out.mkdir(parents=True, exist_ok=True)
     write_manifest_csv(manifest, out / "manifest.csv")
     write_labels(manifest.labels, out / "loader_labels.csv")
@@ -205,9 +210,20 @@ def prepare(
             done = writer.done
             if progress and done:
                 progress(sum(1 for r in rows.tolist() if manifest.labels.clip_ids[r] in done))
-            todo = np.array([r for r in rows.tolist() if manifest.labels.clip_ids[r] not in done], dtype=np.int64)
-            _fill_split(manifest, todo, writer, frontend, on_error=on_error, batch_clips=batch_clips,
-                        workers=workers, progress=progress)
+            todo = np.array(
+                [r for r in rows.tolist() if manifest.labels.clip_ids[r] not in done],
+                dtype=np.int64,
+            )
+            _fill_split(
+                manifest,
+                todo,
+                writer,
+                frontend,
+                on_error=on_error,
+                batch_clips=batch_clips,
+                workers=workers,
+                progress=progress,
+            )
         finally:
             writer.close()
         writer.finalize(order=manifest.labels.clip_ids[rows].tolist())
@@ -239,9 +255,14 @@ def _finish(out: Path, frontend_config: FrontendConfig, seconds: float) -> Prepa
         for clip, reason in skipped.items():
             split, path = paths.get(clip, ("", ""))
             writer.writerow([clip, split, path, reason])
-    result = PrepareResult(out, {s: len(st) for s, st in stores.items()}, skipped, seconds, True, labels)
-    summary = {**result.as_dict(), "labels": labels.summary().as_dict(),
-               "frontend_hash": next(iter(stores.values())).frontend_hash}
+    result = PrepareResult(
+        out, {s: len(st) for s, st in stores.items()}, skipped, seconds, True, labels
+    )
+    summary = {
+        **result.as_dict(),
+        "labels": labels.summary().as_dict(),
+        "frontend_hash": next(iter(stores.values())).frontend_hash,
+    }
     tmp = out / "prepare.json.tmp"
     tmp.write_text(json.dumps(summary, indent=2), encoding="utf-8")
     os.replace(tmp, out / "prepare.json")
@@ -265,7 +286,9 @@ def merge_shards(out: str | Path) -> PrepareResult:
         count = int(shards[0].name.rsplit("-", 1)[1])
         finished = [s for s in shards if (s / "store.json").exists()]
         if len(finished) != count:
-            raise StoreError(f"{directory}: {len(finished)} of {count} shards are finished; finish the rest first")
+            raise StoreError(
+                f"{directory}: {len(finished)} of {count} shards are finished; finish the rest first"
+            )
         order = [c for c, (s, _) in paths.items() if s == split]
         staging = directory.with_name(directory.name + ".merging")
         merged = merge_stores(finished, staging, order=order)

@@ -131,7 +131,8 @@ class TaggingSpec:
             a, b = frontend_config_to_dict(self.frontend), frontend_config_to_dict(other.frontend)
             keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
             out.append(
-                "front-end differs in " + ", ".join(f"{k} ({a.get(k)!r} vs {b.get(k)!r})" for k in keys)
+                "front-end differs in "
+                + ", ".join(f"{k} ({a.get(k)!r} vs {b.get(k)!r})" for k in keys)
             )
         if self.segment_frames != other.segment_frames:
             out.append(f"segment_frames {self.segment_frames} vs {other.segment_frames}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from earmark.cli import config_cmd, prepare_cmd  # noqa: F401  (registers the commands)
+from earmark.cli import config_cmd, evaluate_cmd, prepare_cmd  # noqa: F401  (registers the commands)
 from earmark.cli.app import app, console
 
 __all__ = ["app", "main"]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import torch
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -51,12 +53,18 @@ def _summary_table(directory: Path) -> Table:
     table.add_row("clips", str(labels["num_clips"]))
     table.add_row("classes", str(labels["num_classes"]))
     table.add_row("folds", ", ".join(map(str, labels["folds"])) or "-")
-    table.add_row("clips per source", ", ".join(f"{k}: {v}" for k, v in labels["clips_per_source"].items()))
-    table.add_row("clips per split", ", ".join(f"{k}: {v}" for k, v in summary["clips_per_split"].items()))
+    table.add_row(
+        "clips per source", ", ".join(f"{k}: {v}" for k, v in labels["clips_per_source"].items())
+    )
+    table.add_row(
+        "clips per split", ", ".join(f"{k}: {v}" for k, v in summary["clips_per_split"].items())
+    )
     table.add_row("positives per clip", f"{labels['label_density']:.3f}")
     table.add_row("fraction missing", f"{labels['fraction_missing']:.3f}")
     table.add_row("hours of audio", f"{labels['total_duration_seconds'] / 3600:.3f}")
-    table.add_row("skipped", f"{summary['skipped']} (see skipped.csv)" if summary["skipped"] else "0")
+    table.add_row(
+        "skipped", f"{summary['skipped']} (see skipped.csv)" if summary["skipped"] else "0"
+    )
     table.add_row("seconds", f"{summary['seconds']:.1f}")
     table.add_row("front-end hash", summary["frontend_hash"])
     return table
@@ -66,12 +74,20 @@ def _summary_table(directory: Path) -> Table:
 def prepare_command(
     layout: Annotated[str, typer.Argument(help=f"data-set layout: {', '.join(sorted(LOADERS))}")],
     out_dir: Annotated[Path, typer.Option("--out", help="directory to write the prepared data to")],
-    root: Annotated[str | None, typer.Option(help="the layout's root folder (its 'root' option)")] = None,
-    config: Annotated[Path | None, typer.Option(help="a prepare YAML (see write-default-config)")] = None,
+    root: Annotated[
+        str | None, typer.Option(help="the layout's root folder (its 'root' option)")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="a prepare YAML (see write-default-config)")
+    ] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="loader option key=value")] = None,
-    frontend_set: Annotated[list[str] | None, typer.Option("--frontend-set", help="front-end key=value")] = None,
+    frontend_set: Annotated[
+        list[str] | None, typer.Option("--frontend-set", help="front-end key=value")
+    ] = None,
     on_error: Annotated[str | None, typer.Option(help="raise (default) or skip bad clips")] = None,
-    shard: Annotated[str | None, typer.Option(help="i/n: prepare only shard i of n ('auto' under torchrun)")] = None,
+    shard: Annotated[
+        str | None, typer.Option(help="i/n: prepare only shard i of n ('auto' under torchrun)")
+    ] = None,
     workers: Annotated[int | None, typer.Option(help="decoding threads")] = None,
 ) -> None:
     """Read a data set, compute its features into a store, and write its label table."""
@@ -79,19 +95,29 @@ def prepare_command(
     data["layout"] = layout
     options = dict(data.get("options") or {})
     if root is not None:
-        if "root" not in {f.name for f in dataclasses.fields(LOADERS[layout].options_class)} if layout in LOADERS else set():
+        if (
+            "root" not in {f.name for f in dataclasses.fields(LOADERS[layout].options_class)}
+            if layout in LOADERS
+            else set()
+        ):
             raise ConfigError(f"layout {layout!r} has no 'root' option; use --set with its options")
         options["root"] = root
     data["options"] = apply_overrides(options, set_ or [])
-    data["frontend"] = apply_overrides(dict(data.get("frontend") or {"name": "logmel"}), frontend_set or [])
+    data["frontend"] = apply_overrides(
+        dict(data.get("frontend") or {"name": "logmel"}), frontend_set or []
+    )
     if on_error is not None:
         data["on_error"] = on_error
     if workers is not None:
         data["workers"] = workers
     settings = from_dict(PrepareConfig, data)
+    # decoding threads and torch's own threads share the cores: give torch what is left
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) - settings.workers + 1))
     manifest = load_dataset(settings.layout, settings.options)
-    console.print(f"{manifest.name}: {manifest.labels.num_clips} clips, {manifest.labels.num_classes} classes, "
-                  f"splits {', '.join(manifest.split_names)}")
+    console.print(
+        f"{manifest.name}: {manifest.labels.num_clips} clips, {manifest.labels.num_classes} classes, "
+        f"splits {', '.join(manifest.split_names)}"
+    )
     with _progress_bar() as bar:
         task = bar.add_task("prepare", total=manifest.labels.num_clips)
         result: PrepareResult = prepare(
@@ -105,15 +131,19 @@ def prepare_command(
             progress=lambda n: bar.advance(task, n),
         )
     if not result.finished:
-        console.print(f"shard written under {out_dir}/features; run `earmark merge-shards --out {out_dir}` "
-                      "once every shard is finished")
+        console.print(
+            f"shard written under {out_dir}/features; run `earmark merge-shards --out {out_dir}` "
+            "once every shard is finished"
+        )
         return
     out.print(_summary_table(Path(out_dir)))
 
 
 @app.command("merge-shards")
 def merge_shards_command(
-    out_dir: Annotated[Path, typer.Option("--out", help="the prepared directory holding the shards")],
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="the prepared directory holding the shards")
+    ],
 ) -> None:
     """Merge the shards written by ``prepare --shard i/n`` into one store per split."""
     merge_shards(out_dir)
@@ -122,7 +152,9 @@ def merge_shards_command(
 
 @app.command("info")
 def info_command(
-    path: Annotated[Path, typer.Argument(help="a prepared directory, a store directory or a label table")],
+    path: Annotated[
+        Path, typer.Argument(help="a prepared directory, a store directory or a label table")
+    ],
     classes: Annotated[bool, typer.Option(help="list positives per class")] = False,
 ) -> None:
     """Describe a prepared directory, a feature store or a label table."""
@@ -133,7 +165,9 @@ def info_command(
         _print_store(FeatureStore(path))
         return
     if not (path / "labels.csv").exists():
-        raise ConfigError(f"{path} is neither a prepared directory (no labels.csv), a store nor a label table")
+        raise ConfigError(
+            f"{path} is neither a prepared directory (no labels.csv), a store nor a label table"
+        )
     if (path / "prepare.json").exists():
         out.print(_summary_table(path))
     for store_dir in sorted((path / "features").iterdir()):
@@ -148,7 +182,10 @@ def _print_store(store: FeatureStore) -> None:
     frontend = ", ".join(f"{k}={v}" for k, v in info["frontend"].items())
     per_clip = info["frames_per_clip"]
     table.add_row("clips", str(info["clips"]))
-    table.add_row("frames", f"{info['frames']} ({per_clip['min']}–{per_clip['max']} per clip, mean {per_clip['mean']:.1f})")
+    table.add_row(
+        "frames",
+        f"{info['frames']} ({per_clip['min']}–{per_clip['max']} per clip, mean {per_clip['mean']:.1f})",
+    )
     table.add_row("frame size", f"{info['dim']} values, {info['frames_per_second']:.3g} frames/s")
     table.add_row("front-end", frontend)
     table.add_row("front-end hash", info["frontend_hash"])
@@ -162,12 +199,16 @@ def _print_labels(labels: Any, classes: bool) -> None:
     table.add_row("clips", str(summary.num_clips))
     table.add_row("classes", str(summary.num_classes))
     table.add_row("folds", ", ".join(map(str, summary.folds)))
-    table.add_row("clips per source", ", ".join(f"{k}: {v}" for k, v in summary.clips_per_source.items()))
+    table.add_row(
+        "clips per source", ", ".join(f"{k}: {v}" for k, v in summary.clips_per_source.items())
+    )
     table.add_row("positives per clip", f"{summary.label_density:.3f}")
     table.add_row("fraction missing", f"{summary.fraction_missing:.3f}")
     out.print(table)
     if classes:
         per_class = Table("class", "positives", "annotated", title="per class")
         for name in labels.class_names:
-            per_class.add_row(name, str(summary.positives_per_class[name]), str(summary.annotated_per_class[name]))
+            per_class.add_row(
+                name, str(summary.positives_per_class[name]), str(summary.annotated_per_class[name])
+            )
         out.print(per_class)

@@ -265,9 +265,13 @@ class Labels:
             if name in own:
                 positive[:, j] = self.positive[:, own[name]]
                 annotated[:, j] = self.annotated[:, own[name]]
-        return dataclasses.replace(self, class_names=class_names, positive=positive, annotated=annotated)
+        return dataclasses.replace(
+            self, class_names=class_names, positive=positive, annotated=annotated
+        )
 
-    def with_matrices(self, *, positive: np.ndarray | None = None, annotated: np.ndarray | None = None) -> Labels:
+    def with_matrices(
+        self, *, positive: np.ndarray | None = None, annotated: np.ndarray | None = None
+    ) -> Labels:
         """The same clips with replaced ``positive`` and / or ``annotated`` matrices."""
         return dataclasses.replace(
             self,
@@ -314,8 +318,12 @@ class Labels:
             num_classes=self.num_classes,
             clips_per_source={str(s): int(c) for s, c in zip(sources, counts, strict=True)},
             folds=sorted(int(f) for f in np.unique(self.fold)),
-            positives_per_class=dict(zip(self.class_names, self.positive.sum(0).tolist(), strict=True)),
-            annotated_per_class=dict(zip(self.class_names, self.annotated.sum(0).tolist(), strict=True)),
+            positives_per_class=dict(
+                zip(self.class_names, self.positive.sum(0).tolist(), strict=True)
+            ),
+            annotated_per_class=dict(
+                zip(self.class_names, self.annotated.sum(0).tolist(), strict=True)
+            ),
             label_density=float(self.positive.sum() / max(self.num_clips, 1)),
             fraction_missing=float((~self.annotated).sum() / entries) if entries else 0.0,
             total_duration_seconds=float(durations.sum()),

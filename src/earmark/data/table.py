@@ -88,9 +88,13 @@ def read_labels(path: str | Path) -> Labels:
         reader = csv.reader(handle)
         header = next(reader, None)
         if header is None:
-            raise LabelError(f"{path} is empty; expected a header {', '.join(META_COLUMNS)}, classes…")
+            raise LabelError(
+                f"{path} is empty; expected a header {', '.join(META_COLUMNS)}, classes…"
+            )
         if tuple(header[: len(META_COLUMNS)]) != META_COLUMNS:
-            raise LabelError(f"{path}: the header must start with {', '.join(META_COLUMNS)}, got {header[:4]}")
+            raise LabelError(
+                f"{path}: the header must start with {', '.join(META_COLUMNS)}, got {header[:4]}"
+            )
         class_names = header[len(META_COLUMNS) :]
         rows = list(reader)
     width = len(header)

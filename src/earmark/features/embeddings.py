@@ -20,7 +20,9 @@ __all__ = ["VGGISH_QUANTIZATION_RANGE", "Precomputed", "PrecomputedConfig", "deq
 VGGISH_QUANTIZATION_RANGE = (-2.0, 2.0)
 
 
-def dequantize_uint8(frames: np.ndarray, value_range: tuple[float, float] = VGGISH_QUANTIZATION_RANGE) -> np.ndarray:
+def dequantize_uint8(
+    frames: np.ndarray, value_range: tuple[float, float] = VGGISH_QUANTIZATION_RANGE
+) -> np.ndarray:
     """Map uint8 codes 0..255 linearly back onto ``value_range`` as float32."""
     low, high = value_range
     return (np.asarray(frames, dtype=np.float32) * ((high - low) / 255.0) + low).astype(np.float32)

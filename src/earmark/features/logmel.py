@@ -68,7 +68,9 @@ def mel_filterbank(
     """
     fmax_hz = sample_rate / 2.0 if fmax_hz is None else fmax_hz
     fft_hz = np.linspace(0.0, sample_rate / 2.0, n_fft // 2 + 1)
-    mel_edges = np.linspace(hz_to_mel(np.array(fmin_hz), scale), hz_to_mel(np.array(fmax_hz), scale), n_mels + 2)
+    mel_edges = np.linspace(
+        hz_to_mel(np.array(fmin_hz), scale), hz_to_mel(np.array(fmax_hz), scale), n_mels + 2
+    )
     edges_hz = mel_to_hz(mel_edges, scale)
     widths = np.diff(edges_hz)
     ramps = edges_hz[:, None] - fft_hz[None, :]
@@ -98,7 +100,9 @@ class LogMelConfig(FrontendConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.window_samples > self.n_fft:
-            raise ConfigError(f"window_samples ({self.window_samples}) exceeds n_fft ({self.n_fft})")
+            raise ConfigError(
+                f"window_samples ({self.window_samples}) exceeds n_fft ({self.n_fft})"
+            )
         if min(self.n_fft, self.window_samples, self.hop_samples, self.n_mels) <= 0:
             raise ConfigError("n_fft, window_samples, hop_samples and n_mels must be positive")
         top = self.sample_rate / 2.0 if self.fmax_hz is None else self.fmax_hz
@@ -131,6 +135,9 @@ class LogMel(Frontend):
         )
         self._filterbank = torch.from_numpy(bank.T.astype(np.float32))  # (bins, n_mels)
         self._window = torch.hann_window(c.window_samples, periodic=True)
+        left = (c.n_fft - c.window_samples) // 2  # a shorter window sits centred in the FFT frame
+        self._fft_window = torch.zeros(c.n_fft)
+        self._fft_window[left : left + c.window_samples] = self._window
 
     @property
     def dim(self) -> int:
@@ -144,7 +151,7 @@ class LogMel(Frontend):
         return 1 + num_samples // self.config.hop_samples
 
     def mel_power(self, waveforms: torch.Tensor) -> torch.Tensor:
-        """Mel power ``(batch, num_frames, n_mels)`` of waveforms ``(batch, num_samples)``."""
+        """Mel power ``(batch, num_frames, n_mels)`` of equal-length waveforms ``(batch, samples)``."""
         c = self.config
         spectrum = torch.stft(
             waveforms,
@@ -156,21 +163,37 @@ class LogMel(Frontend):
             pad_mode="constant",
             return_complex=True,
         )
-        magnitude = spectrum.abs()
-        power = magnitude.square() if c.power == 2.0 else magnitude.pow(c.power)
-        return torch.matmul(power.transpose(1, 2), self._filterbank)
+        return torch.matmul(self._power(spectrum).transpose(1, 2), self._filterbank)
+
+    def _power(self, spectrum: torch.Tensor) -> torch.Tensor:
+        power = spectrum.real.square().addcmul_(spectrum.imag, spectrum.imag)
+        return power if self.config.power == 2.0 else power.pow(self.config.power / 2.0)
 
     def compute(self, waveform: np.ndarray) -> np.ndarray:
         return self.compute_batch([waveform])[0]
 
     def compute_batch(self, waveforms: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Log-mel frames of each waveform; waveforms are zero-padded into one batch."""
+        """Log-mel frames of each waveform, computed in one pass without padding to a common length.
+
+        The waveforms are laid end to end, each in a block of whole hops that holds its centring
+        zeros, so one framing of the long signal gives every clip's frames (plus a few frames
+        between blocks that are dropped): no work is spent on padding short clips to the
+        longest one.
+        """
         if not waveforms:
             return []
-        lengths = [len(w) for w in waveforms]
-        batch = torch.zeros(len(waveforms), max(lengths))
-        for row, waveform in enumerate(waveforms):
-            batch[row, : len(waveform)] = torch.from_numpy(np.asarray(waveform, dtype=np.float32))
+        c = self.config
+        hop, half = c.hop_samples, c.n_fft // 2
+        extra_frames = -(-c.n_fft // hop)  # frames of hop that cover one n_fft window
+        counts = [self.num_frames(len(w)) for w in waveforms]
+        block_frames = [n - 1 + extra_frames for n in counts]
+        signal = np.zeros(sum(block_frames) * hop, dtype=np.float32)
+        starts = np.concatenate([[0], np.cumsum(block_frames)[:-1]]).astype(np.int64)
+        for start, waveform in zip(starts.tolist(), waveforms, strict=True):
+            signal[start * hop + half : start * hop + half + len(waveform)] = waveform
         with torch.inference_mode():
-            logmel = torch.log(self.mel_power(batch) + self.config.log_offset).numpy()
-        return [logmel[i, : self.num_frames(n)] for i, n in enumerate(lengths)]
+            frames = torch.from_numpy(signal).unfold(0, c.n_fft, hop)  # (total_frames, n_fft) view
+            spectrum = torch.fft.rfft(frames * self._fft_window)
+            mel = torch.matmul(self._power(spectrum), self._filterbank)
+            logmel = mel.add_(c.log_offset).log_().numpy()
+        return [logmel[s : s + n] for s, n in zip(starts.tolist(), counts, strict=True)]

@@ -138,7 +138,9 @@ class StoreWriter:
         if partial.exists():
             size = partial.stat().st_size
             if size < expected:
-                raise StoreError(f"{partial} holds {size} bytes but its progress log needs {expected}")
+                raise StoreError(
+                    f"{partial} holds {size} bytes but its progress log needs {expected}"
+                )
             if size > expected:
                 with open(partial, "r+b") as handle:  # drop the frames of an unfinished clip
                     handle.truncate(expected)
@@ -158,9 +160,13 @@ class StoreWriter:
         for clip_id, frames, duration in items:
             frames = np.asarray(frames)
             if frames.ndim != 2 or frames.shape[1] != self.dim:
-                raise StoreError(f"clip {clip_id!r}: frames of shape {frames.shape}, expected (n, {self.dim})")
+                raise StoreError(
+                    f"clip {clip_id!r}: frames of shape {frames.shape}, expected (n, {self.dim})"
+                )
             if frames.shape[0] == 0:
-                raise StoreError(f"clip {clip_id!r}: no frames (the audio is shorter than one frame)")
+                raise StoreError(
+                    f"clip {clip_id!r}: no frames (the audio is shorter than one frame)"
+                )
             if not np.isfinite(frames).all():
                 raise StoreError(f"clip {clip_id!r}: frames hold NaN or infinite values")
             self._frames.write(np.ascontiguousarray(frames, dtype=_DTYPE).tobytes())
@@ -213,10 +219,17 @@ class StoreWriter:
         if order is not None:
             position = {c: i for i, c in enumerate(self.clip_ids)}
             rows = np.array([position[c] for c in order if c in position], dtype=np.int64)
-            ids, offsets, counts, durations = ids[rows], offsets[rows], counts[rows], durations[rows]
+            ids, offsets, counts, durations = (
+                ids[rows],
+                offsets[rows],
+                counts[rows],
+                durations[rows],
+            )
         tmp = self.directory / (_INDEX + ".tmp")
         with open(tmp, "wb") as handle:
-            np.savez(handle, clip_ids=ids, offsets=offsets, num_frames=counts, duration_seconds=durations)
+            np.savez(
+                handle, clip_ids=ids, offsets=offsets, num_frames=counts, duration_seconds=durations
+            )
         os.replace(tmp, self.directory / _INDEX)
         os.replace(self.directory / _PARTIAL, self.directory / _FRAMES)
         meta = {
@@ -243,14 +256,22 @@ class FeatureStore:
         self.directory = Path(directory)
         meta_path = self.directory / _META
         if not meta_path.exists():
-            hint = " (its prepare was interrupted; run it again to finish)" if (self.directory / _PROGRESS).exists() else ""
+            hint = (
+                " (its prepare was interrupted; run it again to finish)"
+                if (self.directory / _PROGRESS).exists()
+                else ""
+            )
             raise StoreError(f"{self.directory} is not a finished feature store{hint}")
         self.meta: dict[str, Any] = json.loads(meta_path.read_text(encoding="utf-8"))
         if self.meta.get("format_version") != FORMAT_VERSION:
-            raise StoreError(f"{self.directory}: store format {self.meta.get('format_version')} is not {FORMAT_VERSION}")
+            raise StoreError(
+                f"{self.directory}: store format {self.meta.get('format_version')} is not {FORMAT_VERSION}"
+            )
         self.frontend = frontend_config_from_dict(self.meta["frontend"])
         if config_hash(self.frontend) != self.meta["frontend_hash"]:
-            raise StoreError(f"{self.directory}: store.json's front-end hash does not match its config")
+            raise StoreError(
+                f"{self.directory}: store.json's front-end hash does not match its config"
+            )
         with np.load(self.directory / _INDEX, allow_pickle=False) as index:
             self.clip_ids: np.ndarray = index["clip_ids"].astype(object)
             self.offsets: np.ndarray = index["offsets"]
@@ -261,7 +282,9 @@ class FeatureStore:
         expected = total * self.dim * _DTYPE.itemsize
         actual = (self.directory / _FRAMES).stat().st_size
         if actual != expected:
-            raise StoreError(f"{self.directory / _FRAMES} holds {actual} bytes, store.json says {expected}")
+            raise StoreError(
+                f"{self.directory / _FRAMES} holds {actual} bytes, store.json says {expected}"
+            )
         self.frames: np.ndarray = (
             np.memmap(self.directory / _FRAMES, dtype=_DTYPE, mode="r", shape=(total, self.dim))
             if total
@@ -302,7 +325,9 @@ class FeatureStore:
         if self.frontend_hash != spec.frontend_hash:
             other = TaggingSpec(spec.class_names, self.frontend, spec.segment_frames)
             diffs = spec.differences(other)
-            raise SpecMismatchError(f"feature store {self.directory} does not match the spec: " + "; ".join(diffs))
+            raise SpecMismatchError(
+                f"feature store {self.directory} does not match the spec: " + "; ".join(diffs)
+            )
 
     def describe(self) -> dict[str, Any]:
         """Counts and sizes for ``earmark info``."""
@@ -326,7 +351,9 @@ class FeatureStore:
         }
 
 
-def merge_stores(parts: Sequence[str | Path], directory: str | Path, order: Sequence[str] | None = None) -> FeatureStore:
+def merge_stores(
+    parts: Sequence[str | Path], directory: str | Path, order: Sequence[str] | None = None
+) -> FeatureStore:
     """Concatenate finished stores (e.g. shards) into one, streaming, in ``order`` if given.
 
     Every part must hold the same front-end config; a clip in two parts raises.
@@ -337,12 +364,16 @@ def merge_stores(parts: Sequence[str | Path], directory: str | Path, order: Sequ
     first = stores[0]
     for store in stores[1:]:
         if store.frontend_hash != first.frontend_hash or store.dim != first.dim:
-            raise StoreError(f"{store.directory} was computed with another front-end than {first.directory}")
+            raise StoreError(
+                f"{store.directory} was computed with another front-end than {first.directory}"
+            )
     owner: dict[str, FeatureStore] = {}
     for store in stores:
         for clip in store.clip_ids.tolist():
             if clip in owner:
-                raise StoreError(f"clip {clip!r} is in both {owner[clip].directory} and {store.directory}")
+                raise StoreError(
+                    f"clip {clip!r} is in both {owner[clip].directory} and {store.directory}"
+                )
             owner[clip] = store
     wanted = list(owner) if order is None else [c for c in order if c in owner]
     writer = StoreWriter(directory, first.frontend, first.dim)

@@ -16,8 +16,8 @@ import numpy as np
 
 __all__ = [
     "ClassScores",
-    "UndefinedMetricError",
     "EvalArrays",
+    "UndefinedMetricError",
     "check_inputs",
     "count_at_least",
     "precision_at_positives",
@@ -34,11 +34,17 @@ class EvalArrays:
 
     Attributes
     ----------
-    positive : (clips, classes) bool, true labels.
-    scores : (clips, classes) float32 or float64, finite on every known entry.
-    known : (clips, classes) bool, the entries that count (all True without a mask).
-    class_names : tuple of str, one per class (``"0"``, ``"1"``, … when none were given).
-    masked : bool, whether a mask was given.
+    positive
+        (clips, classes) bool, true labels.
+    scores
+        (clips, classes) float32 or float64, finite on every known entry.
+    known
+        (clips, classes) bool, the entries that count (all True without a mask).
+    class_names
+        tuple of str, one per class (``"0"``, ``"1"``, … when none were given).
+    masked
+        bool, whether a mask was given.
+
     """
 
     positive: np.ndarray
@@ -50,7 +56,7 @@ class EvalArrays:
     @property
     def num_classes(self) -> int:
         """Number of classes."""
-        return self.positive.shape[1]
+        return int(self.positive.shape[1])
 
     @property
     def evaluated_positive(self) -> np.ndarray:
@@ -72,6 +78,7 @@ def check_inputs(
     ValueError
         When a shape differs, labels are not 0 / 1, a known score is NaN or infinite, the
         class names do not match the columns, or nothing is left to evaluate.
+
     """
     positive = np.asarray(y_true)
     score_array = np.asarray(scores)
@@ -85,14 +92,18 @@ def check_inputs(
     if positive.dtype != bool:
         if not np.isin(positive, (0, 1)).all():
             bad = np.argwhere(~np.isin(positive, (0, 1)))[0]
-            raise ValueError(f"y_true must hold only 0 and 1, got {positive[tuple(bad)]!r} at {tuple(bad)}")
+            raise ValueError(
+                f"y_true must hold only 0 and 1, got {positive[tuple(bad)]!r} at {tuple(bad)}"
+            )
         positive = positive.astype(bool)
     names = _class_names(class_names, positive.shape[1])
     known = _check_mask(mask, positive.shape)
     if not np.issubdtype(score_array.dtype, np.floating) or score_array.dtype == np.float16:
         if not (np.issubdtype(score_array.dtype, np.number) or score_array.dtype == bool):
             raise ValueError(f"scores must be numbers, got dtype {score_array.dtype}")
-        score_array = score_array.astype(np.float32 if score_array.dtype == np.float16 else np.float64)
+        score_array = score_array.astype(
+            np.float32 if score_array.dtype == np.float16 else np.float64
+        )
     if positive.size == 0 or (known is not None and not known.any()):
         raise UndefinedMetricError(
             f"empty evaluation set: {positive.shape[0]} clips × {positive.shape[1]} classes"
@@ -146,11 +157,17 @@ class ClassScores:
 
     Attributes
     ----------
-    metric : str, the metric's name.
-    class_names : tuple of str, one per class.
-    values : (classes,) float64, NaN for excluded classes.
-    excluded : dict, class name → why it was left out (``"no positives"``, ``"no negatives"``).
-    macro : float, mean over the included classes (never NaN).
+    metric
+        str, the metric's name.
+    class_names
+        tuple of str, one per class.
+    values
+        (classes,) float64, NaN for excluded classes.
+    excluded
+        dict, class name → why it was left out (``"no positives"``, ``"no negatives"``).
+    macro
+        float, mean over the included classes (never NaN).
+
     """
 
     metric: str
@@ -182,7 +199,8 @@ class ClassScores:
     @property
     def included(self) -> np.ndarray:
         """``(classes,)`` bool: classes that entered the macro average."""
-        return ~np.isnan(self.values)
+        included: np.ndarray = ~np.isnan(self.values)
+        return included
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-safe form: macro, per-class values (``None`` where excluded) and exclusions."""
@@ -198,7 +216,9 @@ class ClassScores:
         }
 
 
-def exclusion_reasons(num_positive: np.ndarray, num_negative: np.ndarray, *, need_negatives: bool) -> np.ndarray:
+def exclusion_reasons(
+    num_positive: np.ndarray, num_negative: np.ndarray, *, need_negatives: bool
+) -> np.ndarray:
     """``(classes,)`` object array: ``""`` for classes that can be scored, else the reason."""
     reasons = np.full(num_positive.shape, "", dtype=object)
     if need_negatives:
@@ -221,14 +241,19 @@ def count_at_least(
 
     Parameters
     ----------
-    sorted_values : (n,) array, ascending within each segment.
-    starts, ends : (queries,) int64, the segment ``sorted_values[start:end]`` of each query.
-    queries : (queries,) array of values.
-    strict : count values ``> query`` instead of ``>= query``.
+    sorted_values
+        (n,) array, ascending within each segment.
+    starts, ends
+        (queries,) int64, the segment ``sorted_values[start:end]`` of each query.
+    queries
+        (queries,) array of values.
+    strict
+        count values ``> query`` instead of ``>= query``.
 
     Returns
     -------
     (queries,) int64 counts; a binary search vectorised over all queries.
+
     """
     low = starts.astype(np.int64, copy=True)
     high = ends.astype(np.int64, copy=True)
@@ -251,16 +276,20 @@ def precision_at_positives(
 
     Parameters
     ----------
-    lines : (num_lines, length) float scores; a line is a clip's row (label ranking) or a
+    lines
+        (num_lines, length) float scores; a line is a clip's row (label ranking) or a
         class's column passed transposed (average precision).
-    positive : (num_lines, length) bool.
-    known : (num_lines, length) bool or None; unknown entries take no part.
+    positive
+        (num_lines, length) bool.
+    known
+        (num_lines, length) bool or None; unknown entries take no part.
 
     Returns
     -------
     line_of : (P,) int64, the line of each known positive entry (row-major order).
     column_of : (P,) int64, its position within the line.
     precision : (P,) float64, ``#known positives scoring >= it / #known entries scoring >= it``.
+
     """
     evaluated = positive if known is None else positive & known
     line_of, column_of = np.nonzero(evaluated)
@@ -277,7 +306,12 @@ def precision_at_positives(
 
 
 def count_within_lines(
-    line_of: np.ndarray, values: np.ndarray, num_lines: int, queries: np.ndarray, *, strict: bool = False
+    line_of: np.ndarray,
+    values: np.ndarray,
+    num_lines: int,
+    queries: np.ndarray,
+    *,
+    strict: bool = False,
 ) -> np.ndarray:
     """For each entry ``q``: how many entries of line ``line_of[q]`` have value ``>= queries[q]``.
 

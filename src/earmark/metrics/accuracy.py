@@ -46,16 +46,21 @@ def top_k_accuracy(
 
     Parameters
     ----------
-    y_true : (clips, classes) bool or 0/1, one positive per clip.
-    scores : (clips, classes) float.
-    k : how many top classes count as a hit; ``k=1`` is accuracy.
-    mask : (clips, classes) bool, optional; unknown classes cannot be predicted.
+    y_true
+        (clips, classes) bool or 0/1, one positive per clip.
+    scores
+        (clips, classes) float.
+    k
+        how many top classes count as a hit; ``k=1`` is accuracy.
+    mask
+        (clips, classes) bool, optional; unknown classes cannot be predicted.
 
     Returns
     -------
     float
         Ties count against the clip: the true class is a hit only when at most ``k`` known
         classes score at least as high as it.
+
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
@@ -75,17 +80,21 @@ def accuracy(y_true: np.ndarray, scores: np.ndarray, *, mask: np.ndarray | None 
 def confusion_matrix(
     y_true: np.ndarray, scores: np.ndarray, *, mask: np.ndarray | None = None
 ) -> np.ndarray:
-    """Counts of true class (rows) against the highest-scored class (columns).
+    """Count true classes (rows) against highest-scored classes (columns).
 
     Parameters
     ----------
-    y_true : (clips, classes) bool or 0/1, one positive per clip.
-    scores : (clips, classes) float.
-    mask : (clips, classes) bool, optional known entries.
+    y_true
+        (clips, classes) bool or 0/1, one positive per clip.
+    scores
+        (clips, classes) float.
+    mask
+        (clips, classes) bool, optional known entries.
 
     Returns
     -------
     (classes, classes) int64. On a tie the first of the tied classes is the prediction.
+
     """
     arrays = check_inputs(y_true, scores, mask)
     rows, truth = _true_class(arrays)

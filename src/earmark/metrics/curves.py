@@ -20,6 +20,7 @@ import numpy as np
 from earmark.metrics._common import (
     ClassScores,
     EvalArrays,
+    UndefinedMetricError,
     check_inputs,
     count_at_least,
     count_within_lines,
@@ -71,16 +72,21 @@ def average_precision_per_class(
 
     Parameters
     ----------
-    y_true : (clips, classes) bool or 0/1.
-    scores : (clips, classes) float.
-    mask : (clips, classes) bool, optional; True marks a known entry.
-    class_names : names of the columns.
+    y_true
+        (clips, classes) bool or 0/1.
+    scores
+        (clips, classes) float.
+    mask
+        (clips, classes) bool, optional; True marks a known entry.
+    class_names
+        names of the columns.
 
     Returns
     -------
     ClassScores
         ``values`` (classes,); classes without positives or without negatives are excluded
         (AP would be undefined or trivially 1).
+
     """
     arrays = check_inputs(y_true, scores, mask, class_names=class_names)
     values = _average_precision_lines(
@@ -136,7 +142,9 @@ def _auc_lines(lines: np.ndarray, positive: np.ndarray, known: np.ndarray | None
     wins = (num_negative[line_of] - negatives_at_least) + 0.5 * negatives_tied
     pairs = (num_positive * num_negative).astype(np.float64)
     total = np.bincount(line_of, weights=wins, minlength=num_lines)
-    return np.divide(total, pairs, out=np.full(num_lines, np.nan), where=pairs > 0)
+    auc = np.full(num_lines, np.nan)
+    np.divide(total, pairs, out=auc, where=pairs > 0)
+    return auc
 
 
 def roc_auc_per_class(
@@ -150,30 +158,41 @@ def roc_auc_per_class(
 
     Parameters
     ----------
-    y_true : (clips, classes) bool or 0/1.
-    scores : (clips, classes) float.
-    mask : (clips, classes) bool, optional; True marks a known entry.
-    class_names : names of the columns.
+    y_true
+        (clips, classes) bool or 0/1.
+    scores
+        (clips, classes) float.
+    mask
+        (clips, classes) bool, optional; True marks a known entry.
+    class_names
+        names of the columns.
 
     Returns
     -------
     ClassScores
         ``values`` (classes,): the probability that a random positive outscores a random
         negative, ties counting half. Classes without positives or negatives are excluded.
+
     """
     arrays = check_inputs(y_true, scores, mask, class_names=class_names)
-    values = _auc_lines(arrays.scores.T, arrays.positive.T, arrays.known.T if arrays.masked else None)
+    values = _auc_lines(
+        arrays.scores.T, arrays.positive.T, arrays.known.T if arrays.masked else None
+    )
     positives, negatives = _class_counts(arrays)
     reasons = exclusion_reasons(positives, negatives, need_negatives=True)
     return ClassScores.build("roc_auc", arrays.class_names, values, reasons)
 
 
-def roc_auc_macro(y_true: np.ndarray, scores: np.ndarray, *, mask: np.ndarray | None = None) -> float:
+def roc_auc_macro(
+    y_true: np.ndarray, scores: np.ndarray, *, mask: np.ndarray | None = None
+) -> float:
     """Mean ROC-AUC over the classes that can be scored (``(clips, classes)`` input)."""
     return roc_auc_per_class(y_true, scores, mask=mask).macro
 
 
-def roc_auc_micro(y_true: np.ndarray, scores: np.ndarray, *, mask: np.ndarray | None = None) -> float:
+def roc_auc_micro(
+    y_true: np.ndarray, scores: np.ndarray, *, mask: np.ndarray | None = None
+) -> float:
     """ROC-AUC of all known ``(clip, class)`` entries pooled into one ranking."""
     arrays = check_inputs(y_true, scores, mask)
     line, positive = _micro_line(arrays)
@@ -193,8 +212,10 @@ def d_prime(auc: float | np.ndarray, *, auc_clip: float = 1e-6) -> np.ndarray:
 
     Parameters
     ----------
-    auc : float or (n,) array in [0, 1]; NaN passes through.
-    auc_clip : AUC is clipped to ``[auc_clip, 1 - auc_clip]`` so that a perfect class gives a
+    auc
+        float or (n,) array in [0, 1]; NaN passes through.
+    auc_clip
+        AUC is clipped to ``[auc_clip, 1 - auc_clip]`` so that a perfect class gives a
         large finite d' instead of infinity.
 
     Returns
@@ -205,6 +226,7 @@ def d_prime(auc: float | np.ndarray, *, auc_clip: float = 1e-6) -> np.ndarray:
     --------
     >>> float(d_prime(0.5))
     0.0
+
     """
     values = np.asarray(auc, dtype=np.float64)
     if ((values < 0) | (values > 1)).any():
@@ -213,7 +235,9 @@ def d_prime(auc: float | np.ndarray, *, auc_clip: float = 1e-6) -> np.ndarray:
         raise ValueError(f"auc_clip must lie in (0, 0.5), got {auc_clip}")
     clipped = np.clip(values, auc_clip, 1 - auc_clip)
     inverse = np.vectorize(NormalDist().inv_cdf, otypes=[np.float64])
-    out = np.where(np.isnan(values), np.nan, np.sqrt(2.0) * inverse(np.nan_to_num(clipped, nan=0.5)))
+    out = np.where(
+        np.isnan(values), np.nan, np.sqrt(2.0) * inverse(np.nan_to_num(clipped, nan=0.5))
+    )
     return out + 0.0  # turns -0.0 into 0.0
 
 
@@ -224,7 +248,7 @@ def d_prime_per_class(
     mask: np.ndarray | None = None,
     class_names: Sequence[str] | None = None,
 ) -> ClassScores:
-    """d' of each class from its ROC-AUC; ``macro`` is the mean d' over scored classes.
+    """D' of each class from its ROC-AUC; ``macro`` is the mean d' over scored classes.
 
     AudioSet papers report d' of the mean AUC instead: ``d_prime(roc_auc_macro(...))``.
     """
@@ -241,16 +265,23 @@ def precision_recall_curve(
 
     Parameters
     ----------
-    y_true : (clips,) bool or 0/1.
-    scores : (clips,) float.
-    mask : (clips,) bool, optional known entries.
+    y_true
+        (clips,) bool or 0/1.
+    scores
+        (clips,) float.
+    mask
+        (clips,) bool, optional known entries.
 
     Returns
     -------
     precision, recall, thresholds : (points,) float64 each; predicting ``score >= threshold``.
+
     """
-    arrays = check_inputs(np.asarray(y_true)[:, None], np.asarray(scores)[:, None],
-                          None if mask is None else np.asarray(mask)[:, None])
+    arrays = check_inputs(
+        np.asarray(y_true)[:, None],
+        np.asarray(scores)[:, None],
+        None if mask is None else np.asarray(mask)[:, None],
+    )
     positive = arrays.positive[arrays.known[:, 0], 0]
     values = arrays.scores[arrays.known[:, 0], 0]
     _require_both(int(positive.sum()), positive.size, "precision-recall curve")

@@ -33,14 +33,16 @@ def _thresholds(thresholds: float | np.ndarray, num_classes: int) -> np.ndarray:
     if values.ndim == 0:
         values = np.full(num_classes, float(values))
     if values.shape != (num_classes,):
-        raise ValueError(f"thresholds have shape {values.shape}, expected a number or ({num_classes},)")
+        raise ValueError(
+            f"thresholds have shape {values.shape}, expected a number or ({num_classes},)"
+        )
     if np.isnan(values).any():
         raise ValueError(f"threshold of class {int(np.flatnonzero(np.isnan(values))[0])} is NaN")
     return values
 
 
 def _confusion_counts(arrays: EvalArrays, thresholds: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Per-class true positives, false positives, false negatives, true negatives on known entries."""
+    """Per-class true / false positives, false negatives, true negatives on known entries."""
     predicted = arrays.scores >= thresholds[None, :]
     known, positive = arrays.known, arrays.positive
     true_pos = (predicted & positive & known).sum(axis=0)
@@ -53,7 +55,9 @@ def _confusion_counts(arrays: EvalArrays, thresholds: np.ndarray) -> tuple[np.nd
 def _f1(hits: np.ndarray, wrong: np.ndarray) -> np.ndarray:
     """``2 hits / (2 hits + wrong)``, 0 where the denominator is 0."""
     denominator = (2 * hits + wrong).astype(np.float64)
-    return np.divide(2 * hits, denominator, out=np.zeros(len(hits)), where=denominator > 0)
+    out = np.zeros(len(hits))
+    np.divide(2 * hits, denominator, out=out, where=denominator > 0)
+    return out
 
 
 def f1_per_class(
@@ -68,16 +72,22 @@ def f1_per_class(
 
     Parameters
     ----------
-    y_true : (clips, classes) bool or 0/1.
-    scores : (clips, classes) float.
-    thresholds : a number for every class, or (classes,) per class; positive when ``>=``.
-    mask : (clips, classes) bool, optional; True marks a known entry.
-    class_names : names of the columns.
+    y_true
+        (clips, classes) bool or 0/1.
+    scores
+        (clips, classes) float.
+    thresholds
+        a number for every class, or (classes,) per class; positive when ``>=``.
+    mask
+        (clips, classes) bool, optional; True marks a known entry.
+    class_names
+        names of the columns.
 
     Returns
     -------
     ClassScores
         ``values`` (classes,); classes without known positives are excluded.
+
     """
     arrays = check_inputs(y_true, scores, mask, class_names=class_names)
     true_pos, false_pos, false_neg, true_neg = _confusion_counts(
@@ -114,16 +124,22 @@ def openmic_paper_f1(
 
     Parameters
     ----------
-    y_true : (clips, classes) bool or 0/1.
-    scores : (clips, classes) float.
-    thresholds : a number for every class, or (classes,) per class.
-    mask : (clips, classes) bool, optional; True marks a known (annotated) entry.
-    class_names : names of the columns.
+    y_true
+        (clips, classes) bool or 0/1.
+    scores
+        (clips, classes) float.
+    thresholds
+        a number for every class, or (classes,) per class.
+    mask
+        (clips, classes) bool, optional; True marks a known (annotated) entry.
+    class_names
+        names of the columns.
 
     Returns
     -------
     ClassScores
         Classes without known positives or without known negatives are excluded.
+
     """
     arrays = check_inputs(y_true, scores, mask, class_names=class_names)
     true_pos, false_pos, false_neg, true_neg = _confusion_counts(
@@ -146,16 +162,21 @@ def tune_f1_thresholds(
 
     Parameters
     ----------
-    y_true : (clips, classes) bool or 0/1, validation labels.
-    scores : (clips, classes) float, validation scores.
-    mask : (clips, classes) bool, optional known entries.
-    fallback : threshold of classes without known positives.
+    y_true
+        (clips, classes) bool or 0/1, validation labels.
+    scores
+        (clips, classes) float, validation scores.
+    mask
+        (clips, classes) bool, optional known entries.
+    fallback
+        threshold of classes without known positives.
 
     Returns
     -------
     (classes,) float64. Each lies halfway between the lowest score the best cut keeps and the
     next lower known score of that class (or equals the kept score when there is none), so the
     validation F1 at ``>=`` is the maximum reachable. Among equally good cuts, the highest wins.
+
     """
     arrays = check_inputs(y_true, scores, mask)
     lines = arrays.scores.T

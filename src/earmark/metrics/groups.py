@@ -25,10 +25,15 @@ class GroupValue:
 
     Attributes
     ----------
-    value : float or None, None when no class of the group could be scored.
-    num_classes : classes in the group.
-    num_scored : classes that entered the value.
-    excluded : names of the group's classes left out, with the reason.
+    value
+        float or None, None when no class of the group could be scored.
+    num_classes
+        classes in the group.
+    num_scored
+        classes that entered the value.
+    excluded
+        names of the group's classes left out, with the reason.
+
     """
 
     value: float | None
@@ -48,13 +53,16 @@ def group_columns(
 
     Parameters
     ----------
-    class_to_group : class name → group name (or a list of group names).
-    class_names : the column order of the score matrix.
+    class_to_group
+        class name → group name (or a list of group names).
+    class_names
+        the column order of the score matrix.
 
     Returns
     -------
     dict of group name → (members,) int64 column indices; unnamed classes go to
     :data:`UNGROUPED`.
+
     """
     position = {name: j for j, name in enumerate(class_names)}
     unknown = sorted(set(class_to_group) - set(position))
@@ -80,12 +88,15 @@ def group_means(
 
     Parameters
     ----------
-    result : a per-class metric, e.g. from :func:`average_precision_per_class`.
-    class_to_group : class name → group name(s).
+    result
+        a per-class metric, e.g. from :func:`average_precision_per_class`.
+    class_to_group
+        class name → group name(s).
 
     Returns
     -------
     dict of group name → :class:`GroupValue`.
+
     """
     out: dict[str, GroupValue] = {}
     for group, columns in group_columns(class_to_group, result.class_names).items():
@@ -110,20 +121,26 @@ def metric_by_group(
     class_names: Sequence[str],
     mask: np.ndarray | None = None,
 ) -> dict[str, float | None]:
-    """A whole-matrix metric (e.g. lwlrap, micro AP) computed on each group's columns alone.
+    """Compute a whole-matrix metric (e.g. lwlrap, micro AP) on each group's columns alone.
 
     Parameters
     ----------
-    metric : ``metric(y_true, scores, mask=mask) -> float``.
-    y_true, scores : (clips, classes).
-    class_to_group : class name → group name(s).
-    class_names : the column order.
-    mask : (clips, classes) bool, optional known entries.
+    metric
+        ``metric(y_true, scores, mask=mask) -> float``.
+    y_true, scores
+        (clips, classes).
+    class_to_group
+        class name → group name(s).
+    class_names
+        the column order.
+    mask
+        (clips, classes) bool, optional known entries.
 
     Returns
     -------
     dict of group name → value, or None when the group's columns cannot be scored (for
     instance no known positive in them).
+
     """
     y_array, score_array = np.asarray(y_true), np.asarray(scores)
     if len(class_names) != np.shape(score_array)[-1]:

@@ -34,9 +34,13 @@ class LwlrapResult:
 
     Attributes
     ----------
-    overall : float, the label-weighted score.
-    per_class : ClassScores, per-class lwlrap (classes without positives excluded, by name).
-    weights : (classes,) float64, each class's share of all positive labels (sums to 1).
+    overall
+        float, the label-weighted score.
+    per_class
+        ClassScores, per-class lwlrap (classes without positives excluded, by name).
+    weights
+        (classes,) float64, each class's share of all positive labels (sums to 1).
+
     """
 
     overall: float
@@ -55,11 +59,15 @@ def lwlrap_per_class(
 
     Parameters
     ----------
-    y_true : (clips, classes) bool or 0/1.
-    scores : (clips, classes) float, higher = more likely.
-    mask : (clips, classes) bool, optional; True marks a known entry. Unknown entries are left
+    y_true
+        (clips, classes) bool or 0/1.
+    scores
+        (clips, classes) float, higher = more likely.
+    mask
+        (clips, classes) bool, optional; True marks a known entry. Unknown entries are left
         out of each clip's ranking.
-    class_names : names of the columns, used in the result and in error messages.
+    class_names
+        names of the columns, used in the result and in error messages.
 
     Returns
     -------
@@ -77,9 +85,10 @@ def lwlrap_per_class(
     >>> s = np.array([[0.9, 0.1, 0.2], [0.8, 0.7, 0.1]])
     >>> round(lwlrap_per_class(y, s).overall, 4)
     0.7222
+
     """
     arrays = check_inputs(y_true, scores, mask, class_names=class_names)
-    clip_of, class_of, precision = precision_at_positives(
+    _, class_of, precision = precision_at_positives(
         arrays.scores, arrays.positive, arrays.known if arrays.masked else None
     )
     if len(precision) == 0:
@@ -116,24 +125,32 @@ def lwlrap_class_weights(y_true: np.ndarray, *, mask: np.ndarray | None = None) 
 
     Parameters
     ----------
-    y_true : (clips, classes) bool or 0/1.
-    mask : (clips, classes) bool, optional known entries.
+    y_true
+        (clips, classes) bool or 0/1.
+    mask
+        (clips, classes) bool, optional known entries.
 
     Returns
     -------
     (classes,) float64 summing to 1.
+
     """
     positive = np.asarray(y_true).astype(bool)
     if mask is not None:
         if np.shape(mask) != positive.shape:
-            raise ValueError(f"mask has shape {np.shape(mask)} but y_true has shape {positive.shape}")
+            raise ValueError(
+                f"mask has shape {np.shape(mask)} but y_true has shape {positive.shape}"
+            )
         positive = positive & np.asarray(mask, dtype=bool)
     if positive.ndim != 2:
         raise ValueError(f"y_true must be 2-D (clips, classes), got shape {positive.shape}")
     counts = positive.sum(axis=0)
     if counts.sum() == 0:
-        raise UndefinedMetricError("lwlrap: no clip has a known positive label; class weights undefined")
-    return counts / counts.sum()
+        raise UndefinedMetricError(
+            "lwlrap: no clip has a known positive label; class weights undefined"
+        )
+    weights: np.ndarray = counts / counts.sum()
+    return weights
 
 
 def lrap(
@@ -147,16 +164,21 @@ def lrap(
 
     Parameters
     ----------
-    y_true : (clips, classes) bool or 0/1.
-    scores : (clips, classes) float.
-    mask : (clips, classes) bool, optional known entries.
-    sample_weight : (clips,) float, optional clip weights.
+    y_true
+        (clips, classes) bool or 0/1.
+    scores
+        (clips, classes) float.
+    mask
+        (clips, classes) bool, optional known entries.
+    sample_weight
+        (clips,) float, optional clip weights.
 
     Returns
     -------
     float
         The weighted mean over clips with at least one known positive. Unlike scikit-learn,
         which scores a clip without positives as 1, such clips are left out.
+
     """
     arrays = check_inputs(y_true, scores, mask)
     clip_of, _, precision = precision_at_positives(

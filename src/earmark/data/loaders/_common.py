@@ -50,23 +50,31 @@ def read_csv_rows(
 
     Parameters
     ----------
-    path : the CSV file.
-    required : column names that must be in the header.
-    what : what the file is, for error messages (``"ESC-50 metadata"``). Columns beyond
-        ``required`` are allowed and kept.
-    strip : strip white space around every cell.
+    path
+        The CSV file.
+    required
+        Column names that must be in the header; other columns are allowed and kept.
+    what
+        What the file is, for error messages (``"ESC-50 metadata"``).
+    strip
+        Strip white space around every cell.
 
     Returns
     -------
-    header : the column names, in file order.
-    rows : ``(line_number, {column: cell})`` per data row; blank lines are skipped.
+    header
+        The column names, in file order.
+    rows
+        ``(line_number, {column: cell})`` per data row; blank lines are skipped.
+
     """
     path = require_file(path, what)
     with open(path, encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if header is None:
-            raise LabelError(f"{path}: {what} is empty; expected a header with {', '.join(required)}")
+            raise LabelError(
+                f"{path}: {what} is empty; expected a header with {', '.join(required)}"
+            )
         header = [name.strip() for name in header]
         missing = [name for name in required if name not in header]
         if missing:
@@ -126,4 +134,6 @@ def parse_int(cell: str, *, path: Path, line: int, column: str) -> int:
     try:
         return int(cell)
     except ValueError:
-        raise LabelError(f"{path}, line {line}: column {column!r} holds {cell!r}, not an integer") from None
+        raise LabelError(
+            f"{path}, line {line}: column {column!r} holds {cell!r}, not an integer"
+        ) from None

@@ -33,7 +33,9 @@ class LoaderEntry(Generic[O]):
 LOADERS: dict[str, LoaderEntry[Any]] = {}
 
 
-def register_loader(name: str, options_class: type[O]) -> Callable[[Callable[[O], Manifest]], Callable[[O], Manifest]]:
+def register_loader(
+    name: str, options_class: type[O]
+) -> Callable[[Callable[[O], Manifest]], Callable[[O], Manifest]]:
     """Decorator registering ``load(options) -> Manifest`` for layout ``name``."""
 
     def decorate(load: Callable[[O], Manifest]) -> Callable[[O], Manifest]:

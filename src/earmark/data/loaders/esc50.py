@@ -40,6 +40,7 @@ class Esc50Options:
         10 categories.
     source : the source every clip gets.
     split : the feature-store split every clip goes to.
+
     """
 
     root: str
@@ -67,7 +68,9 @@ def _parse_rows(path: Path) -> list[_Row]:
     for line, cells in rows:
         esc10 = cells["esc10"].lower()
         if esc10 not in ("true", "false"):
-            raise LabelError(f"{path}, line {line}: column 'esc10' holds {cells['esc10']!r}, not True/False")
+            raise LabelError(
+                f"{path}, line {line}: column 'esc10' holds {cells['esc10']!r}, not True/False"
+            )
         name = Path(cells["filename"])
         if not name.stem:
             raise LabelError(f"{path}, line {line}: empty filename")
@@ -122,7 +125,10 @@ def load_esc50(options: Esc50Options) -> Manifest:
     absent: list[_Row] = []
     for row in rows:
         if row.stem in seen:
-            raise LabelError(f"{metadata}, line {row.line}: clip {row.stem!r} is listed twice (first on line {seen[row.stem]})")
+            raise LabelError(
+                f"{metadata}, line {row.line}: clip {row.stem!r} is listed twice "
+                f"(first on line {seen[row.stem]})"
+            )
         seen[row.stem] = row.line
         path = find_file(root, row.stem, audio_suffixes(row.suffix))
         if path is None:
@@ -136,9 +142,16 @@ def load_esc50(options: Esc50Options) -> Manifest:
             'Set on_missing_audio: "skip" to leave them out.'
         )
     if not kept:
-        raise LabelError(f"esc50 layout: none of the {len(rows)} clips of {metadata} has audio in {root}")
+        raise LabelError(
+            f"esc50 layout: none of the {len(rows)} clips of {metadata} has audio in {root}"
+        )
     if absent:
-        logger.info("esc50: %d of %d metadata rows have no audio in %s and were skipped", len(absent), len(rows), root)
+        logger.info(
+            "esc50: %d of %d metadata rows have no audio in %s and were skipped",
+            len(absent),
+            len(rows),
+            root,
+        )
     labels = Labels.from_lists(
         [row.stem for row, _ in kept],
         [[row.category] for row, _ in kept],

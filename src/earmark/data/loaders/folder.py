@@ -60,7 +60,9 @@ def load_folder(options: FolderOptions) -> Manifest:
     for folder in folders:
         match = class_re.match(folder.name)
         if not match:
-            raise LabelError(f"folder {folder}: name does not match class_pattern {options.class_pattern!r}")
+            raise LabelError(
+                f"folder {folder}: name does not match class_pattern {options.class_pattern!r}"
+            )
         name = match.group(1)
         if name in class_names:
             raise LabelError(f"folder {folder}: class {name!r} comes from two folders")
@@ -72,7 +74,9 @@ def load_folder(options: FolderOptions) -> Manifest:
             if fold_re is not None:
                 found = fold_re.search(path.name)
                 if not found:
-                    raise LabelError(f"{path}: file name does not match fold_pattern {options.fold_pattern!r}")
+                    raise LabelError(
+                        f"{path}: file name does not match fold_pattern {options.fold_pattern!r}"
+                    )
                 fold = int(found.group(1))
             clip_ids.append(path.stem)
             classes.append([name])
@@ -81,6 +85,10 @@ def load_folder(options: FolderOptions) -> Manifest:
     if not clip_ids:
         raise LabelError(f"folder layout: no audio files under {root}")
     labels = Labels.from_lists(
-        clip_ids, classes, class_names, source=options.source, fold=folds  # type: ignore[arg-type]
+        clip_ids,
+        classes,
+        class_names,
+        source=options.source,
+        fold=folds,  # type: ignore[arg-type]
     )
     return Manifest.single_split(labels, paths, split=options.split, name=root.name)

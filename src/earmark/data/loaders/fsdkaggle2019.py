@@ -50,6 +50,7 @@ class FsdKaggle2019Options:
     include : which parts to read, among ``"curated"`` and ``"noisy"``.
     classes : a file listing the vocabulary, one class per line; a label outside it raises.
         None takes the sorted union of the labels read.
+
     """
 
     root: str
@@ -79,7 +80,9 @@ def _read_part(path: Path, part: str) -> list[_Clip]:
         if not stem:
             raise LabelError(f"{path}, line {line}: empty fname")
         if stem in seen:
-            raise LabelError(f"{path}, line {line}: clip {stem!r} is listed twice (first on line {seen[stem]})")
+            raise LabelError(
+                f"{path}, line {line}: clip {stem!r} is listed twice (first on line {seen[stem]})"
+            )
         seen[stem] = line
         labels = tuple(name.strip() for name in cells["labels"].split(",") if name.strip())
         if not labels:
@@ -119,7 +122,8 @@ def load_fsdkaggle2019(options: FsdKaggle2019Options) -> Manifest:
     """FSDKaggle2019 curated and noisy label files; multi-label, complete annotation."""
     unknown = [part for part in options.include if part not in FSD_PARTS]
     if unknown or not options.include:
-        raise ConfigError(f"include: unknown part {unknown[0] if unknown else None!r}; valid parts: curated, noisy")
+        wrong = repr(unknown[0]) if unknown else "nothing"
+        raise ConfigError(f"include: {wrong} is not a part; valid parts: curated, noisy")
     root = Path(options.root).expanduser()
     clips: list[_Clip] = []
     first_seen: dict[str, _Clip] = {}
@@ -127,8 +131,9 @@ def load_fsdkaggle2019(options: FsdKaggle2019Options) -> Manifest:
         for clip in _read_part(root / FSD_PARTS[part][0], part):
             if clip.clip_id in first_seen:
                 raise LabelError(
-                    f"{clip.where}: clip {clip.clip_id!r} is also listed in {first_seen[clip.clip_id].where}; "
-                    "clip ids must be unique across the curated and noisy files"
+                    f"{clip.where}: clip {clip.clip_id!r} is also listed in "
+                    f"{first_seen[clip.clip_id].where}; clip ids must be unique across the "
+                    "curated and noisy files"
                 )
             first_seen[clip.clip_id] = clip
             clips.append(clip)

@@ -49,6 +49,7 @@ class OpenMicOptions:
     class_map : ``class-map.json`` (instrument name -> column of ``Y_true``).
     train_split, test_split : the split files, one sample key per line.
     threshold : an annotated entry is positive when ``Y_true >= threshold``; in (0, 1].
+
     """
 
     npz: str
@@ -69,7 +70,9 @@ def _load_arrays(path: Path) -> dict[str, np.ndarray]:
     except (zipfile.BadZipFile, OSError, ValueError) as error:
         raise LabelError(f"{path}: cannot be read as an npz archive ({error})") from error
     if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise LabelError(f"{path}: holds a single array, not an npz archive of {', '.join(OPENMIC_ARRAYS)}")
+        raise LabelError(
+            f"{path}: holds a single array, not an npz archive of {', '.join(OPENMIC_ARRAYS)}"
+        )
     with archive:
         absent = [key for key in OPENMIC_ARRAYS if key not in archive.files]
         if absent:
@@ -82,7 +85,9 @@ def _load_arrays(path: Path) -> dict[str, np.ndarray]:
             try:
                 arrays[key] = archive[key]
             except ValueError as error:  # object arrays need pickle, which is refused
-                raise LabelError(f"{path}: array {key!r} cannot be read without pickle ({error})") from error
+                raise LabelError(
+                    f"{path}: array {key!r} cannot be read without pickle ({error})"
+                ) from error
         return arrays
 
 
@@ -134,7 +139,9 @@ def _splits_of(keys: np.ndarray, options: OpenMicOptions) -> np.ndarray:
     for split, file in (("train", options.train_split), ("test", options.test_split)):
         for key in _read_keys(Path(file).expanduser(), f"OpenMIC {split} split"):
             if split_of.get(key, split) != split:
-                raise LabelError(f"sample key {key!r} is in both {options.train_split} and {options.test_split}")
+                raise LabelError(
+                    f"sample key {key!r} is in both {options.train_split} and {options.test_split}"
+                )
             split_of[key] = split
     splits = np.array([split_of.get(str(key), "") for key in keys], dtype=object)
     unused = len(split_of) - int(np.count_nonzero(splits != ""))
@@ -154,9 +161,15 @@ def load_openmic(options: OpenMicOptions) -> Manifest:
     splits = _splits_of(keys, options)
     rows = np.flatnonzero(splits != "")
     if len(rows) < len(keys):
-        logger.info("openmic: %d of %d npz rows are in neither split file and were dropped", len(keys) - len(rows), len(keys))
+        logger.info(
+            "openmic: %d of %d npz rows are in neither split file and were dropped",
+            len(keys) - len(rows),
+            len(keys),
+        )
     if len(rows) == 0:
-        raise LabelError(f"{npz}: no sample key is listed in {options.train_split} or {options.test_split}")
+        raise LabelError(
+            f"{npz}: no sample key is listed in {options.train_split} or {options.test_split}"
+        )
     annotated = np.asarray(y_mask[rows]).astype(bool)
     labels = Labels(
         clip_ids=np.array([str(k) for k in keys[rows]], dtype=object),
@@ -179,7 +192,10 @@ def load_openmic(options: OpenMicOptions) -> Manifest:
             return np.asarray(kept[i], dtype=np.float32)
 
     config = PrecomputedConfig(
-        source="vggish", dim=int(frames.shape[2]), frame_seconds=VGGISH_FRAME_SECONDS, sample_rate=VGGISH_SAMPLE_RATE
+        source="vggish",
+        dim=int(frames.shape[2]),
+        frame_seconds=VGGISH_FRAME_SECONDS,
+        sample_rate=VGGISH_SAMPLE_RATE,
     )
     return Manifest(
         labels=labels,

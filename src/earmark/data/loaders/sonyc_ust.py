@@ -70,6 +70,7 @@ class SonycUstOptions:
     crowd_vote : how volunteer rows combine: ``"any"`` or ``"majority"``.
     splits : the splits to keep.
     include_uncertain : keep the fine ``X`` classes ("engine of uncertain size"…).
+
     """
 
     annotations: str
@@ -107,7 +108,9 @@ def _cell(value: str, path: Path, line: int, column: str) -> int:
             number = float("nan")
         code = int(number) if number in (1.0, 0.0, -1.0) else None
     if code is None:
-        raise LabelError(f"{path}, line {line}: column {column!r} holds {value!r}; expected 1, 0, -1 or empty")
+        raise LabelError(
+            f"{path}, line {line}: column {column!r} holds {value!r}; expected 1, 0, -1 or empty"
+        )
     return code
 
 
@@ -172,10 +175,15 @@ def load_sonyc_ust(options: SonycUstOptions) -> Manifest:
     header, rows = read_csv_rows(path, SONYC_REQUIRED_COLUMNS, what="SONYC-UST annotations")
     columns = _class_columns(header, options, path)
     wanted = set(options.splits)
-    clips = _group([(line, cells) for line, cells in rows if cells["split"] in wanted], columns, path)
+    clips = _group(
+        [(line, cells) for line, cells in rows if cells["split"] in wanted], columns, path
+    )
     if not clips:
         present = sorted({cells["split"] for _, cells in rows})
-        raise LabelError(f"{path}: no rows in splits {', '.join(options.splits)} (splits present: {', '.join(present)})")
+        raise LabelError(
+            f"{path}: no rows in splits {', '.join(options.splits)} "
+            f"(splits present: {', '.join(present)})"
+        )
     root = Path(options.audio_root).expanduser() if options.audio_root else path.parent
     ids: list[str] = []
     positives: list[np.ndarray] = []
@@ -192,9 +200,17 @@ def load_sonyc_ust(options: SonycUstOptions) -> Manifest:
         sources.append(result[2])
         kept.append(clip)
     if len(kept) < len(clips):
-        logger.info("sonyc_ust: %d of %d clips have no %s annotation and were left out", len(clips) - len(kept), len(clips), options.annotation)
+        logger.info(
+            "sonyc_ust: %d of %d clips have no %s annotation and were left out",
+            len(clips) - len(kept),
+            len(clips),
+            options.annotation,
+        )
     if not kept:
-        raise LabelError(f"{path}: no clip of splits {', '.join(options.splits)} has a {options.annotation} annotation")
+        raise LabelError(
+            f"{path}: no clip of splits {', '.join(options.splits)} "
+            f"has a {options.annotation} annotation"
+        )
     n = len(ids)
     labels = Labels(
         clip_ids=np.array(ids, dtype=object),

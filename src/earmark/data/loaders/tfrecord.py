@@ -75,7 +75,7 @@ def crc32c_python(data: bytes | memoryview) -> int:
 
 
 def _compiled_crc32c() -> Callable[[bytes], int] | None:
-    """A compiled CRC-32C from an optional package, when one is installed."""
+    """Find a compiled CRC-32C in an optional package, when one is installed."""
     for module_name, attribute in (("google_crc32c", "value"), ("crc32c", "crc32c")):
         try:
             module = importlib.import_module(module_name)
@@ -101,13 +101,13 @@ def crc32c(data: bytes | memoryview) -> int:
 
 
 def masked_crc32c(data: bytes | memoryview) -> int:
-    """The masked CRC-32C that TFRecord framing stores."""
+    """Compute the masked CRC-32C that TFRecord framing stores."""
     crc = crc32c(data)
     return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xFFFFFFFF
 
 
 def iter_records(path: str | Path, *, verify_crc: bool = True) -> Iterator[bytes]:
-    """The records of a TFRecord file, checking both CRCs of each unless told not to."""
+    """Yield the records of a TFRecord file, checking both CRCs of each unless told not to."""
     path = Path(path)
     if not path.is_file():
         raise RecordError(f"TFRecord file not found: {path}")
@@ -118,17 +118,27 @@ def iter_records(path: str | Path, *, verify_crc: bool = True) -> Iterator[bytes
             if not header:
                 return
             if len(header) < 12:
-                raise RecordError(f"{path}, record {number}: truncated record header ({len(header)} of 12 bytes)")
+                raise RecordError(
+                    f"{path}, record {number}: truncated record header ({len(header)} of 12 bytes)"
+                )
             (length,) = struct.unpack("<Q", header[:8])
             (length_crc,) = struct.unpack("<I", header[8:])
             if verify_crc and masked_crc32c(header[:8]) != length_crc:
-                raise RecordError(f"{path}, record {number}: CRC of the length field does not match (corrupt file)")
+                raise RecordError(
+                    f"{path}, record {number}: CRC of the length field does not match "
+                    "(corrupt file)"
+                )
             data = handle.read(length)
             footer = handle.read(4)
             if len(data) < length or len(footer) < 4:
-                raise RecordError(f"{path}, record {number}: truncated record ({len(data)} of {length} data bytes)")
+                raise RecordError(
+                    f"{path}, record {number}: truncated record "
+                    f"({len(data)} of {length} data bytes)"
+                )
             if verify_crc and masked_crc32c(data) != struct.unpack("<I", footer)[0]:
-                raise RecordError(f"{path}, record {number}: CRC of the data does not match (corrupt record)")
+                raise RecordError(
+                    f"{path}, record {number}: CRC of the data does not match (corrupt record)"
+                )
             yield data
             number += 1
 
@@ -277,7 +287,11 @@ def parse_sequence_example(buffer: bytes) -> SequenceExample:
                 context.update((key, _parse_feature(value)) for key, value in _parse_map(payload))
             elif number == 2:
                 for key, value in _parse_map(payload):
-                    feature_lists[key] = [_parse_feature(f) for n, _, f in _fields(value) if n == 1 and isinstance(f, bytes)]
+                    feature_lists[key] = [
+                        _parse_feature(f)
+                        for n, _, f in _fields(value)
+                        if n == 1 and isinstance(f, bytes)
+                    ]
     except UnicodeDecodeError as error:
         raise RecordError(f"a feature name is not UTF-8 ({error})") from error
     return SequenceExample(context, feature_lists)
@@ -305,7 +319,9 @@ def _encode_feature(feature: Feature) -> bytes:
         packed = np.asarray(feature.values, dtype="<f4").tobytes()
         return _encode_field(2, _encode_field(1, packed))
     if feature.kind == "int64":
-        packed = b"".join(_encode_varint(int(v)) for v in np.asarray(feature.values, dtype=np.int64))
+        packed = b"".join(
+            _encode_varint(int(v)) for v in np.asarray(feature.values, dtype=np.int64)
+        )
         return _encode_field(3, _encode_field(1, packed))
     return b""
 
@@ -326,10 +342,14 @@ def encode_sequence_example(
     return _encode_field(1, features) + _encode_field(2, lists)
 
 
-def read_sequence_examples(path: str | Path, *, verify_crc: bool = True) -> Iterator[SequenceExample]:
+def read_sequence_examples(
+    path: str | Path, *, verify_crc: bool = True
+) -> Iterator[SequenceExample]:
     """Every SequenceExample of a TFRecord file; a bad record raises naming file and record."""
     for number, record in enumerate(iter_records(path, verify_crc=verify_crc)):
         try:
             yield parse_sequence_example(record)
         except RecordError as error:
-            raise RecordError(f"{path}, record {number}: not a valid SequenceExample ({error})") from error
+            raise RecordError(
+                f"{path}, record {number}: not a valid SequenceExample ({error})"
+            ) from error

@@ -1,0 +1,136 @@
+"""``earmark evaluate`` (metrics, plots, report of one predictions file), ``earmark compare``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from earmark.cli.app import app, console, out
+from earmark.data.table import read_labels
+from earmark.metrics import HEADLINE_METRICS, SCALAR_METRICS, paired_bootstrap, scalar_metric
+from earmark.predictions import Predictions, PredictionsError
+from earmark.report import evaluate, read_group_map, write_report
+
+PREDICTIONS_FILE = "predictions.npz"
+
+
+@app.command("evaluate")
+def evaluate_command(
+    predictions: Annotated[
+        Path, typer.Option("--predictions", help="predictions file (.npz or .csv)")
+    ],
+    labels: Annotated[Path, typer.Option("--labels", help="label table (.csv, .csv.gz or .npz)")],
+    out_dir: Annotated[Path, typer.Option("--out", help="directory for metrics, plots and report")],
+    mask_missing: Annotated[
+        bool,
+        typer.Option(
+            "--mask-missing", help="evaluate annotated entries only (else missing = negative)"
+        ),
+    ] = False,
+    groups: Annotated[
+        Path | None,
+        typer.Option("--groups", help="class → group map (.csv class,group / .json / .yaml)"),
+    ] = None,
+    threshold: Annotated[float, typer.Option(help="decision threshold of the F1 scores")] = 0.5,
+    bootstrap: Annotated[
+        int, typer.Option(help="bootstrap resamples for intervals (0 = none)")
+    ] = 200,
+    seed: Annotated[int, typer.Option(help="seed of the bootstrap")] = 0,
+    plots: Annotated[bool, typer.Option(help="draw the plots (needs matplotlib)")] = True,
+    title: Annotated[str, typer.Option(help="title of the report")] = "earmark evaluation",
+) -> None:
+    """Write metrics.json, summary.md, plots and report.html for one predictions file."""
+    evaluation = evaluate(
+        Predictions.read(predictions),
+        read_labels(labels),
+        mask_missing=mask_missing,
+        class_to_group=None if groups is None else read_group_map(groups),
+        threshold=threshold,
+        num_resamples=bootstrap,
+        rng=np.random.default_rng(seed),
+    )
+    sources = {"predictions": str(predictions), "labels": str(labels)}
+    files = write_report(evaluation, out_dir, title=title, sources=sources, with_plots=plots)
+    summary = evaluation.metrics["summary"]
+    table = Table(
+        title=f"{evaluation.labels.num_clips} clips × {evaluation.labels.num_classes} classes"
+    )
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in summary.items():
+        table.add_row(name, "undefined" if value is None else f"{value:.4f}")
+    out.print(table)
+    if "plots_skipped" in evaluation.metrics or (plots and not files.plots):
+        console.print("plots skipped: install the 'plots' extra (matplotlib)")
+    console.print(f"wrote {files.metrics_json}, {files.summary_markdown.name}, {files.html.name}")
+
+
+def _load_run(run: Path) -> Predictions:
+    if run.is_dir():
+        path = run / PREDICTIONS_FILE
+        if not path.is_file():
+            raise PredictionsError(f"run directory {run} holds no {PREDICTIONS_FILE}")
+        return Predictions.read(path)
+    return Predictions.read(run)
+
+
+@app.command("compare")
+def compare_command(
+    run_a: Annotated[
+        Path, typer.Argument(help=f"run directory (with {PREDICTIONS_FILE}) or predictions file")
+    ],
+    run_b: Annotated[Path, typer.Argument(help="the other run, scored on the same clips")],
+    labels: Annotated[Path, typer.Option("--labels", help="label table of the clips")],
+    metric: Annotated[
+        list[str] | None,
+        typer.Option("--metric", help=f"repeatable; one of {', '.join(SCALAR_METRICS)}"),
+    ] = None,
+    mask_missing: Annotated[
+        bool, typer.Option("--mask-missing", help="evaluate annotated entries only")
+    ] = False,
+    resamples: Annotated[int, typer.Option(help="paired bootstrap resamples")] = 1000,
+    confidence: Annotated[float, typer.Option(help="coverage of the interval")] = 0.95,
+    seed: Annotated[int, typer.Option(help="seed of the bootstrap")] = 0,
+) -> None:
+    """Paired bootstrap comparison of two runs: B − A, its interval and p-value, per metric."""
+    names = list(metric) if metric else list(HEADLINE_METRICS)
+    functions = [scalar_metric(name) for name in names]
+    label_table = read_labels(labels)
+    first, labels_a = _load_run(run_a).align(label_table)
+    second, labels_b = _load_run(run_b).align(label_table)
+    if not np.array_equal(labels_a.clip_ids, labels_b.clip_ids):
+        only_a = sorted(set(labels_a.clip_ids.tolist()) - set(labels_b.clip_ids.tolist()))
+        only_b = sorted(set(labels_b.clip_ids.tolist()) - set(labels_a.clip_ids.tolist()))
+        raise PredictionsError(
+            f"the runs predict different clips ({len(only_a)} only in A, e.g. {only_a[:3]}; "
+            f"{len(only_b)} only in B, e.g. {only_b[:3]}); a paired comparison needs the same clips"
+        )
+    mask = labels_a.annotated if mask_missing else None
+    table = Table(title=f"B − A on {labels_a.num_clips} clips, {resamples} paired resamples")
+    for column in ("metric", "A", "B", "B − A", f"{confidence:.0%} interval", "p-value"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for name, function in zip(names, functions, strict=True):
+        result = paired_bootstrap(
+            function,
+            labels_a.positive,
+            first.scores,
+            second.scores,
+            mask=mask,
+            rng=np.random.default_rng(seed),
+            num_resamples=resamples,
+            confidence=confidence,
+        )
+        table.add_row(
+            name,
+            f"{result.metric_a:.4f}",
+            f"{result.metric_b:.4f}",
+            f"{result.difference:+.4f}",
+            f"[{result.low:+.4f}, {result.high:+.4f}]",
+            f"{result.p_value:.4f}",
+        )
+    out.print(table)
+    console.print(f"A = {run_a}\nB = {run_b}", highlight=False)
