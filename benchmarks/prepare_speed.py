@@ -31,7 +31,9 @@ N_FFT, WINDOW, HOP, N_MELS, FMIN, FMAX = 1024, 1024, 320, 64, 50.0, 8000.0
 
 
 def clip_paths(data: Path) -> list[Path]:
-    paths = sorted((data / "esc10" / "audio").glob("*/*.flac")) + sorted((data / "esc50_fold4" / "audio").glob("*.flac"))
+    paths = sorted((data / "esc10" / "audio").glob("*/*.flac")) + sorted(
+        (data / "esc50_fold4" / "audio").glob("*.flac")
+    )
     if len(paths) != 814:
         raise SystemExit(f"expected 814 clips under {data}, found {len(paths)}")
     return paths
@@ -60,8 +62,16 @@ def run_librosa(paths: list[Path], threads: int, sample_rate: int) -> float:
     def one(path: Path) -> np.ndarray:
         y, sr = librosa.load(str(path), sr=sample_rate)
         mel = librosa.feature.melspectrogram(
-            y=y, sr=sr, n_fft=N_FFT, hop_length=HOP, win_length=WINDOW, n_mels=N_MELS, fmin=FMIN,
-            fmax=FMAX, center=True, pad_mode="constant",
+            y=y,
+            sr=sr,
+            n_fft=N_FFT,
+            hop_length=HOP,
+            win_length=WINDOW,
+            n_mels=N_MELS,
+            fmin=FMIN,
+            fmax=FMAX,
+            center=True,
+            pad_mode="constant",
         )
         return np.log(mel + 1e-6).T.astype(np.float16)
 
@@ -82,8 +92,15 @@ def run_earmark(paths: list[Path], threads: int, sample_rate: int) -> float:
     from earmark.prepare import prepare
 
     torch.set_num_threads(1)  # the log-mel runs on the main thread; decoding on `threads` workers
-    config = LogMelConfig(sample_rate=sample_rate, n_fft=N_FFT, window_samples=WINDOW, hop_samples=HOP,
-                          n_mels=N_MELS, fmin_hz=FMIN, fmax_hz=FMAX)
+    config = LogMelConfig(
+        sample_rate=sample_rate,
+        n_fft=N_FFT,
+        window_samples=WINDOW,
+        hop_samples=HOP,
+        n_mels=N_MELS,
+        fmin_hz=FMIN,
+        fmax_hz=FMAX,
+    )
     LogMel(config).compute(np.zeros(16000, dtype=np.float32))  # warm-up of torch kernels
     ids = [p.stem for p in paths]
     labels = Labels.from_lists(ids, [["clip"]] * len(ids), ["clip"])
@@ -113,7 +130,9 @@ def audio_seconds(paths: list[Path]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", default=os.environ.get("EARMARK_DATA", "../shared/data"))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sample-rate", type=int, default=16000)
@@ -128,25 +147,54 @@ def main() -> None:
     runs = [("decode", 1), ("decode", 2), ("librosa", 1), ("earmark", 1), ("earmark", 2)]
     results = {}
     for name, threads in runs:
-        command = [sys.executable, __file__, "--child", name, "--threads", str(threads), "--data", args.data,
-                   "--repeats", str(args.repeats), "--sample-rate", str(args.sample_rate)]
+        command = [
+            sys.executable,
+            __file__,
+            "--child",
+            name,
+            "--threads",
+            str(threads),
+            "--data",
+            args.data,
+            "--repeats",
+            str(args.repeats),
+            "--sample-rate",
+            str(args.sample_rate),
+        ]
         output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         results[(name, threads)] = json.loads(output.strip().splitlines()[-1])
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    print(f"{len(paths)} clips, {total_audio:.0f} s of audio, target {args.sample_rate} Hz, "
-          f"log-mel {N_MELS} bands, hop {HOP}; {os.cpu_count()} CPUs ({cpu}); best of {args.repeats}\n")
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    print(
+        f"{len(paths)} clips, {total_audio:.0f} s of audio, target {args.sample_rate} Hz, "
+        f"log-mel {N_MELS} bands, hop {HOP}; {os.cpu_count()} CPUs ({cpu}); best of {args.repeats}\n"
+    )
     print("| pipeline | threads | seconds | clips/s | × real time | peak RSS (MiB) |")
     print("|---|---|---|---|---|---|")
-    labels = {"decode": "decode only (soundfile)", "librosa": "librosa load + melspectrogram",
-              "earmark": "earmark prepare (decode + resample + log-mel + store)"}
+    labels = {
+        "decode": "decode only (soundfile)",
+        "librosa": "librosa load + melspectrogram",
+        "earmark": "earmark prepare (decode + resample + log-mel + store)",
+    }
     for (name, threads), r in results.items():
-        print(f"| {labels[name]} | {threads} | {r['seconds']:.2f} | {len(paths) / r['seconds']:.0f} | "
-              f"{total_audio / r['seconds']:.0f} | {r['peak_mib']:.0f} |")
+        print(
+            f"| {labels[name]} | {threads} | {r['seconds']:.2f} | {len(paths) / r['seconds']:.0f} | "
+            f"{total_audio / r['seconds']:.0f} | {r['peak_mib']:.0f} |"
+        )
     ours = results[("earmark", 2)]["seconds"]
-    print(f"\nearmark (2 threads) vs librosa: {results[('librosa', 1)]['seconds'] / ours:.1f}× the throughput")
-    print(f"earmark (2 threads) vs decode only (2 threads): {results[('decode', 2)]['seconds'] / ours:.2f} "
-          f"of its throughput; vs decode only (1 thread): {results[('decode', 1)]['seconds'] / ours:.2f}")
+    print(
+        f"\nearmark (2 threads) vs librosa: {results[('librosa', 1)]['seconds'] / ours:.1f}× the throughput"
+    )
+    print(
+        f"earmark (2 threads) vs decode only (2 threads): {results[('decode', 2)]['seconds'] / ours:.2f} "
+        f"of its throughput; vs decode only (1 thread): {results[('decode', 1)]['seconds'] / ours:.2f}"
+    )
 
 
 if __name__ == "__main__":

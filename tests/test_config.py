@@ -26,8 +26,13 @@ class Outer:
 
 
 def test_round_trip_through_yaml(tmp_path):
-    config = Outer(name="run", inner=Inner(rate=0.5, names=("b", "c")), mode="y", count=3,
-                   frontend=WaveformConfig(frame_samples=80))
+    config = Outer(
+        name="run",
+        inner=Inner(rate=0.5, names=("b", "c")),
+        mode="y",
+        count=3,
+        frontend=WaveformConfig(frame_samples=80),
+    )
     path = tmp_path / "c.yaml"
     path.write_text(dump_yaml(config))
     again = from_dict(Outer, load_yaml(path))
@@ -50,7 +55,10 @@ def test_ints_become_floats_but_not_the_reverse():
         ({"name": "a", "count": "3"}, "count"),
         ({"name": "a", "inner": {"names": "abc"}}, r"inner\.names must be a list"),
         ({"name": "a", "frontend": {"name": "mfcc"}}, "unknown front-end 'mfcc'"),
-        ({"name": "a", "frontend": {"name": "logmel", "n_melz": 3}}, r"unknown config key frontend\.n_melz"),
+        (
+            {"name": "a", "frontend": {"name": "logmel", "n_melz": 3}},
+            r"unknown config key frontend\.n_melz",
+        ),
         ({}, "name"),
     ],
 )
@@ -69,7 +77,7 @@ def test_frontend_values_are_validated():
 def test_overrides_set_nested_values():
     data = apply_overrides({"a": {"b": 1}}, ["a.b=2", "a.c=[1, 2]", "d=text"])
     assert data == {"a": {"b": 2, "c": [1, 2]}, "d": "text"}
-    with pytest.raises(ConfigError, match="key.sub=value"):
+    with pytest.raises(ConfigError, match=r"key\.sub=value"):
         apply_overrides({}, ["novalue"])
     with pytest.raises(ConfigError, match="not a mapping"):
         apply_overrides({"a": 1}, ["a.b=2"])

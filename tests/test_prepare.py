@@ -26,8 +26,13 @@ def make_folder(root: Path, per_class: int = 6) -> Path:
     rng = np.random.default_rng(0)
     for c, (name, hz) in enumerate([("001 - Low tone", 220.0), ("002 - High tone", 1760.0)]):
         for i in range(per_class):
-            write_tone(root / name / f"{1 + i % 3}-{c}{i:03d}-A.wav", frequency_hz=hz,
-                       duration_seconds=0.3 + 0.1 * i, sample_rate=22050, rng=rng)
+            write_tone(
+                root / name / f"{1 + i % 3}-{c}{i:03d}-A.wav",
+                frequency_hz=hz,
+                duration_seconds=0.3 + 0.1 * i,
+                sample_rate=22050,
+                rng=rng,
+            )
     return root
 
 
@@ -84,13 +89,13 @@ def test_resume_after_kill_redoes_nothing_finished(tmp_path):
     assert not (tmp_path / "out" / "features" / "all" / "store.json").exists()
     manifest = folder_manifest(root)
     fresh = []
-    resumed = prepare(manifest, tmp_path / "out", CONFIG, batch_clips=2,
-                      progress=fresh.append)
+    resumed = prepare(manifest, tmp_path / "out", CONFIG, batch_clips=2, progress=fresh.append)
     # the first call reports the clips already done, then only the rest are computed
     assert fresh[0] >= 4
     assert sum(fresh) == 12
     reference = prepare(manifest, tmp_path / "ref", CONFIG, batch_clips=2)
-    assert resumed.labels is not None and reference.labels is not None
+    assert resumed.labels is not None
+    assert reference.labels is not None
     assert resumed.labels.equals(reference.labels)
     a, b = FeatureStore(tmp_path / "out/features/all"), FeatureStore(tmp_path / "ref/features/all")
     assert a.clip_ids.tolist() == b.clip_ids.tolist()
@@ -105,9 +110,13 @@ def test_shards_merge_to_the_unsharded_result(tmp_path):
         assert not result.finished
     merged = merge_shards(tmp_path / "sharded")
     whole = prepare(manifest, tmp_path / "whole", CONFIG)
-    assert merged.labels is not None and whole.labels is not None
+    assert merged.labels is not None
+    assert whole.labels is not None
     assert merged.labels.equals(whole.labels)
-    a, b = FeatureStore(tmp_path / "sharded/features/all"), FeatureStore(tmp_path / "whole/features/all")
+    a, b = (
+        FeatureStore(tmp_path / "sharded/features/all"),
+        FeatureStore(tmp_path / "whole/features/all"),
+    )
     assert a.clip_ids.tolist() == b.clip_ids.tolist()
     for clip in a.clip_ids:
         np.testing.assert_array_equal(a[clip], b[clip])
@@ -143,9 +152,11 @@ def test_bad_audio_raises_naming_the_file_or_is_skipped_and_reported(tmp_path, k
         prepare(manifest, tmp_path / "raise", CONFIG)
     result = prepare(manifest, tmp_path / "skip", CONFIG, on_error="skip")
     assert list(result.skipped) == [target.stem]
-    assert result.labels is not None and target.stem not in result.labels.clip_ids
+    assert result.labels is not None
+    assert target.stem not in result.labels.clip_ids
     report = (tmp_path / "skip" / "skipped.csv").read_text()
-    assert target.stem in report and str(target) in report
+    assert target.stem in report
+    assert str(target) in report
 
 
 def test_missing_audio_file(tmp_path):
@@ -162,11 +173,19 @@ def test_missing_audio_file(tmp_path):
 
 def test_precomputed_frames_go_straight_into_the_store(tmp_path, rng):
     frames = rng.integers(0, 256, size=(4, 3, 8)).astype(np.float32)
-    labels = Labels.from_lists(["a", "b", "c", "d"], [["x"], [], ["y"], ["x", "y"]], ["x", "y"],
-                               annotation="positives_only")
+    labels = Labels.from_lists(
+        ["a", "b", "c", "d"],
+        [["x"], [], ["y"], ["x", "y"]],
+        ["x", "y"],
+        annotation="positives_only",
+    )
     config = PrecomputedConfig(dim=8)
-    manifest = Manifest(labels, np.array([""] * 4, dtype=object), np.array(["train"] * 3 + ["test"], dtype=object),
-                        precomputed=PrecomputedFrames(config, lambda i: frames[i]))
+    manifest = Manifest(
+        labels,
+        np.array([""] * 4, dtype=object),
+        np.array(["train"] * 3 + ["test"], dtype=object),
+        precomputed=PrecomputedFrames(config, lambda i: frames[i]),
+    )
     result = prepare(manifest, tmp_path / "out", config)
     assert result.clips_per_split == {"train": 3, "test": 1}
     store = FeatureStore(tmp_path / "out/features/test")
@@ -185,4 +204,5 @@ def test_real_esc10(esc10_prepared):
     store = FeatureStore(esc10_prepared / "features" / "all")
     assert len(store) == 400
     durations = labels.duration_seconds
-    assert durations.min() > 3.5 and durations.max() < 7.5
+    assert durations.min() > 3.5
+    assert durations.max() < 7.5

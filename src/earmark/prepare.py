@@ -255,9 +255,7 @@ def _finish(out: Path, frontend_config: FrontendConfig, seconds: float) -> Prepa
         for clip, reason in skipped.items():
             split, path = paths.get(clip, ("", ""))
             writer.writerow([clip, split, path, reason])
-    result = PrepareResult(
-        out, {s: len(st) for s, st in stores.items()}, skipped, seconds, True, labels
-    )
+    result = PrepareResult(out, {s: len(st) for s, st in stores.items()}, skipped, seconds, True, labels)
     summary = {
         **result.as_dict(),
         "labels": labels.summary().as_dict(),

@@ -164,6 +164,15 @@ def _summary_rows(metrics: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     ]
 
 
+def _exclusions(metrics: Mapping[str, Any]) -> list[tuple[str, str, list[str]]]:
+    """(class, reason, metrics that left it out), in first-seen order."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for key, part in metrics["per_class"].items():
+        for name, reason in part["excluded"].items():
+            found.setdefault((name, reason), []).append(key)
+    return [(name, reason, keys) for (name, reason), keys in found.items()]
+
+
 def _markdown_cell(text: str) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
@@ -189,14 +198,14 @@ def markdown_summary(metrics: Mapping[str, Any], *, title: str = "Evaluation") -
     if single:
         lines += ["", "| top-k | accuracy |", "|---|---|"]
         lines += [f"| {k} | {value:.4f} |" for k, value in single["top_k_accuracy"].items()]
-    for key, part in metrics["per_class"].items():
-        if part["excluded"]:
-            listed = ", ".join(
-                f"{_markdown_cell(name)} ({reason})"
-                for name, reason in list(part["excluded"].items())[:20]
-            )
-            more = " …" if len(part["excluded"]) > 20 else ""
-            lines += ["", f"{key}: {len(part['excluded'])} classes excluded: {listed}{more}"]
+    excluded = _exclusions(metrics)
+    if excluded:
+        lines += ["", f"{len(excluded)} classes left out of some macro averages:", ""]
+        lines += [
+            f"- {_markdown_cell(name)}: {reason} ({', '.join(keys)})"
+            for name, reason, keys in excluded[:50]
+        ]
+        lines += ["- …"] if len(excluded) > 50 else []
     for key, groups in metrics.get("groups", {}).items():
         lines += ["", f"| group | {key} |", "|---|---|"]
         for group, value in groups.items():
@@ -273,15 +282,11 @@ def render_html(
     if single:
         parts.append("<h2>Single-label accuracy</h2>")
         parts.append(_table("top-k", ["k", "accuracy"], list(single["top_k_accuracy"].items())))
-    excluded = [
-        (metric, name, reason)
-        for metric, part in metrics["per_class"].items()
-        for name, reason in part["excluded"].items()
-    ]
+    excluded = [(name, reason, ", ".join(keys)) for name, reason, keys in _exclusions(metrics)]
     if excluded:
         parts.append("<h2>Excluded classes</h2>")
-        parts.append('<p class="note">Left out of the macro averages of the metric named.</p>')
-        parts.append(_table("excluded", ["metric", "class", "reason"], excluded))
+        parts.append('<p class="note">Left out of the macro averages of the metrics listed.</p>')
+        parts.append(_table("excluded", ["class", "reason", "metrics"], excluded))
     for key, groups in metrics.get("groups", {}).items():
         parts.append(f"<h2>By group: {html.escape(key)}</h2>")
         rows = [

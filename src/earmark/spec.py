@@ -39,6 +39,7 @@ class TaggingSpec:
         The front-end config that produced the features.
     segment_frames
         Frames in one training / inference segment (e.g. 128 in the FSDKaggle2019 system).
+
     """
 
     class_names: tuple[str, ...]
@@ -131,8 +132,7 @@ class TaggingSpec:
             a, b = frontend_config_to_dict(self.frontend), frontend_config_to_dict(other.frontend)
             keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
             out.append(
-                "front-end differs in "
-                + ", ".join(f"{k} ({a.get(k)!r} vs {b.get(k)!r})" for k in keys)
+                "front-end differs in " + ", ".join(f"{k} ({a.get(k)!r} vs {b.get(k)!r})" for k in keys)
             )
         if self.segment_frames != other.segment_frames:
             out.append(f"segment_frames {self.segment_frames} vs {other.segment_frames}")

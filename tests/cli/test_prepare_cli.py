@@ -15,7 +15,11 @@ runner = CliRunner()
 def make_folder(root: Path) -> Path:
     for c, name in enumerate(["001 - Low", "002 - High"]):
         for i in range(3):
-            write_tone(root / name / f"{i + 1}-{c}{i}-A.wav", frequency_hz=300.0 * (c + 1), duration_seconds=0.4)
+            write_tone(
+                root / name / f"{i + 1}-{c}{i}-A.wav",
+                frequency_hz=300.0 * (c + 1),
+                duration_seconds=0.4,
+            )
     return root
 
 
@@ -25,14 +29,26 @@ def invoke(*args: str):
 
 def test_prepare_info_and_default_config(tmp_path):
     root = make_folder(tmp_path / "audio")
-    result = invoke("prepare", "folder", "--root", root, "--out", tmp_path / "out",
-                    "--set", r"fold_pattern=^(\d+)-", "--frontend-set", "n_mels=32")
+    result = invoke(
+        "prepare",
+        "folder",
+        "--root",
+        root,
+        "--out",
+        tmp_path / "out",
+        "--set",
+        r"fold_pattern=^(\d+)-",
+        "--frontend-set",
+        "n_mels=32",
+    )
     assert result.exit_code == 0, result.output
-    assert "6" in result.output and "1, 2, 3" in result.output
+    assert "6" in result.output
+    assert "1, 2, 3" in result.output
     info = invoke("info", tmp_path / "out", "--classes")
     assert info.exit_code == 0, info.output
     assert "32 values" in info.output
-    assert "Low" in info.output and "High" in info.output
+    assert "Low" in info.output
+    assert "High" in info.output
     assert invoke("info", tmp_path / "out" / "labels.csv").exit_code == 0
     assert invoke("info", tmp_path / "out" / "features" / "all").exit_code == 0
 
@@ -74,10 +90,19 @@ def test_skip_is_counted_in_the_summary(tmp_path):
     ("args", "message"),
     [
         (["prepare", "nolayout", "--out", "x"], "unknown layout 'nolayout'"),
-        (["prepare", "folder", "--out", "x", "--set", "rooot=1"], "unknown config key folder.rooot"),
+        (
+            ["prepare", "folder", "--out", "x", "--set", "rooot=1"],
+            "unknown config key folder.rooot",
+        ),
         (["prepare", "folder", "--out", "x", "--root", "/nonexistent/place"], "not a directory"),
-        (["prepare", "folder", "--out", "x", "--root", ".", "--on-error", "ignore"], "on_error must be one of"),
-        (["prepare", "folder", "--out", "x", "--root", ".", "--frontend-set", "name=mfcc"], "unknown front-end"),
+        (
+            ["prepare", "folder", "--out", "x", "--root", ".", "--on-error", "ignore"],
+            "on_error must be one of",
+        ),
+        (
+            ["prepare", "folder", "--out", "x", "--root", ".", "--frontend-set", "name=mfcc"],
+            "unknown front-end",
+        ),
         (["info", "/nonexistent/place"], "neither a prepared directory"),
         (["write-default-config", "-", "--kind", "nothing"], "unknown config kind"),
     ],
@@ -102,8 +127,16 @@ def test_main_prints_one_line_errors(tmp_path, capsys, monkeypatch):
 
 
 def test_real_esc10_prepare_and_info(shared_data, tmp_path):
-    result = invoke("prepare", "folder", "--root", shared_data / "esc10" / "audio", "--out", tmp_path / "esc10",
-                    "--set", r"fold_pattern=^(\d+)-")
+    result = invoke(
+        "prepare",
+        "folder",
+        "--root",
+        shared_data / "esc10" / "audio",
+        "--out",
+        tmp_path / "esc10",
+        "--set",
+        r"fold_pattern=^(\d+)-",
+    )
     assert result.exit_code == 0, result.output
     info = invoke("info", tmp_path / "esc10")
     assert info.exit_code == 0

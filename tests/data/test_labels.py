@@ -22,8 +22,13 @@ def test_from_lists_complete_and_positives_only():
     labels = small()
     assert labels.positive.sum() == 4
     assert labels.annotated.all()
-    sparse = Labels.from_lists(["a", "b"], [["dog"], []], ["dog", "rain"], annotation="positives_only",
-                               negatives=[[], ["rain"]])
+    sparse = Labels.from_lists(
+        ["a", "b"],
+        [["dog"], []],
+        ["dog", "rain"],
+        annotation="positives_only",
+        negatives=[[], ["rain"]],
+    )
     assert sparse.annotated.tolist() == [[True, False], [False, True]]
     assert sparse.missing.tolist() == [[False, True], [True, False]]
     assert sparse.negative.tolist() == [[False, False], [False, True]]
@@ -70,12 +75,24 @@ def test_merge_makes_foreign_classes_missing():
 @pytest.mark.parametrize(
     ("build", "message"),
     [
-        (lambda: Labels.from_lists(["a", "a"], [["dog"], ["dog"]], ["dog"]), "duplicated clip id 'a'"),
-        (lambda: Labels.from_lists(["a"], [["cat"]], ["dog"]), "clip 'a' names unknown class 'cat'"),
-        (lambda: Labels.from_lists(["a"], [["dog"]], ["dog"], source="trusted"), "unknown source 'trusted'"),
+        (
+            lambda: Labels.from_lists(["a", "a"], [["dog"], ["dog"]], ["dog"]),
+            "duplicated clip id 'a'",
+        ),
+        (
+            lambda: Labels.from_lists(["a"], [["cat"]], ["dog"]),
+            "clip 'a' names unknown class 'cat'",
+        ),
+        (
+            lambda: Labels.from_lists(["a"], [["dog"]], ["dog"], source="trusted"),
+            "unknown source 'trusted'",
+        ),
         (lambda: Labels.from_lists(["a", "b"], [["dog"]], ["dog"]), "1 label lists for 2 clips"),
         (lambda: small().with_matrices(annotated=np.zeros((4, 3), bool)), "not annotated"),
-        (lambda: small().with_matrices(positive=np.zeros((4, 2), bool)), r"positive has shape \(4, 2\)"),
+        (
+            lambda: small().with_matrices(positive=np.zeros((4, 2), bool)),
+            r"positive has shape \(4, 2\)",
+        ),
     ],
 )
 def test_inconsistent_labels_are_refused(build, message):
@@ -91,7 +108,9 @@ def test_labels_are_read_only():
 
 @pytest.mark.parametrize("suffix", [".csv", ".csv.gz", ".npz"])
 def test_label_table_round_trip(tmp_path, suffix):
-    labels = Labels.merge(small(), Labels.from_lists(["e"], [["a, b"]], ["a, b"], annotation="positives_only"))
+    labels = Labels.merge(
+        small(), Labels.from_lists(["e"], [["a, b"]], ["a, b"], annotation="positives_only")
+    )
     path = write_labels(labels, tmp_path / f"labels{suffix}")
     assert read_labels(path).equals(labels)
 

@@ -10,17 +10,34 @@ from earmark.features.logmel import LogMel, LogMelConfig, hz_to_mel, mel_filterb
 CASES = [
     LogMelConfig(),
     LogMelConfig(mel_scale="htk", slaney_norm=False, n_mels=40, fmin_hz=0.0, fmax_hz=None),
-    LogMelConfig(sample_rate=22050, n_fft=2048, window_samples=1764, hop_samples=441, n_mels=128,
-                 fmin_hz=20.0, fmax_hz=11025.0),
+    LogMelConfig(
+        sample_rate=22050,
+        n_fft=2048,
+        window_samples=1764,
+        hop_samples=441,
+        n_mels=128,
+        fmin_hz=20.0,
+        fmax_hz=11025.0,
+    ),
     LogMelConfig(n_fft=512, window_samples=400, hop_samples=160, n_mels=64, mel_scale="htk"),
 ]
 
 
 def librosa_mel(waveform: np.ndarray, c: LogMelConfig) -> np.ndarray:
     return librosa.feature.melspectrogram(
-        y=waveform.astype(np.float64), sr=c.sample_rate, n_fft=c.n_fft, hop_length=c.hop_samples,
-        win_length=c.window_samples, window="hann", center=True, pad_mode="constant", power=c.power,
-        n_mels=c.n_mels, fmin=c.fmin_hz, fmax=c.fmax_hz, htk=c.mel_scale == "htk",
+        y=waveform.astype(np.float64),
+        sr=c.sample_rate,
+        n_fft=c.n_fft,
+        hop_length=c.hop_samples,
+        win_length=c.window_samples,
+        window="hann",
+        center=True,
+        pad_mode="constant",
+        power=c.power,
+        n_mels=c.n_mels,
+        fmin=c.fmin_hz,
+        fmax=c.fmax_hz,
+        htk=c.mel_scale == "htk",
         norm="slaney" if c.slaney_norm else None,
     ).T
 
@@ -34,12 +51,24 @@ def test_mel_scale_round_trip_and_librosa(scale):
 
 @pytest.mark.parametrize("config", CASES, ids=lambda c: f"{c.mel_scale}-{c.n_mels}-{c.sample_rate}")
 def test_filterbank_matches_librosa(config):
-    ours = mel_filterbank(sample_rate=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels,
-                          fmin_hz=config.fmin_hz, fmax_hz=config.fmax_hz, scale=config.mel_scale,
-                          normalize=config.slaney_norm)
-    theirs = librosa.filters.mel(sr=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels,
-                                 fmin=config.fmin_hz, fmax=config.fmax_hz, htk=config.mel_scale == "htk",
-                                 norm="slaney" if config.slaney_norm else None)
+    ours = mel_filterbank(
+        sample_rate=config.sample_rate,
+        n_fft=config.n_fft,
+        n_mels=config.n_mels,
+        fmin_hz=config.fmin_hz,
+        fmax_hz=config.fmax_hz,
+        scale=config.mel_scale,
+        normalize=config.slaney_norm,
+    )
+    theirs = librosa.filters.mel(
+        sr=config.sample_rate,
+        n_fft=config.n_fft,
+        n_mels=config.n_mels,
+        fmin=config.fmin_hz,
+        fmax=config.fmax_hz,
+        htk=config.mel_scale == "htk",
+        norm="slaney" if config.slaney_norm else None,
+    )
     np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-7 * np.abs(theirs).max())
 
 

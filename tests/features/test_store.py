@@ -13,7 +13,9 @@ CONFIG = LogMelConfig(n_mels=8)
 
 
 def clips(rng, n=5, dim=8):
-    return [(f"clip{i}", rng.standard_normal((3 + i, dim)).astype(np.float32), 0.1 * (i + 1)) for i in range(n)]
+    return [
+        (f"clip{i}", rng.standard_normal((3 + i, dim)).astype(np.float32), 0.1 * (i + 1)) for i in range(n)
+    ]
 
 
 def test_write_read_round_trip(tmp_path, rng):
@@ -110,7 +112,7 @@ def test_tampered_store_is_refused(tmp_path, rng):
     writer.finalize()
     with open(tmp_path / "s" / "frames.f16", "ab") as handle:
         handle.write(b"\x00\x00")
-    with pytest.raises(StoreError, match="holds .* bytes"):
+    with pytest.raises(StoreError, match=r"holds .* bytes"):
         FeatureStore(tmp_path / "s")
     meta = json.loads((tmp_path / "s" / "store.json").read_text())
     meta["frontend"]["n_mels"] = 9

@@ -18,9 +18,7 @@ DEFAULT_CONFIGS: dict[str, Any] = {"prepare": PrepareConfig(options={"root": "pa
 @app.command("write-default-config")
 def write_default_config(
     path: Annotated[Path, typer.Argument(help="YAML file to write ('-' prints it)")],
-    kind: Annotated[
-        str, typer.Option(help=f"which config: {', '.join(DEFAULT_CONFIGS)}")
-    ] = "prepare",
+    kind: Annotated[str, typer.Option(help=f"which config: {', '.join(DEFAULT_CONFIGS)}")] = "prepare",
     force: Annotated[bool, typer.Option(help="overwrite an existing file")] = False,
 ) -> None:
     """Write the default config of a command, every key with its default value."""

@@ -53,18 +53,12 @@ def _summary_table(directory: Path) -> Table:
     table.add_row("clips", str(labels["num_clips"]))
     table.add_row("classes", str(labels["num_classes"]))
     table.add_row("folds", ", ".join(map(str, labels["folds"])) or "-")
-    table.add_row(
-        "clips per source", ", ".join(f"{k}: {v}" for k, v in labels["clips_per_source"].items())
-    )
-    table.add_row(
-        "clips per split", ", ".join(f"{k}: {v}" for k, v in summary["clips_per_split"].items())
-    )
+    table.add_row("clips per source", ", ".join(f"{k}: {v}" for k, v in labels["clips_per_source"].items()))
+    table.add_row("clips per split", ", ".join(f"{k}: {v}" for k, v in summary["clips_per_split"].items()))
     table.add_row("positives per clip", f"{labels['label_density']:.3f}")
     table.add_row("fraction missing", f"{labels['fraction_missing']:.3f}")
     table.add_row("hours of audio", f"{labels['total_duration_seconds'] / 3600:.3f}")
-    table.add_row(
-        "skipped", f"{summary['skipped']} (see skipped.csv)" if summary["skipped"] else "0"
-    )
+    table.add_row("skipped", f"{summary['skipped']} (see skipped.csv)" if summary["skipped"] else "0")
     table.add_row("seconds", f"{summary['seconds']:.1f}")
     table.add_row("front-end hash", summary["frontend_hash"])
     return table
@@ -74,12 +68,8 @@ def _summary_table(directory: Path) -> Table:
 def prepare_command(
     layout: Annotated[str, typer.Argument(help=f"data-set layout: {', '.join(sorted(LOADERS))}")],
     out_dir: Annotated[Path, typer.Option("--out", help="directory to write the prepared data to")],
-    root: Annotated[
-        str | None, typer.Option(help="the layout's root folder (its 'root' option)")
-    ] = None,
-    config: Annotated[
-        Path | None, typer.Option(help="a prepare YAML (see write-default-config)")
-    ] = None,
+    root: Annotated[str | None, typer.Option(help="the layout's root folder (its 'root' option)")] = None,
+    config: Annotated[Path | None, typer.Option(help="a prepare YAML (see write-default-config)")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="loader option key=value")] = None,
     frontend_set: Annotated[
         list[str] | None, typer.Option("--frontend-set", help="front-end key=value")
@@ -103,9 +93,7 @@ def prepare_command(
             raise ConfigError(f"layout {layout!r} has no 'root' option; use --set with its options")
         options["root"] = root
     data["options"] = apply_overrides(options, set_ or [])
-    data["frontend"] = apply_overrides(
-        dict(data.get("frontend") or {"name": "logmel"}), frontend_set or []
-    )
+    data["frontend"] = apply_overrides(dict(data.get("frontend") or {"name": "logmel"}), frontend_set or [])
     if on_error is not None:
         data["on_error"] = on_error
     if workers is not None:
@@ -141,9 +129,7 @@ def prepare_command(
 
 @app.command("merge-shards")
 def merge_shards_command(
-    out_dir: Annotated[
-        Path, typer.Option("--out", help="the prepared directory holding the shards")
-    ],
+    out_dir: Annotated[Path, typer.Option("--out", help="the prepared directory holding the shards")],
 ) -> None:
     """Merge the shards written by ``prepare --shard i/n`` into one store per split."""
     merge_shards(out_dir)
@@ -152,9 +138,7 @@ def merge_shards_command(
 
 @app.command("info")
 def info_command(
-    path: Annotated[
-        Path, typer.Argument(help="a prepared directory, a store directory or a label table")
-    ],
+    path: Annotated[Path, typer.Argument(help="a prepared directory, a store directory or a label table")],
     classes: Annotated[bool, typer.Option(help="list positives per class")] = False,
 ) -> None:
     """Describe a prepared directory, a feature store or a label table."""
@@ -199,9 +183,7 @@ def _print_labels(labels: Any, classes: bool) -> None:
     table.add_row("clips", str(summary.num_clips))
     table.add_row("classes", str(summary.num_classes))
     table.add_row("folds", ", ".join(map(str, summary.folds)))
-    table.add_row(
-        "clips per source", ", ".join(f"{k}: {v}" for k, v in summary.clips_per_source.items())
-    )
+    table.add_row("clips per source", ", ".join(f"{k}: {v}" for k, v in summary.clips_per_source.items()))
     table.add_row("positives per clip", f"{summary.label_density:.3f}")
     table.add_row("fraction missing", f"{summary.fraction_missing:.3f}")
     out.print(table)

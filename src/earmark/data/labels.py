@@ -63,6 +63,7 @@ class Labels:
     source : (num_clips,) object array of ``"curated" | "noisy" | "unlabeled"``.
     fold : (num_clips,) int64, ``-1`` when unknown.
     duration_seconds : (num_clips,) float64, NaN when unknown.
+
     """
 
     clip_ids: np.ndarray
@@ -171,7 +172,7 @@ class Labels:
     @property
     def negative(self) -> np.ndarray:
         """``(clips, classes)`` bool: explicit (annotated) negatives."""
-        return self.annotated & ~self.positive
+        return np.asarray(self.annotated & ~self.positive)
 
     def __len__(self) -> int:
         return self.num_clips
@@ -265,9 +266,7 @@ class Labels:
             if name in own:
                 positive[:, j] = self.positive[:, own[name]]
                 annotated[:, j] = self.annotated[:, own[name]]
-        return dataclasses.replace(
-            self, class_names=class_names, positive=positive, annotated=annotated
-        )
+        return dataclasses.replace(self, class_names=class_names, positive=positive, annotated=annotated)
 
     def with_matrices(
         self, *, positive: np.ndarray | None = None, annotated: np.ndarray | None = None
@@ -318,12 +317,8 @@ class Labels:
             num_classes=self.num_classes,
             clips_per_source={str(s): int(c) for s, c in zip(sources, counts, strict=True)},
             folds=sorted(int(f) for f in np.unique(self.fold)),
-            positives_per_class=dict(
-                zip(self.class_names, self.positive.sum(0).tolist(), strict=True)
-            ),
-            annotated_per_class=dict(
-                zip(self.class_names, self.annotated.sum(0).tolist(), strict=True)
-            ),
+            positives_per_class=dict(zip(self.class_names, self.positive.sum(0).tolist(), strict=True)),
+            annotated_per_class=dict(zip(self.class_names, self.annotated.sum(0).tolist(), strict=True)),
             label_density=float(self.positive.sum() / max(self.num_clips, 1)),
             fraction_missing=float((~self.annotated).sum() / entries) if entries else 0.0,
             total_duration_seconds=float(durations.sum()),

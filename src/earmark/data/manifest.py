@@ -42,9 +42,7 @@ class Manifest:
 
     def __post_init__(self) -> None:
         n = self.labels.num_clips
-        object.__setattr__(
-            self, "audio_paths", np.array([str(p) for p in self.audio_paths], dtype=object)
-        )
+        object.__setattr__(self, "audio_paths", np.array([str(p) for p in self.audio_paths], dtype=object))
         object.__setattr__(self, "splits", np.array([str(s) for s in self.splits], dtype=object))
         if self.audio_paths.shape != (n,) or self.splits.shape != (n,):
             raise LabelError(
@@ -112,9 +110,7 @@ def write_manifest_csv(manifest: Manifest, path: str | Path) -> Path:
     with open(tmp, "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["clip_id", "split", "path"])
-        writer.writerows(
-            zip(manifest.labels.clip_ids, manifest.splits, manifest.audio_paths, strict=True)
-        )
+        writer.writerows(zip(manifest.labels.clip_ids, manifest.splits, manifest.audio_paths, strict=True))
     os.replace(tmp, path)
     return path
 

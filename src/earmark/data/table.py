@@ -29,8 +29,9 @@ _CELL = {"1": (True, True), "0": (False, True), "": (False, False)}
 
 def _open_text(path: Path, mode: str, *, compressed: bool) -> IO[str]:
     if compressed:
-        return io.TextIOWrapper(gzip.open(path, mode + "b"), encoding="utf-8", newline="")
-    return open(path, mode, encoding="utf-8", newline="")  # noqa: SIM115
+        binary = gzip.GzipFile(path, mode + "b")  # noqa: SIM115
+        return io.TextIOWrapper(binary, encoding="utf-8", newline="")
+    return open(path, mode, encoding="utf-8", newline="")
 
 
 def write_labels(labels: Labels, path: str | Path) -> Path:
@@ -88,9 +89,7 @@ def read_labels(path: str | Path) -> Labels:
         reader = csv.reader(handle)
         header = next(reader, None)
         if header is None:
-            raise LabelError(
-                f"{path} is empty; expected a header {', '.join(META_COLUMNS)}, classes…"
-            )
+            raise LabelError(f"{path} is empty; expected a header {', '.join(META_COLUMNS)}, classes…")
         if tuple(header[: len(META_COLUMNS)]) != META_COLUMNS:
             raise LabelError(
                 f"{path}: the header must start with {', '.join(META_COLUMNS)}, got {header[:4]}"

@@ -43,7 +43,7 @@ def to_mono(samples: np.ndarray) -> np.ndarray:
     """Average the channels of ``(num_samples, channels)`` samples to ``(num_samples,)``."""
     if samples.ndim == 1:
         return samples
-    return samples.mean(axis=1, dtype=np.float32)
+    return np.asarray(samples.mean(axis=1, dtype=np.float32))
 
 
 def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:

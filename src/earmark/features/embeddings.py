@@ -53,13 +53,16 @@ class Precomputed(Frontend):
 
     @property
     def dim(self) -> int:
+        """Values per frame."""
         return self.config.dim
 
     @property
     def frames_per_second(self) -> float:
+        """Frames per second of audio."""
         return 1.0 / self.config.frame_seconds
 
     def compute(self, waveform: np.ndarray) -> np.ndarray:
+        """Frames ``(num_frames, dim)`` of one mono waveform ``(num_samples,)``."""
         raise ValueError(
             f"{self.config.source} embeddings are precomputed by the data set; they cannot be "
             "computed from audio here. Prepare the data set with its own loader."

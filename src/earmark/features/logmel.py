@@ -100,16 +100,12 @@ class LogMelConfig(FrontendConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.window_samples > self.n_fft:
-            raise ConfigError(
-                f"window_samples ({self.window_samples}) exceeds n_fft ({self.n_fft})"
-            )
+            raise ConfigError(f"window_samples ({self.window_samples}) exceeds n_fft ({self.n_fft})")
         if min(self.n_fft, self.window_samples, self.hop_samples, self.n_mels) <= 0:
             raise ConfigError("n_fft, window_samples, hop_samples and n_mels must be positive")
         top = self.sample_rate / 2.0 if self.fmax_hz is None else self.fmax_hz
         if not 0.0 <= self.fmin_hz < top <= self.sample_rate / 2.0:
-            raise ConfigError(
-                f"need 0 <= fmin_hz < fmax_hz <= sample_rate / 2, got {self.fmin_hz}, {top}"
-            )
+            raise ConfigError(f"need 0 <= fmin_hz < fmax_hz <= sample_rate / 2, got {self.fmin_hz}, {top}")
         if self.log_offset <= 0:
             raise ConfigError(f"log_offset must be positive, got {self.log_offset}")
 
@@ -141,13 +137,16 @@ class LogMel(Frontend):
 
     @property
     def dim(self) -> int:
+        """Values per frame."""
         return self.config.n_mels
 
     @property
     def frames_per_second(self) -> float:
+        """Frames per second of audio."""
         return self.config.sample_rate / self.config.hop_samples
 
     def num_frames(self, num_samples: int) -> int:
+        """Centred frames: one per hop, plus one."""
         return 1 + num_samples // self.config.hop_samples
 
     def mel_power(self, waveforms: torch.Tensor) -> torch.Tensor:
@@ -170,6 +169,7 @@ class LogMel(Frontend):
         return power if self.config.power == 2.0 else power.pow(self.config.power / 2.0)
 
     def compute(self, waveform: np.ndarray) -> np.ndarray:
+        """Frames ``(num_frames, dim)`` of one mono waveform ``(num_samples,)``."""
         return self.compute_batch([waveform])[0]
 
     def compute_batch(self, waveforms: Sequence[np.ndarray]) -> list[np.ndarray]:

@@ -71,6 +71,7 @@ class StoreWriter:
         with another config raises :class:`StoreError`.
     dim
         Values per frame.
+
     """
 
     def __init__(self, directory: str | Path, frontend: FrontendConfig, dim: int) -> None:
@@ -138,9 +139,7 @@ class StoreWriter:
         if partial.exists():
             size = partial.stat().st_size
             if size < expected:
-                raise StoreError(
-                    f"{partial} holds {size} bytes but its progress log needs {expected}"
-                )
+                raise StoreError(f"{partial} holds {size} bytes but its progress log needs {expected}")
             if size > expected:
                 with open(partial, "r+b") as handle:  # drop the frames of an unfinished clip
                     handle.truncate(expected)
@@ -156,7 +155,7 @@ class StoreWriter:
     # ------------------------------------------------------------------ writing
     def append(self, items: Iterable[tuple[str, np.ndarray, float]]) -> None:
         """Write ``(clip_id, frames (num_frames, dim), duration_seconds)``, then record them done."""
-        entries = []
+        entries: list[dict[str, Any]] = []
         for clip_id, frames, duration in items:
             frames = np.asarray(frames)
             if frames.ndim != 2 or frames.shape[1] != self.dim:
@@ -164,9 +163,7 @@ class StoreWriter:
                     f"clip {clip_id!r}: frames of shape {frames.shape}, expected (n, {self.dim})"
                 )
             if frames.shape[0] == 0:
-                raise StoreError(
-                    f"clip {clip_id!r}: no frames (the audio is shorter than one frame)"
-                )
+                raise StoreError(f"clip {clip_id!r}: no frames (the audio is shorter than one frame)")
             if not np.isfinite(frames).all():
                 raise StoreError(f"clip {clip_id!r}: frames hold NaN or infinite values")
             self._frames.write(np.ascontiguousarray(frames, dtype=_DTYPE).tobytes())
@@ -184,10 +181,10 @@ class StoreWriter:
         self._frames.flush()
         os.fsync(self._frames.fileno())
         for entry in entries:
-            self.clip_ids.append(entry["clip_id"])
-            self.offsets.append(entry["offset"])
-            self.num_frames.append(entry["num_frames"])
-            self.durations.append(entry["duration_seconds"])
+            self.clip_ids.append(str(entry["clip_id"]))
+            self.offsets.append(int(entry["offset"]))
+            self.num_frames.append(int(entry["num_frames"]))
+            self.durations.append(float(entry["duration_seconds"]))
         self._log(entries)
 
     def skip(self, clip_id: str, reason: str) -> None:
@@ -227,9 +224,7 @@ class StoreWriter:
             )
         tmp = self.directory / (_INDEX + ".tmp")
         with open(tmp, "wb") as handle:
-            np.savez(
-                handle, clip_ids=ids, offsets=offsets, num_frames=counts, duration_seconds=durations
-            )
+            np.savez(handle, clip_ids=ids, offsets=offsets, num_frames=counts, duration_seconds=durations)
         os.replace(tmp, self.directory / _INDEX)
         os.replace(self.directory / _PARTIAL, self.directory / _FRAMES)
         meta = {
@@ -269,9 +264,7 @@ class FeatureStore:
             )
         self.frontend = frontend_config_from_dict(self.meta["frontend"])
         if config_hash(self.frontend) != self.meta["frontend_hash"]:
-            raise StoreError(
-                f"{self.directory}: store.json's front-end hash does not match its config"
-            )
+            raise StoreError(f"{self.directory}: store.json's front-end hash does not match its config")
         with np.load(self.directory / _INDEX, allow_pickle=False) as index:
             self.clip_ids: np.ndarray = index["clip_ids"].astype(object)
             self.offsets: np.ndarray = index["offsets"]
@@ -282,9 +275,7 @@ class FeatureStore:
         expected = total * self.dim * _DTYPE.itemsize
         actual = (self.directory / _FRAMES).stat().st_size
         if actual != expected:
-            raise StoreError(
-                f"{self.directory / _FRAMES} holds {actual} bytes, store.json says {expected}"
-            )
+            raise StoreError(f"{self.directory / _FRAMES} holds {actual} bytes, store.json says {expected}")
         self.frames: np.ndarray = (
             np.memmap(self.directory / _FRAMES, dtype=_DTYPE, mode="r", shape=(total, self.dim))
             if total
@@ -364,21 +355,17 @@ def merge_stores(
     first = stores[0]
     for store in stores[1:]:
         if store.frontend_hash != first.frontend_hash or store.dim != first.dim:
-            raise StoreError(
-                f"{store.directory} was computed with another front-end than {first.directory}"
-            )
+            raise StoreError(f"{store.directory} was computed with another front-end than {first.directory}")
     owner: dict[str, FeatureStore] = {}
     for store in stores:
         for clip in store.clip_ids.tolist():
             if clip in owner:
-                raise StoreError(
-                    f"clip {clip!r} is in both {owner[clip].directory} and {store.directory}"
-                )
+                raise StoreError(f"clip {clip!r} is in both {owner[clip].directory} and {store.directory}")
             owner[clip] = store
     wanted = list(owner) if order is None else [c for c in order if c in owner]
     writer = StoreWriter(directory, first.frontend, first.dim)
     done = writer.done
-    batch: list[tuple[str, np.ndarray]] = []
+    batch: list[tuple[str, np.ndarray, float]] = []
     for clip in wanted:
         if clip in done:
             continue

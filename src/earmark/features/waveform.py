@@ -33,13 +33,16 @@ class Waveform(Frontend):
 
     @property
     def dim(self) -> int:
+        """Values per frame."""
         return self.config.frame_samples
 
     @property
     def frames_per_second(self) -> float:
+        """Frames per second of audio."""
         return self.config.sample_rate / self.config.frame_samples
 
     def compute(self, waveform: np.ndarray) -> np.ndarray:
+        """Frames ``(num_frames, dim)`` of one mono waveform ``(num_samples,)``."""
         size = self.config.frame_samples
         frames = np.zeros((self.num_frames(len(waveform)), size), dtype=np.float32)
         frames.reshape(-1)[: len(waveform)] = waveform

@@ -23,7 +23,7 @@ def write_tone(
     """Write a sine tone (plus a little noise when ``rng`` is given); format from the suffix."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    t = np.arange(int(round(duration_seconds * sample_rate))) / sample_rate
+    t = np.arange(round(duration_seconds * sample_rate)) / sample_rate
     signal = amplitude * np.sin(2 * np.pi * frequency_hz * t)
     if rng is not None:
         signal = signal + 0.01 * rng.standard_normal(signal.shape)

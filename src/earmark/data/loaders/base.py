@@ -17,16 +17,16 @@ from earmark.data.manifest import Manifest
 
 __all__ = ["LOADERS", "LoaderEntry", "find_file", "load_dataset", "register_loader"]
 
-O = TypeVar("O")
+OptionsT = TypeVar("OptionsT")
 
 
 @dataclasses.dataclass(frozen=True)
-class LoaderEntry(Generic[O]):
+class LoaderEntry(Generic[OptionsT]):
     """A registered loader: its layout name, options class and function."""
 
     name: str
-    options_class: type[O]
-    load: Callable[[O], Manifest]
+    options_class: type[OptionsT]
+    load: Callable[[OptionsT], Manifest]
     summary: str
 
 
@@ -34,11 +34,11 @@ LOADERS: dict[str, LoaderEntry[Any]] = {}
 
 
 def register_loader(
-    name: str, options_class: type[O]
-) -> Callable[[Callable[[O], Manifest]], Callable[[O], Manifest]]:
+    name: str, options_class: type[OptionsT]
+) -> Callable[[Callable[[OptionsT], Manifest]], Callable[[OptionsT], Manifest]]:
     """Decorator registering ``load(options) -> Manifest`` for layout ``name``."""
 
-    def decorate(load: Callable[[O], Manifest]) -> Callable[[O], Manifest]:
+    def decorate(load: Callable[[OptionsT], Manifest]) -> Callable[[OptionsT], Manifest]:
         if name in LOADERS:
             raise ValueError(f"loader {name!r} is already registered")
         summary = (load.__doc__ or "").strip().splitlines()[0] if load.__doc__ else ""

@@ -17,7 +17,7 @@ __all__ = ["FolderOptions", "load_folder"]
 
 @dataclasses.dataclass(frozen=True)
 class FolderOptions:
-    """Options of the folder-per-class loader.
+    r"""Options of the folder-per-class loader.
 
     ``class_pattern`` is a regex on the folder name whose first group is the class name (the
     default drops a numeric prefix such as ``001 - ``); ``fold_pattern`` is a regex on the file
@@ -60,9 +60,7 @@ def load_folder(options: FolderOptions) -> Manifest:
     for folder in folders:
         match = class_re.match(folder.name)
         if not match:
-            raise LabelError(
-                f"folder {folder}: name does not match class_pattern {options.class_pattern!r}"
-            )
+            raise LabelError(f"folder {folder}: name does not match class_pattern {options.class_pattern!r}")
         name = match.group(1)
         if name in class_names:
             raise LabelError(f"folder {folder}: class {name!r} comes from two folders")
@@ -89,6 +87,6 @@ def load_folder(options: FolderOptions) -> Manifest:
         classes,
         class_names,
         source=options.source,
-        fold=folds,  # type: ignore[arg-type]
+        fold=folds,
     )
     return Manifest.single_split(labels, paths, split=options.split, name=root.name)
