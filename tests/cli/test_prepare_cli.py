@@ -142,3 +142,18 @@ def test_real_esc10_prepare_and_info(shared_data, tmp_path):
     assert info.exit_code == 0
     for expected in ("400", "10", "1, 2, 3, 4, 5"):
         assert expected in info.output
+
+
+def test_real_esc50_fold4_prepare_and_info(shared_data, tmp_path):
+    root = shared_data / "esc50_fold4"
+    result = invoke("prepare", "esc50", "--root", root / "audio", "--set", f"metadata={root / 'esc50.csv'}",
+                    "--out", tmp_path / "esc50")
+    assert result.exit_code == 0, result.output
+    from earmark.data.table import read_labels
+
+    labels = read_labels(tmp_path / "esc50" / "labels.csv")
+    assert labels.num_clips == 414
+    assert labels.num_classes == 50
+    info = invoke("info", tmp_path / "esc50")
+    assert "414" in info.output
+    assert "50" in info.output

@@ -62,8 +62,14 @@ def test_missing_audio_can_be_an_error(tmp_path):
     ("rows", "message"),
     [
         (["1-100-A-0.wav,one,0,dog,True,100,A"], r"line 2: column 'fold' holds 'one'"),
-        (["1-100-A-0.wav,1,0,dog,True,100,A", "1-101-A-0.wav,1,0,cat,True,101,A"], r"line 3: target 0 is 'cat'"),
-        (["1-100-A-0.wav,1,0,dog,True,100,A", "1-100-A-0.wav,1,0,dog,True,100,A"], r"'1-100-A-0' is listed twice"),
+        (
+            ["1-100-A-0.wav,1,0,dog,True,100,A", "1-101-A-0.wav,1,0,cat,True,101,A"],
+            r"line 3: target 0 is 'cat'",
+        ),
+        (
+            ["1-100-A-0.wav,1,0,dog,True,100,A", "1-100-A-0.wav,1,0,dog,True,100,A"],
+            r"'1-100-A-0' is listed twice",
+        ),
         (["1-100-A-0.wav,1,0,dog,maybe,100,A"], r"column 'esc10' holds 'maybe'"),
         (["1-100-A-0.wav,1,0,dog,True,100"], r"line 2: 6 cells for 7 columns"),
     ],

@@ -50,7 +50,10 @@ def test_include_only_one_part(tmp_path):
 def test_audio_root_is_checked(tmp_path):
     root = write_labels(tmp_path / "labels")
     audio = tmp_path / "audio"
-    for sub, names in (("train_curated", ["0006ae4e", "0019ef41"]), ("train_noisy", ["00097e21", "000b6cfb"])):
+    for sub, names in (
+        ("train_curated", ["0006ae4e", "0019ef41"]),
+        ("train_noisy", ["00097e21", "000b6cfb"]),
+    ):
         (audio / sub).mkdir(parents=True)
         for name in names:
             (audio / sub / f"{name}.wav").write_bytes(b"RIFF")
@@ -69,7 +72,9 @@ def test_vocabulary_file(tmp_path):
     assert labels.class_names[-1] == "Accordion"
     assert not labels.positive[:, -1].any()
     vocabulary.write_text("Bark\nMotorcycle\nRaindrop\n")
-    with pytest.raises(LabelError, match=r"train_curated\.csv, line 3: clip '0019ef41' has label 'Walk_and_footsteps'"):
+    with pytest.raises(
+        LabelError, match=r"train_curated\.csv, line 3: clip '0019ef41' has label 'Walk_and_footsteps'"
+    ):
         load_dataset("fsdkaggle2019", {"root": str(root), "classes": str(vocabulary)})
 
 
@@ -91,7 +96,9 @@ def test_bad_label_files_raise(tmp_path, curated, message):
 
 def test_clip_in_both_files_raises(tmp_path):
     root = write_labels(tmp_path, noisy="fname,labels\n0006ae4e.wav,Bark\n")
-    with pytest.raises(LabelError, match=r"train_noisy\.csv, line 2: clip '0006ae4e' is also listed in .*train_curated"):
+    with pytest.raises(
+        LabelError, match=r"train_noisy\.csv, line 2: clip '0006ae4e' is also listed in .*train_curated"
+    ):
         load_dataset("fsdkaggle2019", {"root": str(root)})
 
 

@@ -21,7 +21,12 @@ COARSE = {
     8: "dog",
 }
 FINE = {
-    1: ["small-sounding-engine", "medium-sounding-engine", "large-sounding-engine", "engine-of-uncertain-size"],
+    1: [
+        "small-sounding-engine",
+        "medium-sounding-engine",
+        "large-sounding-engine",
+        "engine-of-uncertain-size",
+    ],
     2: ["rock-drill", "jackhammer", "hoe-ram", "pile-driver", "other-unknown-impact-machinery"],
     3: ["non-machinery-impact"],
     4: ["chainsaw", "small-medium-rotating-saw", "large-rotating-saw", "other-unknown-powered-saw"],
@@ -185,11 +190,15 @@ def test_coarse_level(annotations):
 def test_missing_required_column(tmp_path):
     header = [c for c in HEADER if c != "annotator_id"]
     path = write_annotations(tmp_path / "annotations.csv", ROWS, header)
-    with pytest.raises(LabelError, match=r"annotations\.csv: SONYC-UST annotations has no column 'annotator_id'"):
+    with pytest.raises(
+        LabelError, match=r"annotations\.csv: SONYC-UST annotations has no column 'annotator_id'"
+    ):
         load(path)
     header = [c for c in HEADER if not c.endswith("_presence") or c[1] == "_"]
     path = write_annotations(tmp_path / "annotations.csv", ROWS, header)
-    with pytest.raises(LabelError, match=r"no fine presence column \(a column named like <coarse_id>-<fine_id>"):
+    with pytest.raises(
+        LabelError, match=r"no fine presence column \(a column named like <coarse_id>-<fine_id>"
+    ):
         load(path)
 
 
@@ -201,7 +210,9 @@ def test_bad_values_raise_naming_line_and_column(tmp_path):
         load(path)
     bad = row("validate", "a.wav", 14)
     path = write_annotations(tmp_path / "annotations.csv", [*ROWS, bad])
-    with pytest.raises(LabelError, match=r"line 12: clip 'a' is in split 'validate' here but in 'train' on line 2"):
+    with pytest.raises(
+        LabelError, match=r"line 12: clip 'a' is in split 'validate' here but in 'train' on line 2"
+    ):
         load(path)
     bad = row("train", "e.wav", 11)
     bad["annotator_id"] = "volunteer"
@@ -211,7 +222,9 @@ def test_bad_values_raise_naming_line_and_column(tmp_path):
 
 
 def test_no_rows_or_no_annotation_of_the_kind(annotations):
-    with pytest.raises(LabelError, match=r"no rows in splits evaluate \(splits present: test, train, validate\)"):
+    with pytest.raises(
+        LabelError, match=r"no rows in splits evaluate \(splits present: test, train, validate\)"
+    ):
         load(annotations, splits=["evaluate"])
     with pytest.raises(LabelError, match=r"no clip of splits test has a crowd annotation"):
         load(annotations, splits=["test"], annotation="crowd")

@@ -50,3 +50,8 @@ def naive_precisions(y: np.ndarray, scores: np.ndarray, mask: np.ndarray | None)
             above = known[i] & (scores[i] >= scores[i, j])
             out.append((i, int(j), float((above & y[i]).sum() / above.sum())))
     return out
+
+
+def sk_columns(values: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """``values[:, columns]`` as scikit-learn reads it: 1-D for one column (binary), else 2-D."""
+    return values[:, columns[0]] if len(columns) == 1 else values[:, columns]

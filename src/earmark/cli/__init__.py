@@ -6,7 +6,10 @@ importing this package registers them all.
 
 from __future__ import annotations
 
+import logging
 import sys
+
+from rich.logging import RichHandler
 
 from earmark.cli import config_cmd, evaluate_cmd, prepare_cmd  # noqa: F401  (registers the commands)
 from earmark.cli.app import app, console
@@ -16,6 +19,9 @@ __all__ = ["app", "main"]
 
 def main() -> None:
     """Entry point of the ``earmark`` console script; user errors print one line and exit 2."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(message)s", handlers=[RichHandler(console=console, show_path=False)]
+    )
     try:
         app()
     except (ValueError, FileNotFoundError) as error:

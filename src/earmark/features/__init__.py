@@ -1,5 +1,6 @@
 """Audio decoding, front-ends (log-mel, waveform, precomputed embeddings) and the feature store."""
 
+from earmark.features import aisfx as aisfx  # registers the "aisfx" front-end; aisfx loads lazily
 from earmark.features.audio import AudioError, load_audio
 from earmark.features.embeddings import Precomputed, PrecomputedConfig
 from earmark.features.frontend import (

@@ -72,9 +72,7 @@ def read_csv_rows(
         reader = csv.reader(handle)
         header = next(reader, None)
         if header is None:
-            raise LabelError(
-                f"{path}: {what} is empty; expected a header with {', '.join(required)}"
-            )
+            raise LabelError(f"{path}: {what} is empty; expected a header with {', '.join(required)}")
         header = [name.strip() for name in header]
         missing = [name for name in required if name not in header]
         if missing:
@@ -134,6 +132,4 @@ def parse_int(cell: str, *, path: Path, line: int, column: str) -> int:
     try:
         return int(cell)
     except ValueError:
-        raise LabelError(
-            f"{path}, line {line}: column {column!r} holds {cell!r}, not an integer"
-        ) from None
+        raise LabelError(f"{path}, line {line}: column {column!r} holds {cell!r}, not an integer") from None

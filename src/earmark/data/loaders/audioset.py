@@ -94,9 +94,7 @@ def read_class_labels(path: str | Path) -> list[str]:
 def _record_files(records: str) -> list[Path]:
     path = Path(records).expanduser()
     files = (
-        sorted(path.glob("*.tfrecord"))
-        if path.is_dir()
-        else sorted(Path(p) for p in glob.glob(str(path)))
+        sorted(path.glob("*.tfrecord")) if path.is_dir() else sorted(Path(p) for p in glob.glob(str(path)))
     )
     files = [f for f in files if f.is_file()]
     if not files:
@@ -145,13 +143,9 @@ def _add(example: SequenceExample, where: str, num_classes: int, collected: _Col
     indices = np.asarray(labels.values, dtype=np.int64)
     if ((indices < 0) | (indices >= num_classes)).any():
         bad = int(indices[(indices < 0) | (indices >= num_classes)][0])
-        raise LabelError(
-            f"{where}: clip {clip_id!r} has class index {bad}, outside 0..{num_classes - 1}"
-        )
+        raise LabelError(f"{where}: clip {clip_id!r} has class index {bad}, outside 0..{num_classes - 1}")
     frames = [
-        f.values[0]
-        for f in example.feature_lists.get(EMBEDDING_KEY, [])
-        if f.kind == "bytes" and f.values
+        f.values[0] for f in example.feature_lists.get(EMBEDDING_KEY, []) if f.kind == "bytes" and f.values
     ]
     if not frames:
         collected.empty += 1
@@ -181,14 +175,10 @@ def load_audioset(options: AudioSetOptions) -> Manifest:
     class_names = read_class_labels(options.class_labels)
     collected = _Collected()
     for path in _record_files(options.records):
-        for number, example in enumerate(
-            read_sequence_examples(path, verify_crc=options.verify_crc)
-        ):
+        for number, example in enumerate(read_sequence_examples(path, verify_crc=options.verify_crc)):
             _add(example, f"{path}, record {number}", len(class_names), collected)
     if collected.empty:
-        logger.info(
-            "audioset: %d records without %s frames were skipped", collected.empty, EMBEDDING_KEY
-        )
+        logger.info("audioset: %d records without %s frames were skipped", collected.empty, EMBEDDING_KEY)
     if not collected.clip_ids:
         raise LabelError(f"audioset layout: no record with frames at {options.records}")
     dims = {f.shape[1] for f in collected.frames}
@@ -213,9 +203,7 @@ def load_audioset(options: AudioSetOptions) -> Manifest:
     def frames_of(i: int) -> np.ndarray:
         return dequantize_uint8(all_frames[offsets[i] : offsets[i + 1]])
 
-    config = PrecomputedConfig(
-        source="vggish", dim=dims.pop(), frame_seconds=0.96, sample_rate=16000
-    )
+    config = PrecomputedConfig(source="vggish", dim=dims.pop(), frame_seconds=0.96, sample_rate=16000)
     return Manifest(
         labels=labels,
         audio_paths=np.array([""] * n, dtype=object),

@@ -111,9 +111,7 @@ def _match_one(name: str, vocabulary: Sequence[str]) -> str:
             if len(found) == 1:
                 return found[0]
             if len(found) > 1:
-                raise LabelError(
-                    f"crowd class {name!r} matches several classes: {', '.join(found)}"
-                )
+                raise LabelError(f"crowd class {name!r} matches several classes: {', '.join(found)}")
     tokens = frozenset(variants[-1].split())
     found = [v for v in vocabulary if tokens and (tokens < words[v] or words[v] < tokens)]
     if len(found) == 1:
@@ -155,13 +153,9 @@ def _read_judgments(path: Path) -> dict[str, _Recording]:
     recordings: dict[str, _Recording] = {}
     for line, cells in rows:
         name = cells["Recording"]
-        stem = (
-            name[: -len(Path(name).suffix)] if Path(name).suffix.lower() in AUDIO_SUFFIXES else name
-        )
+        stem = name[: -len(Path(name).suffix)] if Path(name).suffix.lower() in AUDIO_SUFFIXES else name
         if not stem or not cells["Worker prediction"] or not cells["Ground truth"]:
-            raise LabelError(
-                f"{path}, line {line}: empty Recording, Worker prediction or Ground truth"
-            )
+            raise LabelError(f"{path}, line {line}: empty Recording, Worker prediction or Ground truth")
         entry = recordings.setdefault(stem, _Recording([], cells["Ground truth"], line))
         if entry.ground_truth != cells["Ground truth"]:
             raise LabelError(
@@ -187,9 +181,7 @@ def _audio_index(root: Path) -> tuple[dict[str, list[Path]], dict[str, list[Path
     return exact, trimmed
 
 
-def _find_audio(
-    stem: str, exact: dict[str, list[Path]], trimmed: dict[str, list[Path]]
-) -> Path | None:
+def _find_audio(stem: str, exact: dict[str, list[Path]], trimmed: dict[str, list[Path]]) -> Path | None:
     found = exact.get(stem) or trimmed.get(stem) or []
     if len(found) > 1:
         raise LabelError(
@@ -256,8 +248,7 @@ def load_crowd(options: CrowdOptions) -> Manifest:
     skipped = len(recordings) - len(clip_ids)
     if not clip_ids:
         raise LabelError(
-            f"crowd layout: none of the {len(recordings)} recordings of {path} "
-            f"has audio under {root}"
+            f"crowd layout: none of the {len(recordings)} recordings of {path} has audio under {root}"
         )
     if skipped:
         logger.info(

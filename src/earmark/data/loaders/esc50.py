@@ -68,9 +68,7 @@ def _parse_rows(path: Path) -> list[_Row]:
     for line, cells in rows:
         esc10 = cells["esc10"].lower()
         if esc10 not in ("true", "false"):
-            raise LabelError(
-                f"{path}, line {line}: column 'esc10' holds {cells['esc10']!r}, not True/False"
-            )
+            raise LabelError(f"{path}, line {line}: column 'esc10' holds {cells['esc10']!r}, not True/False")
         name = Path(cells["filename"])
         if not name.stem:
             raise LabelError(f"{path}, line {line}: empty filename")
@@ -142,9 +140,7 @@ def load_esc50(options: Esc50Options) -> Manifest:
             'Set on_missing_audio: "skip" to leave them out.'
         )
     if not kept:
-        raise LabelError(
-            f"esc50 layout: none of the {len(rows)} clips of {metadata} has audio in {root}"
-        )
+        raise LabelError(f"esc50 layout: none of the {len(rows)} clips of {metadata} has audio in {root}")
     if absent:
         logger.info(
             "esc50: %d of %d metadata rows have no audio in %s and were skipped",

@@ -86,28 +86,21 @@ def _parse(options: CsvOptions, table: Path, root: Path) -> list[_Row]:
         clip_id = _clip_id(cells["path"], root)
         if clip_id in first_line:
             raise LabelError(
-                f"{where}: clip {clip_id!r} (path {cells['path']!r}) is also on line "
-                f"{first_line[clip_id]}"
+                f"{where}: clip {clip_id!r} (path {cells['path']!r}) is also on line {first_line[clip_id]}"
             )
         first_line[clip_id] = line
         source = cells.get("source", "") or "curated"
         if source not in SOURCES:
-            raise LabelError(
-                f"{where}: unknown source {source!r}; valid sources: {', '.join(SOURCES)}"
-            )
+            raise LabelError(f"{where}: unknown source {source!r}; valid sources: {', '.join(SOURCES)}")
         labels = tuple(
             dict.fromkeys(n.strip() for n in cells["labels"].split(options.separator) if n.strip())
         )
         if source == "unlabeled" and labels:
-            raise LabelError(
-                f"{where}: clip {clip_id!r} is unlabeled but lists labels {', '.join(labels)}"
-            )
+            raise LabelError(f"{where}: clip {clip_id!r} is unlabeled but lists labels {', '.join(labels)}")
         fold_cell = cells.get("fold", "")
         fold = parse_int(fold_cell, path=table, line=line, column="fold") if fold_cell else -1
         path = Path(cells["path"]).expanduser()
-        parsed.append(
-            _Row(line, clip_id, path if path.is_absolute() else root / path, labels, source, fold)
-        )
+        parsed.append(_Row(line, clip_id, path if path.is_absolute() else root / path, labels, source, fold))
     if not parsed:
         raise LabelError(f"{table}: the label table has no rows")
     return parsed
@@ -148,6 +141,4 @@ def load_csv(options: CsvOptions) -> Manifest:
         fold=np.array([r.fold for r in rows], dtype=np.int64),
         duration_seconds=np.full(n, np.nan),
     )
-    return Manifest.single_split(
-        labels, [r.path for r in rows], split=options.split, name=table.stem
-    )
+    return Manifest.single_split(labels, [r.path for r in rows], split=options.split, name=table.stem)

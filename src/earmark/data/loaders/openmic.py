@@ -70,9 +70,7 @@ def _load_arrays(path: Path) -> dict[str, np.ndarray]:
     except (zipfile.BadZipFile, OSError, ValueError) as error:
         raise LabelError(f"{path}: cannot be read as an npz archive ({error})") from error
     if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise LabelError(
-            f"{path}: holds a single array, not an npz archive of {', '.join(OPENMIC_ARRAYS)}"
-        )
+        raise LabelError(f"{path}: holds a single array, not an npz archive of {', '.join(OPENMIC_ARRAYS)}")
     with archive:
         absent = [key for key in OPENMIC_ARRAYS if key not in archive.files]
         if absent:
@@ -85,9 +83,7 @@ def _load_arrays(path: Path) -> dict[str, np.ndarray]:
             try:
                 arrays[key] = archive[key]
             except ValueError as error:  # object arrays need pickle, which is refused
-                raise LabelError(
-                    f"{path}: array {key!r} cannot be read without pickle ({error})"
-                ) from error
+                raise LabelError(f"{path}: array {key!r} cannot be read without pickle ({error})") from error
         return arrays
 
 
@@ -167,9 +163,7 @@ def load_openmic(options: OpenMicOptions) -> Manifest:
             len(keys),
         )
     if len(rows) == 0:
-        raise LabelError(
-            f"{npz}: no sample key is listed in {options.train_split} or {options.test_split}"
-        )
+        raise LabelError(f"{npz}: no sample key is listed in {options.train_split} or {options.test_split}")
     annotated = np.asarray(y_mask[rows]).astype(bool)
     labels = Labels(
         clip_ids=np.array([str(k) for k in keys[rows]], dtype=object),

@@ -175,14 +175,11 @@ def load_sonyc_ust(options: SonycUstOptions) -> Manifest:
     header, rows = read_csv_rows(path, SONYC_REQUIRED_COLUMNS, what="SONYC-UST annotations")
     columns = _class_columns(header, options, path)
     wanted = set(options.splits)
-    clips = _group(
-        [(line, cells) for line, cells in rows if cells["split"] in wanted], columns, path
-    )
+    clips = _group([(line, cells) for line, cells in rows if cells["split"] in wanted], columns, path)
     if not clips:
         present = sorted({cells["split"] for _, cells in rows})
         raise LabelError(
-            f"{path}: no rows in splits {', '.join(options.splits)} "
-            f"(splits present: {', '.join(present)})"
+            f"{path}: no rows in splits {', '.join(options.splits)} (splits present: {', '.join(present)})"
         )
     root = Path(options.audio_root).expanduser() if options.audio_root else path.parent
     ids: list[str] = []
@@ -208,8 +205,7 @@ def load_sonyc_ust(options: SonycUstOptions) -> Manifest:
         )
     if not kept:
         raise LabelError(
-            f"{path}: no clip of splits {', '.join(options.splits)} "
-            f"has a {options.annotation} annotation"
+            f"{path}: no clip of splits {', '.join(options.splits)} has a {options.annotation} annotation"
         )
     n = len(ids)
     labels = Labels(

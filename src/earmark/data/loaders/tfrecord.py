@@ -125,20 +125,16 @@ def iter_records(path: str | Path, *, verify_crc: bool = True) -> Iterator[bytes
             (length_crc,) = struct.unpack("<I", header[8:])
             if verify_crc and masked_crc32c(header[:8]) != length_crc:
                 raise RecordError(
-                    f"{path}, record {number}: CRC of the length field does not match "
-                    "(corrupt file)"
+                    f"{path}, record {number}: CRC of the length field does not match (corrupt file)"
                 )
             data = handle.read(length)
             footer = handle.read(4)
             if len(data) < length or len(footer) < 4:
                 raise RecordError(
-                    f"{path}, record {number}: truncated record "
-                    f"({len(data)} of {length} data bytes)"
+                    f"{path}, record {number}: truncated record ({len(data)} of {length} data bytes)"
                 )
             if verify_crc and masked_crc32c(data) != struct.unpack("<I", footer)[0]:
-                raise RecordError(
-                    f"{path}, record {number}: CRC of the data does not match (corrupt record)"
-                )
+                raise RecordError(f"{path}, record {number}: CRC of the data does not match (corrupt record)")
             yield data
             number += 1
 
@@ -288,9 +284,7 @@ def parse_sequence_example(buffer: bytes) -> SequenceExample:
             elif number == 2:
                 for key, value in _parse_map(payload):
                     feature_lists[key] = [
-                        _parse_feature(f)
-                        for n, _, f in _fields(value)
-                        if n == 1 and isinstance(f, bytes)
+                        _parse_feature(f) for n, _, f in _fields(value) if n == 1 and isinstance(f, bytes)
                     ]
     except UnicodeDecodeError as error:
         raise RecordError(f"a feature name is not UTF-8 ({error})") from error
@@ -319,9 +313,7 @@ def _encode_feature(feature: Feature) -> bytes:
         packed = np.asarray(feature.values, dtype="<f4").tobytes()
         return _encode_field(2, _encode_field(1, packed))
     if feature.kind == "int64":
-        packed = b"".join(
-            _encode_varint(int(v)) for v in np.asarray(feature.values, dtype=np.int64)
-        )
+        packed = b"".join(_encode_varint(int(v)) for v in np.asarray(feature.values, dtype=np.int64))
         return _encode_field(3, _encode_field(1, packed))
     return b""
 
@@ -342,14 +334,10 @@ def encode_sequence_example(
     return _encode_field(1, features) + _encode_field(2, lists)
 
 
-def read_sequence_examples(
-    path: str | Path, *, verify_crc: bool = True
-) -> Iterator[SequenceExample]:
+def read_sequence_examples(path: str | Path, *, verify_crc: bool = True) -> Iterator[SequenceExample]:
     """Every SequenceExample of a TFRecord file; a bad record raises naming file and record."""
     for number, record in enumerate(iter_records(path, verify_crc=verify_crc)):
         try:
             yield parse_sequence_example(record)
         except RecordError as error:
-            raise RecordError(
-                f"{path}, record {number}: not a valid SequenceExample ({error})"
-            ) from error
+            raise RecordError(f"{path}, record {number}: not a valid SequenceExample ({error})") from error

@@ -1,0 +1,50 @@
+"""``earmark train``: one run from a recipe, with ``key=value`` overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from earmark.cli.app import app, console, out
+from earmark.config import apply_overrides, from_dict, load_yaml
+from earmark.training.config import TrainConfig
+
+
+def load_train_config(path: Path | None, overrides: list[str]) -> TrainConfig:
+    """A recipe file (or the defaults) with command-line overrides, validated strictly."""
+    data = load_yaml(path) if path else {}
+    return from_dict(TrainConfig, apply_overrides(data, overrides))
+
+
+@app.command("train")
+def train_command(
+    overrides: Annotated[list[str] | None, typer.Argument(help="config overrides, e.g. optim.lr=3e-3")] = None,
+    config: Annotated[Path | None, typer.Option(help="a training recipe (YAML)")] = None,
+    run_dir: Annotated[Path, typer.Option("--run-dir", help="where the run is written")] = Path("runs/train"),
+    resume: Annotated[bool, typer.Option(help="continue from the run's last checkpoint")] = False,
+) -> None:
+    """Train a tagger; the run directory receives config, checkpoints, metrics and predictions."""
+    from earmark.training.augmentation import build_augment
+    from earmark.training.distributed import setup
+    from earmark.training.trainer import Trainer
+
+    settings = load_train_config(config, overrides or [])
+    show = setup(settings.device).is_main
+    with Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console, disable=not show) as bar:
+        task = bar.add_task("train", total=None)
+
+        def on_step(step: int, total: int) -> None:
+            bar.update(task, completed=step, total=total)
+
+        trainer = Trainer(settings, run_dir, augment=build_augment(settings.augment), on_step=on_step)
+        summary = trainer.fit(resume=resume)
+    if show:
+        for split in ("valid", "test"):
+            if split in summary:
+                values = ", ".join(f"{k} {v:.4f}" for k, v in summary[split].items())
+                out.print(f"{split}: {values}")
+        out.print(f"run written to {run_dir}")

@@ -1,0 +1,105 @@
+"""Clip-level scores from a segment model: cover each clip with segments, aggregate their outputs.
+
+A clip of any length is cut into segments of ``segment_frames`` frames every ``hop_frames``
+frames (the last one zero-padded, as in the FSDKaggle2019 system); the model scores every
+segment and the clip's score aggregates them: the mean of probabilities, the mean of logits
+(the FSDKaggle2019 code) or the maximum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["Aggregate", "aggregate_segments", "predict_frames", "segment_starts"]
+
+Aggregate = Literal["mean_probability", "mean_logit", "max"]
+
+
+def segment_starts(num_frames: int, segment_frames: int, hop_frames: int) -> np.ndarray:
+    """First frame of each segment covering ``num_frames`` frames (at least one segment)."""
+    if segment_frames <= 0 or hop_frames <= 0:
+        raise ValueError(f"segment_frames ({segment_frames}) and hop_frames ({hop_frames}) must be positive")
+    if num_frames <= segment_frames:
+        return np.zeros(1, dtype=np.int64)
+    last = num_frames - segment_frames
+    starts = np.arange(0, last + 1, hop_frames, dtype=np.int64)
+    if starts[-1] != last:  # cover the tail with one more segment ending at the last frame
+        starts = np.append(starts, last)
+    return starts
+
+
+def aggregate_segments(logits: torch.Tensor, how: Aggregate) -> torch.Tensor:
+    """Clip probabilities ``(classes,)`` from segment logits ``(segments, classes)``."""
+    if how == "mean_probability":
+        return torch.sigmoid(logits).mean(0)
+    if how == "mean_logit":
+        return torch.sigmoid(logits.mean(0))
+    if how == "max":
+        return torch.sigmoid(logits.max(0).values)
+    raise ValueError(f"unknown aggregate {how!r}; use mean_probability, mean_logit or max")
+
+
+def _segments(frames: np.ndarray, segment_frames: int, hop_frames: int) -> np.ndarray:
+    starts = segment_starts(frames.shape[0], segment_frames, hop_frames)
+    out = np.zeros((len(starts), segment_frames, frames.shape[1]), dtype=np.float32)
+    for i, start in enumerate(starts.tolist()):
+        piece = frames[start : start + segment_frames]
+        out[i, : piece.shape[0]] = piece
+    return out
+
+
+def _chunks(
+    clips: Iterable[np.ndarray], segment_frames: int, hop_frames: int, batch_segments: int
+) -> Iterator[tuple[np.ndarray, list[int]]]:
+    """Stacks of segments (at most ``batch_segments``, whole clips) and segments per clip."""
+    pending: list[np.ndarray] = []
+    counts: list[int] = []
+    for frames in clips:
+        segments = _segments(np.asarray(frames), segment_frames, hop_frames)
+        if pending and sum(counts) + len(segments) > batch_segments:
+            yield np.concatenate(pending), counts
+            pending, counts = [], []
+        pending.append(segments)
+        counts.append(len(segments))
+    if pending:
+        yield np.concatenate(pending), counts
+
+
+@torch.inference_mode()
+def predict_frames(
+    model: nn.Module,
+    clips: Sequence[np.ndarray] | Iterable[np.ndarray],
+    *,
+    segment_frames: int,
+    hop_frames: int | None = None,
+    aggregate: Aggregate = "mean_probability",
+    batch_segments: int = 256,
+    device: torch.device | str = "cpu",
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> np.ndarray:
+    """Clip probabilities ``(clips, classes)`` for clips given as frames ``(num_frames, dim)``.
+
+    ``hop_frames`` defaults to half a segment (50 % overlap). The model is put in eval mode.
+    """
+    hop_frames = hop_frames or max(1, segment_frames // 2)
+    was_training = model.training
+    model.eval()
+    rows: list[np.ndarray] = []
+    try:
+        for stack, counts in _chunks(clips, segment_frames, hop_frames, batch_segments):
+            features = torch.from_numpy(stack).to(device)
+            if transform is not None:
+                features = transform(features)
+            logits = model(features).float().cpu()
+            for piece in torch.split(logits, counts):
+                rows.append(aggregate_segments(piece, aggregate).numpy())
+    finally:
+        model.train(was_training)
+    if not rows:
+        raise ValueError("no clips to predict")
+    return np.stack(rows).astype(np.float32)

@@ -1,0 +1,41 @@
+"""Tagger models: a registry of architectures, each built from a :class:`~earmark.spec.TaggingSpec`.
+
+Importing this package registers every model; see :mod:`earmark.models.registry` for the
+contract they all follow.
+"""
+
+from earmark.models.attention_mil import AttentionMilConfig, AttentionMilTagger
+from earmark.models.base import TaggerModel, frontend_dim
+from earmark.models.cnn import CnnConfig, CnnTagger
+from earmark.models.crnn import CrnnConfig, CrnnTagger
+from earmark.models.mobilenet import MobileNetConfig, MobileNetTagger
+from earmark.models.pooling import POOLINGS, HeadConfig, build_pooling
+from earmark.models.registry import MODELS, ModelEntry, build_model, model_config, register_model
+from earmark.models.resnet import ResNetConfig, ResNetTagger, SeResNetConfig
+from earmark.models.waveform import SampleCnnTagger, WaveformModelConfig
+
+__all__ = [
+    "MODELS",
+    "POOLINGS",
+    "AttentionMilConfig",
+    "AttentionMilTagger",
+    "CnnConfig",
+    "CnnTagger",
+    "CrnnConfig",
+    "CrnnTagger",
+    "HeadConfig",
+    "MobileNetConfig",
+    "MobileNetTagger",
+    "ModelEntry",
+    "ResNetConfig",
+    "ResNetTagger",
+    "SampleCnnTagger",
+    "SeResNetConfig",
+    "TaggerModel",
+    "WaveformModelConfig",
+    "build_model",
+    "build_pooling",
+    "frontend_dim",
+    "model_config",
+    "register_model",
+]

@@ -1,0 +1,115 @@
+"""``cnn``: the FSDKaggle2019 baseline CNN on log-mel spectrograms, scaled for CPUs.
+
+Four blocks of (3×3 conv, batch norm, ReLU) × 2 then 2×2 average pooling; frequency is then
+averaged away and the per-frame embeddings go to the clip pooling head. The baseline used
+64-128-256-512 channels (about 4.7 M parameters); the default ``width_multiplier`` of 0.375
+gives 24-48-96-192 channels, about 0.66 M parameters, fast enough to train on ESC-10 on two CPU
+cores in minutes. :class:`ConvTrunk` is shared with ``crnn``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from torch import Tensor, nn
+
+from earmark.config import ConfigError
+from earmark.models.base import MelInput, TaggerModel, require_logmel
+from earmark.models.pooling import HeadConfig
+from earmark.models.registry import register_model
+from earmark.spec import TaggingSpec
+
+__all__ = ["CnnConfig", "CnnTagger", "ConvBlock", "ConvTrunk", "scale_channels"]
+
+
+def scale_channels(channels: tuple[int, ...], width_multiplier: float) -> tuple[int, ...]:
+    """``channels`` times ``width_multiplier``, rounded, at least 1 each."""
+    return tuple(max(1, round(c * width_multiplier)) for c in channels)
+
+
+@dataclasses.dataclass(frozen=True)
+class CnnConfig(HeadConfig):
+    """Options of ``cnn`` (and of the trunk of ``crnn``).
+
+    Parameters
+    ----------
+    channels
+        Output channels of each conv block before scaling; one block each, each halving time
+        and frequency.
+    width_multiplier
+        Scales every entry of ``channels``.
+    input_norm
+        Batch-normalise each mel band of the input.
+
+    """
+
+    channels: tuple[int, ...] = (64, 128, 256, 512)
+    width_multiplier: float = 0.375
+    input_norm: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.channels or any(c <= 0 for c in self.channels):
+            raise ConfigError(f"channels must be a non-empty list of positive integers, got {self.channels}")
+        if self.width_multiplier <= 0:
+            raise ConfigError(f"width_multiplier must be positive, got {self.width_multiplier}")
+
+
+class ConvBlock(nn.Module):
+    """(3×3 conv, BN, ReLU) × 2 then 2×2 average pooling: ``(B, in, T, F)`` → ``(B, out, T/2, F/2)``."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+            nn.AvgPool2d(2),
+        )
+
+    def forward(self, images: Tensor) -> Tensor:
+        """Downsampled feature maps."""
+        return self.layers(images)
+
+
+class ConvTrunk(nn.Module):
+    """Log-mel ``(B, T, n_mels)`` → per-frame embeddings ``(B, T // 2**blocks, channels[-1])``."""
+
+    def __init__(self, n_mels: int, channels: tuple[int, ...], input_norm: bool) -> None:
+        super().__init__()
+        self.input = MelInput(n_mels, input_norm)
+        widths = (1, *channels)
+        self.blocks = nn.Sequential(*(ConvBlock(a, b) for a, b in zip(widths[:-1], widths[1:])))
+        self.out_channels = channels[-1]
+        self.downsampling = 2 ** len(channels)
+
+    def forward(self, features: Tensor) -> Tensor:
+        """Embeddings ``(batch, frames_out, out_channels)``; frequency averaged away."""
+        maps = self.blocks(self.input(features))
+        return maps.mean(dim=3).transpose(1, 2)
+
+
+class CnnTagger(TaggerModel):
+    """The ``cnn`` model: :class:`ConvTrunk`, dropout, clip pooling."""
+
+    def __init__(self, *, num_classes: int, n_mels: int, config: CnnConfig) -> None:
+        channels = scale_channels(config.channels, config.width_multiplier)
+        super().__init__(num_classes=num_classes, input_dim=n_mels, min_frames=2 ** len(channels))
+        self.config = config
+        self.trunk = ConvTrunk(n_mels, channels, config.input_norm)
+        self.dropout = nn.Dropout(config.dropout)
+        self.pooling = config.pooling_head(self.trunk.out_channels, num_classes)
+
+    def embed(self, features: Tensor) -> Tensor:
+        """Per-frame embeddings ``(batch, frames // 16, channels[-1])`` (with four blocks)."""
+        return self.dropout(self.trunk(features))
+
+
+@register_model("cnn", CnnConfig)
+def build_cnn(spec: TaggingSpec, config: CnnConfig) -> CnnTagger:
+    """Build ``cnn`` for a log-mel spec with at least ``2 ** len(channels)`` mel bands."""
+    n_mels = require_logmel(spec, "cnn", min_mel_bands=2 ** len(config.channels))
+    return CnnTagger(num_classes=spec.num_classes, n_mels=n_mels, config=config)

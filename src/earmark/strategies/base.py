@@ -1,0 +1,110 @@
+"""The strategy protocol: how labels become a loss, and a registry of strategies by name.
+
+A strategy turns a :class:`~earmark.training.batch.Batch` and the models into named scalar
+losses, one of them ``"total"`` (the one the Trainer back-propagates). It may own a teacher
+model (Mean Teacher's EMA, label enhancement's fixed teacher) and update it after every
+optimizer step. The Trainer is the one loop; a strategy never runs its own.
+
+Adding a strategy is one file with a config dataclass and a class registered with
+:func:`register_strategy`, plus one line in the contract test.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, TypeVar
+
+import torch
+from torch import nn
+
+from earmark.config import ConfigError, from_dict
+from earmark.spec import TaggingSpec
+from earmark.training.batch import Batch
+
+__all__ = ["STRATEGIES", "Strategy", "build_strategy", "masked_bce", "register_strategy"]
+
+
+class Strategy(ABC):
+    """Base of every strategy; subclasses set ``config_class`` and implement :meth:`losses`."""
+
+    name: ClassVar[str]
+    config_class: ClassVar[type]
+
+    def __init__(self, spec: TaggingSpec, config: Any) -> None:
+        self.spec = spec
+        self.config = config
+
+    def make_teacher(self, student: nn.Module) -> nn.Module | None:
+        """The teacher this strategy trains with, or None (the default)."""
+        return None
+
+    @abstractmethod
+    def losses(
+        self, batch: Batch, student: nn.Module, teacher: nn.Module | None, step: int
+    ) -> dict[str, torch.Tensor]:
+        """Named scalar losses of one batch; ``"total"`` is back-propagated."""
+
+    def after_step(self, student: nn.Module, teacher: nn.Module | None, step: int) -> None:
+        """Called after every optimizer step (Mean Teacher updates its EMA here)."""
+
+    def evaluation_model(self, student: nn.Module, teacher: nn.Module | None) -> nn.Module:
+        """The model that is validated, checkpointed as best and used for prediction."""
+        return student
+
+    def state_dict(self) -> dict[str, Any]:
+        """Strategy state to checkpoint (none by default)."""
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+
+
+STRATEGIES: dict[str, type[Strategy]] = {}
+S = TypeVar("S", bound=type[Strategy])
+
+
+def register_strategy(name: str) -> Callable[[S], S]:
+    """Class decorator adding a strategy to :data:`STRATEGIES`; a duplicate name raises."""
+
+    def decorate(cls: S) -> S:
+        if name in STRATEGIES:
+            raise ValueError(f"strategy {name!r} is already registered by {STRATEGIES[name].__name__}")
+        cls.name = name
+        STRATEGIES[name] = cls
+        return cls
+
+    return decorate
+
+
+def build_strategy(name: str, spec: TaggingSpec, options: Mapping[str, Any] | None = None) -> Strategy:
+    """Instantiate strategy ``name`` with its options validated strictly."""
+    if name not in STRATEGIES:
+        raise ConfigError(f"unknown strategy {name!r}; known strategies: {', '.join(sorted(STRATEGIES))}")
+    cls = STRATEGIES[name]
+    return cls(spec, from_dict(cls.config_class, options or {}, key=f"strategy.{name}"))
+
+
+def masked_bce(
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    weights: torch.Tensor,
+    *,
+    pos_weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Binary cross-entropy averaged over the entries with non-zero weight.
+
+    ``logits``, ``targets`` (soft targets allowed) and ``weights`` are ``(batch, classes)``.
+    An entry of weight 0 contributes nothing, whatever its target; with every weight 0 the
+    loss is 0 (and still part of the graph).
+    """
+    if logits.shape != targets.shape or logits.shape != weights.shape:
+        raise ValueError(
+            f"logits {tuple(logits.shape)}, targets {tuple(targets.shape)} and weights "
+            f"{tuple(weights.shape)} must have one shape"
+        )
+    per_entry = nn.functional.binary_cross_entropy_with_logits(
+        logits, targets, reduction="none", pos_weight=pos_weight
+    )
+    return (per_entry * weights).sum() / weights.sum().clamp_min(1.0)
+

@@ -1,0 +1,69 @@
+"""Supervised BCE: what a missing label means is the one choice (B0 negative, B1 masked)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+import torch
+from torch import nn
+
+from earmark.config import ConfigError
+from earmark.spec import TaggingSpec
+from earmark.strategies.base import Strategy, masked_bce, register_strategy
+from earmark.training.batch import Batch
+
+__all__ = ["Supervised", "SupervisedConfig", "supervised_targets"]
+
+
+@dataclasses.dataclass(frozen=True)
+class SupervisedConfig:
+    """``missing``: ``negative`` (B0: a missing entry is a negative) or ``mask`` (B1: no loss).
+
+    ``label_smoothing`` ε moves targets to ε/2 and 1 - ε/2; ``class_weights`` multiplies each
+    class's positive term (``pos_weight``), one value per class or empty for none.
+    """
+
+    missing: Literal["negative", "mask"] = "mask"
+    label_smoothing: float = 0.0
+    class_weights: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+
+
+def supervised_targets(batch: Batch, config: SupervisedConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(targets, weights)`` of the BCE: labeled rows only; missing entries per ``config``."""
+    weights = batch.annotated if config.missing == "mask" else torch.ones_like(batch.annotated)
+    weights = weights * batch.labeled.to(weights.dtype)[:, None]
+    targets = batch.positive
+    if config.label_smoothing:
+        targets = targets * (1.0 - config.label_smoothing) + 0.5 * config.label_smoothing
+    return targets, weights
+
+
+@register_strategy("supervised")
+class Supervised(Strategy):
+    """Binary cross-entropy on labeled clips; B0 or B1 by ``missing``."""
+
+    config_class = SupervisedConfig
+    config: SupervisedConfig
+
+    def __init__(self, spec: TaggingSpec, config: SupervisedConfig) -> None:
+        super().__init__(spec, config)
+        if config.class_weights and len(config.class_weights) != spec.num_classes:
+            raise ConfigError(
+                f"class_weights has {len(config.class_weights)} values for {spec.num_classes} classes"
+            )
+        self._pos_weight = torch.tensor(config.class_weights) if config.class_weights else None
+
+    def losses(
+        self, batch: Batch, student: nn.Module, teacher: nn.Module | None, step: int
+    ) -> dict[str, torch.Tensor]:
+        """``{"bce", "total"}`` of the student's logits."""
+        targets, weights = supervised_targets(batch, self.config)
+        logits = student(batch.features)
+        pos_weight = None if self._pos_weight is None else self._pos_weight.to(logits.device)
+        bce = masked_bce(logits, targets, weights, pos_weight=pos_weight)
+        return {"bce": bce, "total": bce}

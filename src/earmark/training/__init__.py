@@ -1,0 +1,1 @@
+"""The one training loop, its data pipeline, checkpoints and distributed helpers."""

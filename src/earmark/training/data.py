@@ -1,0 +1,194 @@
+"""Training data: fixed-length segments cut from the feature store, and the samplers that pick clips.
+
+Segments are cut with a policy: ``head`` (the start of the clip, the "LH" input of the
+FSDKaggle2018 system) or ``random`` (anywhere in the clip, "X"); a clip shorter than a segment is
+zero-padded at the end. Random crops draw from a generator seeded by ``(seed, epoch, clip)``, so a
+resumed run cuts exactly the crops an uninterrupted one would have, whatever the number of loader
+workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Literal
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from earmark.data.labels import Labels
+from earmark.features.store import FeatureStore, StoreError
+from earmark.training.batch import Batch
+
+__all__ = [
+    "BalancedSampler",
+    "EpochSampler",
+    "SegmentDataset",
+    "StoreSet",
+    "collate",
+    "crop_segment",
+]
+
+CropPolicy = Literal["head", "random"]
+
+
+def crop_segment(
+    frames: np.ndarray, length: int, policy: CropPolicy, rng: np.random.Generator | None
+) -> np.ndarray:
+    """A ``(length, dim)`` float32 segment of ``frames``; zero-padded when the clip is shorter."""
+    available = frames.shape[0]
+    if available >= length:
+        start = 0 if policy == "head" or rng is None else int(rng.integers(0, available - length + 1))
+        return np.asarray(frames[start : start + length], dtype=np.float32)
+    out = np.zeros((length, frames.shape[1]), dtype=np.float32)
+    out[:available] = frames
+    return out
+
+
+class StoreSet:
+    """Several feature stores (e.g. one per split) read as one: ``stores[clip_id]``."""
+
+    def __init__(self, stores: Sequence[FeatureStore]) -> None:
+        if not stores:
+            raise StoreError("StoreSet needs at least one feature store")
+        self.stores = list(stores)
+        first = self.stores[0]
+        for store in self.stores[1:]:
+            if store.frontend_hash != first.frontend_hash:
+                raise StoreError(f"{store.directory} and {first.directory} hold different front-ends")
+        self.frontend = first.frontend
+        self.frontend_hash = first.frontend_hash
+        self.dim = first.dim
+        self._owner: dict[str, FeatureStore] = {}
+        for store in self.stores:
+            for clip in store.clip_ids.tolist():
+                self._owner[clip] = store
+
+    def __contains__(self, clip_id: object) -> bool:
+        return clip_id in self._owner
+
+    def __getitem__(self, clip_id: str) -> np.ndarray:
+        try:
+            return self._owner[clip_id][clip_id]
+        except KeyError:
+            raise StoreError(f"clip {clip_id!r} has no features in {[str(s.directory) for s in self.stores]}") from None
+
+    def num_frames(self, clip_id: str) -> int:
+        """Frames of one clip."""
+        store = self._owner[clip_id]
+        return int(store.num_frames[store.position(clip_id)])
+
+    def check_labels(self, labels: Labels) -> None:
+        """Raise naming the first clip of ``labels`` that has no features."""
+        absent = [c for c in labels.clip_ids.tolist() if c not in self._owner]
+        if absent:
+            raise StoreError(f"{len(absent)} labeled clips have no features, e.g. {absent[0]!r}")
+
+
+class SegmentDataset(Dataset[tuple[np.ndarray, int]]):
+    """Item ``i``: a segment of clip ``labels.clip_ids[i]`` and the row ``i`` itself."""
+
+    def __init__(
+        self,
+        stores: StoreSet,
+        labels: Labels,
+        *,
+        segment_frames: int,
+        policy: CropPolicy = "random",
+        seed: int = 0,
+    ) -> None:
+        if labels.num_clips == 0:
+            raise ValueError("the training selection is empty: no clips to train on")
+        stores.check_labels(labels)
+        self.stores = stores
+        self.labels = labels
+        self.segment_frames = segment_frames
+        self.policy = policy
+        self.seed = seed
+        self.epoch = 0
+        self._positive = torch.from_numpy(labels.positive.astype(np.float32))
+        self._annotated = torch.from_numpy(labels.annotated.astype(np.float32))
+        self._labeled = torch.from_numpy(labels.source != "unlabeled")
+
+    def set_epoch(self, epoch: int) -> None:
+        """Crops of epoch ``epoch`` (called by the Trainer)."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.labels.num_clips
+
+    def __getitem__(self, row: int) -> tuple[np.ndarray, int]:
+        clip = str(self.labels.clip_ids[row])
+        rng = np.random.default_rng((self.seed, self.epoch, row)) if self.policy == "random" else None
+        return crop_segment(self.stores[clip], self.segment_frames, self.policy, rng), row
+
+    def batch(self, items: Sequence[tuple[np.ndarray, int]]) -> Batch:
+        """Collate items into a :class:`Batch`."""
+        rows = [row for _, row in items]
+        index = torch.tensor(rows, dtype=torch.long)
+        return Batch(
+            features=torch.from_numpy(np.stack([segment for segment, _ in items])),
+            positive=self._positive[index],
+            annotated=self._annotated[index],
+            labeled=self._labeled[index],
+            clip_ids=tuple(str(self.labels.clip_ids[r]) for r in rows),
+            sources=tuple(str(self.labels.source[r]) for r in rows),
+        )
+
+
+def collate(dataset: SegmentDataset) -> object:
+    """A ``collate_fn`` for a DataLoader over ``dataset``."""
+    return dataset.batch
+
+
+class EpochSampler(Sampler[int]):
+    """A seeded permutation per epoch (``shuffle``) or the natural order; shardable by rank."""
+
+    def __init__(self, size: int, *, shuffle: bool, seed: int, rank: int = 0, world_size: int = 1) -> None:
+        self.size, self.shuffle, self.seed = size, shuffle, seed
+        self.rank, self.world_size = rank, world_size
+        self.epoch = 0
+        self.start = 0  # indices of this epoch to skip (a resumed run starts mid-epoch)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Order of epoch ``epoch``."""
+        self.epoch = epoch
+
+    def _order(self) -> np.ndarray:
+        if not self.shuffle:
+            return np.arange(self.size)
+        return np.random.default_rng((self.seed, self.epoch)).permutation(self.size)
+
+    def __iter__(self) -> Iterator[int]:
+        order = self._order()
+        per_rank = -(-self.size // self.world_size)
+        padded = np.resize(order, per_rank * self.world_size)  # repeat the head to even out ranks
+        return iter(padded[self.rank :: self.world_size][self.start :].tolist())
+
+    def __len__(self) -> int:
+        return -(-self.size // self.world_size)
+
+
+class BalancedSampler(EpochSampler):
+    """Draws clips with probability inversely proportional to their rarest class's frequency.
+
+    Oversampling rare classes (as the Kaggle systems did); clips with no positive get the
+    weight of the average class. ``size`` draws per epoch, with replacement.
+    """
+
+    def __init__(self, labels: Labels, *, seed: int, rank: int = 0, world_size: int = 1) -> None:
+        super().__init__(labels.num_clips, shuffle=True, seed=seed, rank=rank, world_size=world_size)
+        counts = labels.positive.sum(0).astype(np.float64)
+        inverse = np.where(counts > 0, 1.0 / np.maximum(counts, 1.0), 0.0)
+        weight = (labels.positive * inverse).max(1)
+        weight[weight == 0] = inverse[inverse > 0].mean() if (inverse > 0).any() else 1.0
+        self.probabilities = weight / weight.sum()
+
+    def _order(self) -> np.ndarray:
+        rng = np.random.default_rng((self.seed, self.epoch))
+        return rng.choice(self.size, size=self.size, replace=True, p=self.probabilities)
+
+
+def class_counts(labels: Labels) -> Mapping[str, int]:
+    """Positives per class (used in run summaries)."""
+    return dict(zip(labels.class_names, labels.positive.sum(0).tolist(), strict=True))

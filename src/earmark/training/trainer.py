@@ -1,0 +1,340 @@
+"""The one training loop: every strategy, model and data selection runs through :class:`Trainer`.
+
+A run directory holds::
+
+    config.yaml          the resolved config
+    spec.json            the TaggingSpec (classes, front-end and its hash, segment length)
+    metrics.jsonl        one JSON row per logged training step and per validation
+    checkpoints/last.pt  everything needed to resume (model, teacher, optimizer, schedule,
+                         strategy state, step, random states), written atomically
+    checkpoints/best.pt  the evaluated model at its best validation score
+    predictions/valid.npz, predictions/test.npz   clip scores of the best model
+    summary.json         the final metrics
+
+``resume=True`` continues from ``last.pt``; on CPU with a fixed seed the resumed run ends with
+exactly the parameters an uninterrupted run would have (crops, order and augmentation are all
+drawn from seeded, checkpointed generators).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from earmark.config import dump_yaml
+from earmark.data.labels import Labels
+from earmark.data.table import read_labels
+from earmark.features.store import FeatureStore
+from earmark.inference import predict_frames
+from earmark.metrics import is_single_label, scalar_metric
+from earmark.predictions import Predictions
+from earmark.spec import TaggingSpec
+from earmark.strategies import Strategy, build_strategy
+from earmark.training.batch import Batch
+from earmark.training.checkpoint import load_checkpoint, save_checkpoint
+from earmark.training.config import TrainConfig
+from earmark.training.data import BalancedSampler, EpochSampler, SegmentDataset, StoreSet
+from earmark.training.distributed import DistributedContext, all_reduce_mean, setup
+from earmark.training.selection import select_splits
+
+__all__ = ["TrainingDiverged", "Trainer"]
+
+LOG_EVERY = 10
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def _lr_lambda(config: TrainConfig, total_steps: int) -> Callable[[int], float]:
+    optim = config.optim
+
+    def factor(step: int) -> float:
+        if optim.warmup_steps and step < optim.warmup_steps:
+            return (step + 1) / optim.warmup_steps
+        if optim.schedule == "constant":
+            return 1.0
+        if optim.schedule == "step":
+            return float(optim.step_gamma ** (step // optim.step_every))
+        progress = min(1.0, (step - optim.warmup_steps) / max(1, total_steps - optim.warmup_steps))
+        return optim.min_lr_ratio + (1 - optim.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return factor
+
+
+class Trainer:
+    """Builds data, model, strategy and optimizer from a :class:`TrainConfig` and trains."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        run_dir: str | Path,
+        *,
+        augment: Callable[[Batch, torch.Generator], Batch] | None = None,
+        on_step: Callable[[int, int], None] | None = None,
+    ) -> None:
+        from earmark.models import build_model  # imported here: models register on import
+
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.context: DistributedContext = setup(config.device)
+        self.device = self.context.device
+        prepared = Path(config.data.prepared)
+        labels = read_labels(config.data.labels or prepared / "labels.csv")
+        store_dirs = sorted(p for p in (prepared / "features").iterdir() if (p / "store.json").exists()) \
+            if (prepared / "features").is_dir() else []
+        if not store_dirs:
+            raise FileNotFoundError(f"{prepared} holds no finished feature store; run `earmark prepare` first")
+        self.stores = StoreSet([FeatureStore(d) for d in store_dirs])
+        self.spec = TaggingSpec(labels.class_names, self.stores.frontend, config.segment_frames)
+        self.splits: dict[str, Labels] = select_splits(labels, config.data, seed=config.seed)
+        torch.manual_seed(config.seed)
+        self.model: nn.Module = build_model(config.model, self.spec, config.model_options).to(self.device)
+        self.strategy: Strategy = build_strategy(config.strategy, self.spec, config.strategy_options)
+        self.teacher = self.strategy.make_teacher(self.model)
+        if self.teacher is not None:
+            self.teacher.to(self.device)
+        self.trained_model: nn.Module = self.model
+        if self.context.enabled:
+            self.trained_model = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
+        self._build_data()
+        parameters = [p for p in self.model.parameters() if p.requires_grad]
+        optimizer_class = torch.optim.AdamW if config.optim.name == "adamw" else torch.optim.Adam
+        self.optimizer = optimizer_class(parameters, lr=config.optim.lr, weight_decay=config.optim.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _lr_lambda(config, self.total_steps))
+        self.use_amp = config.amp and self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.generator = torch.Generator().manual_seed(config.seed * 1000 + self.context.rank)
+        self.augment = augment
+        self.on_step = on_step
+        self.step = 0
+        self.best_value = -math.inf
+        self.bad_validations = 0
+
+    # ------------------------------------------------------------------ set-up
+    def _build_data(self) -> None:
+        config, context = self.config, self.context
+        self.dataset = SegmentDataset(
+            self.stores, self.splits["train"], segment_frames=config.segment_frames,
+            policy=config.crop, seed=config.seed,
+        )
+        if config.sampler == "balanced":
+            self.sampler: EpochSampler = BalancedSampler(
+                self.splits["train"], seed=config.seed, rank=context.rank, world_size=context.world_size
+            )
+        else:
+            self.sampler = EpochSampler(
+                len(self.dataset), shuffle=True, seed=config.seed, rank=context.rank,
+                world_size=context.world_size,
+            )
+        per_rank = len(self.sampler)
+        self.steps_per_epoch = max(1, per_rank // config.batch_size)
+        self.loader = DataLoader(
+            self.dataset, batch_size=config.batch_size, sampler=self.sampler, drop_last=per_rank >= config.batch_size,
+            collate_fn=self.dataset.batch, num_workers=config.num_workers,
+        )
+        epochs_steps = config.epochs * self.steps_per_epoch
+        self.total_steps = min(epochs_steps, config.max_steps) if config.max_steps else epochs_steps
+
+    # ------------------------------------------------------------------ state
+    def _state(self) -> dict[str, Any]:
+        return {
+            "spec": self.spec.to_dict(),
+            "config": dump_yaml(self.config),
+            "model": self.model.state_dict(),
+            "teacher": None if self.teacher is None else self.teacher.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "strategy": self.strategy.state_dict(),
+            "step": self.step,
+            "best_value": self.best_value,
+            "bad_validations": self.bad_validations,
+            "torch_rng": torch.get_rng_state(),
+            "generator": self.generator.get_state(),
+        }
+
+    def _restore(self, payload: dict[str, Any]) -> None:
+        self.model.load_state_dict(payload["model"])
+        if self.teacher is not None and payload["teacher"] is not None:
+            self.teacher.load_state_dict(payload["teacher"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.scheduler.load_state_dict(payload["scheduler"])
+        self.scaler.load_state_dict(payload["scaler"])
+        self.strategy.load_state_dict(payload["strategy"])
+        self.step = int(payload["step"])
+        self.best_value = float(payload["best_value"])
+        self.bad_validations = int(payload["bad_validations"])
+        torch.set_rng_state(payload["torch_rng"])
+        self.generator.set_state(payload["generator"])
+
+    def _checkpoint_path(self, name: str) -> Path:
+        return self.run_dir / "checkpoints" / f"{name}.pt"
+
+    def _log(self, row: dict[str, Any]) -> None:
+        if self.context.is_main:
+            with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(row) + "\n")
+
+    def _trim_log(self) -> None:
+        """Drop log rows written after the checkpoint a resumed run starts from."""
+        path = self.run_dir / "metrics.jsonl"
+        if path.exists() and self.context.is_main:
+            rows = [r for r in path.read_text(encoding="utf-8").splitlines() if r.strip()]
+            kept = [r for r in rows if json.loads(r).get("step", 0) <= self.step]
+            path.write_text("".join(r + "\n" for r in kept), encoding="utf-8")
+
+    # ------------------------------------------------------------------ evaluation
+    def predict(self, labels: Labels, model: nn.Module | None = None) -> Predictions:
+        """Clip scores of ``labels``' clips with the evaluated model (or ``model``)."""
+        model = model or self.strategy.evaluation_model(self.model, self.teacher)
+        scores = predict_frames(
+            model,
+            (self.stores[c] for c in labels.clip_ids.tolist()),
+            segment_frames=self.config.segment_frames,
+            hop_frames=self.config.predict_hop_frames,
+            aggregate=self.config.predict_aggregate,
+            device=self.device,
+        )
+        return Predictions.from_spec(self.spec, labels.clip_ids, scores)
+
+    def evaluate(self, labels: Labels, predictions: Predictions) -> dict[str, float]:
+        """Headline metrics of ``predictions`` against ``labels`` (annotated entries only)."""
+        y, known = labels.positive, labels.annotated
+        mask = None if known.all() else known
+        names = ["lwlrap", "map_macro"] + (["accuracy"] if is_single_label(y, mask) else [])
+        names = list(dict.fromkeys([self.config.metric, *names]))
+        out: dict[str, float] = {}
+        for name in names:
+            try:
+                out[name] = float(scalar_metric(name)(y, predictions.scores, mask=mask))
+            except ValueError as error:
+                if name == self.config.metric:
+                    raise ValueError(f"validation metric {name!r} is undefined here: {error}") from error
+        return out
+
+    def _validate(self, epoch: int) -> bool:
+        """Validate on rank 0, keep the best; True when early stopping says stop."""
+        stop = False
+        if self.context.is_main and "valid" in self.splits:
+            predictions = self.predict(self.splits["valid"])
+            values = self.evaluate(self.splits["valid"], predictions)
+            value = values[self.config.metric]
+            improved = value > self.best_value
+            if improved:
+                self.best_value, self.bad_validations = value, 0
+                model = self.strategy.evaluation_model(self.model, self.teacher)
+                save_checkpoint(self._checkpoint_path("best"), {
+                    "spec": self.spec.to_dict(), "config": dump_yaml(self.config), "model": model.state_dict(),
+                    "model_name": self.config.model, "model_options": self.config.model_options,
+                    "step": self.step, self.config.metric: value,
+                })
+            else:
+                self.bad_validations += 1
+            self._log({"step": self.step, "epoch": epoch, "split": "valid", **values, "best": improved})
+            stop = bool(self.config.patience and self.bad_validations >= self.config.patience)
+        if self.context.enabled:
+            flag = torch.tensor([1.0 if stop else 0.0])
+            torch.distributed.broadcast(flag, src=0)
+            stop = bool(flag.item())
+        return stop
+
+    # ------------------------------------------------------------------ training
+    def _train_step(self, batch: Batch) -> dict[str, float]:
+        self.trained_model.train()
+        batch = batch.to(self.device)
+        if self.augment is not None:
+            batch = self.augment(batch, self.generator)
+        with torch.autocast(self.device.type, enabled=self.use_amp):
+            losses = self.strategy.losses(batch, self.trained_model, self.teacher, self.step)
+        total = losses["total"]
+        if not torch.isfinite(total):
+            raise TrainingDiverged(
+                f"the loss became {total.item()} at step {self.step}; the last good checkpoint is "
+                f"{self._checkpoint_path('last')} (lower optim.lr or set optim.grad_clip_norm)"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(total).backward()
+        if self.config.optim.grad_clip_norm:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.optim.grad_clip_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self.strategy.after_step(self.model, self.teacher, self.step)
+        return {k: float(all_reduce_mean(v.detach().float(), self.context)) for k, v in losses.items()}
+
+    def fit(self, *, resume: bool = False) -> dict[str, Any]:
+        """Train to the configured length; returns the summary written to ``summary.json``."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        last = self._checkpoint_path("last")
+        if resume and last.exists():
+            self._restore(load_checkpoint(last, self.spec))
+            self._trim_log()
+        elif self.context.is_main:
+            (self.run_dir / "metrics.jsonl").unlink(missing_ok=True)
+        if self.context.is_main:
+            (self.run_dir / "config.yaml").write_text(dump_yaml(self.config), encoding="utf-8")
+            (self.run_dir / "spec.json").write_text(json.dumps(self.spec.to_dict(), indent=2), encoding="utf-8")
+        started = time.perf_counter()
+        stop = self.step >= self.total_steps
+        while not stop:
+            epoch, position = divmod(self.step, self.steps_per_epoch)
+            self.sampler.set_epoch(epoch)
+            self.dataset.set_epoch(epoch)
+            self.sampler.start = position * self.config.batch_size
+            for batch in self.loader:
+                losses = self._train_step(batch)
+                self.step += 1
+                if self.step % LOG_EVERY == 0 or self.step == 1:
+                    self._log({"step": self.step, "epoch": epoch, "split": "train", **losses,
+                               "lr": self.scheduler.get_last_lr()[0], "seconds": time.perf_counter() - started})
+                if self.on_step is not None:
+                    self.on_step(self.step, self.total_steps)
+                end_of_epoch = self.step % self.steps_per_epoch == 0
+                every = self.config.validate_every
+                if (every and self.step % every == 0) or (not every and end_of_epoch):
+                    stop = self._validate(epoch)
+                out_of_time = self.config.max_minutes is not None and \
+                    time.perf_counter() - started > 60 * self.config.max_minutes
+                stop = stop or self.step >= self.total_steps or out_of_time
+                if self.context.is_main and (self.step % self.config.checkpoint_every == 0 or stop):
+                    save_checkpoint(last, self._state())
+                if stop or end_of_epoch:
+                    break
+        return self._finish()
+
+    def _finish(self) -> dict[str, Any]:
+        best_path = self._checkpoint_path("best")
+        model = self.strategy.evaluation_model(self.model, self.teacher)
+        if best_path.exists():
+            model.load_state_dict(load_checkpoint(best_path, self.spec)["model"])
+        summary: dict[str, Any] = {"steps": self.step, "best_valid": self.best_value if "valid" in self.splits else None}
+        if self.context.is_main:
+            for split in ("valid", "test"):
+                if split not in self.splits:
+                    continue
+                predictions = self.predict(self.splits[split], model)
+                predictions.write(self.run_dir / "predictions" / f"{split}.npz")
+                summary[split] = self.evaluate(self.splits[split], predictions)
+            summary["clips"] = {k: v.num_clips for k, v in self.splits.items()}
+            (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+        self.context.barrier()
+        return summary
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch and numpy's legacy global state (for third-party code that uses it)."""
+    torch.manual_seed(seed)
+    np.random.seed(seed)  # noqa: NPY002
