@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -166,9 +168,17 @@ def chromium_dom(page, profile) -> tuple[str, str]:
         "--dump-dom",
         page.as_uri(),
     ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout, done.stderr
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        dom, log = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)  # the browser and the helpers it started
+        process.communicate()
+        pytest.fail("Chromium did not finish within 60 s: a script dialog (an injected alert?) blocks it")
+    assert process.returncode == 0, log[-2000:]
+    return dom, log
 
 
 def test_html_report_renders_in_headless_chromium(tmp_path, rng):

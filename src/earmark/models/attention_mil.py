@@ -66,7 +66,11 @@ class AttentionMilTagger(TaggerModel):
         layers: list[nn.Module] = []
         width = input_dim
         for _ in range(config.hidden_layers):
-            layers += [nn.Linear(width, config.hidden_units), nn.ReLU(inplace=True), nn.Dropout(config.dropout)]
+            layers += [
+                nn.Linear(width, config.hidden_units),
+                nn.ReLU(inplace=True),
+                nn.Dropout(config.dropout),
+            ]
             width = config.hidden_units
         if not layers:
             layers.append(nn.Dropout(config.dropout))
@@ -75,8 +79,9 @@ class AttentionMilTagger(TaggerModel):
 
     def embed(self, features: Tensor) -> Tensor:
         """Per-frame embeddings ``(batch, frames, hidden_units)``."""
-        normalized = self.input_norm(features.transpose(1, 2)).transpose(1, 2)
-        return self.layers(normalized)
+        normalized: Tensor = self.input_norm(features.transpose(1, 2))
+        embeddings: Tensor = self.layers(normalized.transpose(1, 2))
+        return embeddings
 
 
 @register_model("attention_mil", AttentionMilConfig)

@@ -53,9 +53,9 @@ class TaggerModel(nn.Module):
 
     def forward(self, features: Tensor) -> Tensor:
         """Clip-level logits ``(batch, num_classes)`` of features ``(batch, frames, input_dim)``."""
-        if not torch.jit.is_tracing():
-            self.check_features(features)
-        return self.pooling(self.embed(features))
+        self.check_features(features)
+        logits: Tensor = self.pooling(self.embed(features))
+        return logits
 
     def embed(self, features: Tensor) -> Tensor:
         """Per-frame embeddings ``(batch, frames_out, channels)`` (``frames_out`` ≥ 1)."""
@@ -96,8 +96,8 @@ class MelInput(nn.Module):
 
     def forward(self, features: Tensor) -> Tensor:
         """Images ``(batch, 1, frames, n_mels)``."""
-        normalized = self.norm(features.transpose(1, 2)).transpose(1, 2)
-        return normalized.unsqueeze(1)
+        normalized: Tensor = self.norm(features.transpose(1, 2))
+        return normalized.transpose(1, 2).unsqueeze(1)
 
 
 def describe_frontend(spec: TaggingSpec) -> str:

@@ -10,6 +10,7 @@ cores in minutes. :class:`ConvTrunk` is shared with ``crnn``.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 from torch import Tensor, nn
 
@@ -72,7 +73,8 @@ class ConvBlock(nn.Module):
 
     def forward(self, images: Tensor) -> Tensor:
         """Downsampled feature maps."""
-        return self.layers(images)
+        maps: Tensor = self.layers(images)
+        return maps
 
 
 class ConvTrunk(nn.Module):
@@ -82,13 +84,13 @@ class ConvTrunk(nn.Module):
         super().__init__()
         self.input = MelInput(n_mels, input_norm)
         widths = (1, *channels)
-        self.blocks = nn.Sequential(*(ConvBlock(a, b) for a, b in zip(widths[:-1], widths[1:])))
+        self.blocks = nn.Sequential(*(ConvBlock(a, b) for a, b in itertools.pairwise(widths)))
         self.out_channels = channels[-1]
         self.downsampling = 2 ** len(channels)
 
     def forward(self, features: Tensor) -> Tensor:
         """Embeddings ``(batch, frames_out, out_channels)``; frequency averaged away."""
-        maps = self.blocks(self.input(features))
+        maps: Tensor = self.blocks(self.input(features))
         return maps.mean(dim=3).transpose(1, 2)
 
 
@@ -105,7 +107,8 @@ class CnnTagger(TaggerModel):
 
     def embed(self, features: Tensor) -> Tensor:
         """Per-frame embeddings ``(batch, frames // 16, channels[-1])`` (with four blocks)."""
-        return self.dropout(self.trunk(features))
+        embeddings: Tensor = self.dropout(self.trunk(features))
+        return embeddings
 
 
 @register_model("cnn", CnnConfig)

@@ -72,7 +72,8 @@ class CrnnTagger(TaggerModel):
     def embed(self, features: Tensor) -> Tensor:
         """Per-frame embeddings ``(batch, frames // 16, 2 * rnn_hidden)`` (with four blocks)."""
         sequence, _ = self.rnn(self.trunk(features))
-        return self.dropout(sequence)
+        embeddings: Tensor = self.dropout(sequence)
+        return embeddings
 
 
 @register_model("crnn", CrnnConfig)

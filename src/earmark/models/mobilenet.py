@@ -82,7 +82,8 @@ class DepthwiseSeparable(nn.Module):
 
     def forward(self, maps: Tensor) -> Tensor:
         """Output maps ``(B, out, ceil(T / stride), ceil(F / stride))``."""
-        return self.layers(maps)
+        out: Tensor = self.layers(maps)
+        return out
 
 
 class MobileNetTagger(TaggerModel):
@@ -100,7 +101,7 @@ class MobileNetTagger(TaggerModel):
             nn.ReLU(inplace=True),
         ]
         widths = (stem, *channels)
-        for in_channels, out_channels, stride in zip(widths[:-1], widths[1:], config.strides):
+        for in_channels, out_channels, stride in zip(widths[:-1], widths[1:], config.strides, strict=True):
             layers.append(DepthwiseSeparable(in_channels, out_channels, stride))
         self.layers = nn.Sequential(*layers)
         self.dropout = nn.Dropout(config.dropout)
@@ -108,8 +109,9 @@ class MobileNetTagger(TaggerModel):
 
     def embed(self, features: Tensor) -> Tensor:
         """Per-frame embeddings ``(batch, ~frames / 16, channels[-1])`` with the default strides."""
-        maps = self.layers(self.input(features))
-        return self.dropout(maps.mean(dim=3).transpose(1, 2))
+        maps: Tensor = self.layers(self.input(features))
+        embeddings: Tensor = self.dropout(maps.mean(dim=3).transpose(1, 2))
+        return embeddings
 
 
 @register_model("mobilenet", MobileNetConfig)

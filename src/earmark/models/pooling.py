@@ -146,7 +146,8 @@ class MeanPooling(nn.Module):
 
     def forward(self, frame_embeddings: Tensor) -> Tensor:
         """Logits ``(batch, classes)`` of embeddings ``(batch, frames, in_features)``."""
-        return self.classifier(frame_embeddings.mean(dim=1))
+        logits: Tensor = self.classifier(frame_embeddings.mean(dim=1))
+        return logits
 
 
 class MaxPooling(nn.Module):

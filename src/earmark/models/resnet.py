@@ -68,7 +68,7 @@ class ResNetConfig(HeadConfig):
     @property
     def downsampling(self) -> int:
         """Factor by which time and frequency shrink (stem pooling and strided stages)."""
-        return 2 ** len(self.channels)
+        return int(2 ** len(self.channels))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,7 +99,8 @@ class SqueezeExcitation(nn.Module):
 
     def forward(self, maps: Tensor) -> Tensor:
         """Gated maps, same shape."""
-        return maps * self.gate(maps)
+        gates: Tensor = self.gate(maps)
+        return maps * gates
 
 
 class BasicBlock(nn.Module):
@@ -125,7 +126,9 @@ class BasicBlock(nn.Module):
 
     def forward(self, maps: Tensor) -> Tensor:
         """Output maps ``(B, out, ceil(T / stride), ceil(F / stride))``."""
-        return self.activation(self.residual(maps) + self.shortcut(maps))
+        summed: Tensor = self.residual(maps) + self.shortcut(maps)
+        activated: Tensor = self.activation(summed)
+        return activated
 
 
 class ResNetTagger(TaggerModel):
@@ -145,7 +148,7 @@ class ResNetTagger(TaggerModel):
         )
         layers: list[nn.Module] = []
         in_channels = channels[0]
-        for stage, (out_channels, count) in enumerate(zip(channels, config.blocks)):
+        for stage, (out_channels, count) in enumerate(zip(channels, config.blocks, strict=True)):
             for index in range(count):
                 stride = 2 if stage > 0 and index == 0 else 1
                 layers.append(BasicBlock(in_channels, out_channels, stride, se_reduction))
@@ -156,8 +159,9 @@ class ResNetTagger(TaggerModel):
 
     def embed(self, features: Tensor) -> Tensor:
         """Per-frame embeddings ``(batch, ~frames / 16, channels[-1])`` (with four stages)."""
-        maps = self.stages(self.stem(self.input(features)))
-        return self.dropout(maps.mean(dim=3).transpose(1, 2))
+        maps: Tensor = self.stages(self.stem(self.input(features)))
+        embeddings: Tensor = self.dropout(maps.mean(dim=3).transpose(1, 2))
+        return embeddings
 
 
 def _build(spec: TaggingSpec, config: ResNetConfig, name: str) -> ResNetTagger:

@@ -12,6 +12,7 @@ samples (0.41 s at 16 kHz) per output position.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 
 from torch import Tensor, nn
@@ -47,7 +48,8 @@ class WaveformModelConfig(HeadConfig):
         super().__post_init__()
         if len(self.channels) < 2 or any(c <= 0 for c in self.channels):
             raise ConfigError(
-                f"channels must list at least 2 positive integers (first conv and one block), got {self.channels}"
+                "channels must list at least 2 positive integers (first conv and one block), "
+                f"got {self.channels}"
             )
         if self.width_multiplier <= 0:
             raise ConfigError(f"width_multiplier must be positive, got {self.width_multiplier}")
@@ -55,7 +57,7 @@ class WaveformModelConfig(HeadConfig):
     @property
     def receptive_samples(self) -> int:
         """Samples that one output position sees, and the fewest samples the model accepts."""
-        return 3 ** len(self.channels)
+        return int(3 ** len(self.channels))
 
 
 class SampleBlock(nn.Module):
@@ -72,7 +74,8 @@ class SampleBlock(nn.Module):
 
     def forward(self, signal: Tensor) -> Tensor:
         """Downsampled maps."""
-        return self.layers(signal)
+        maps: Tensor = self.layers(signal)
+        return maps
 
 
 class SampleCnnTagger(TaggerModel):
@@ -88,15 +91,16 @@ class SampleCnnTagger(TaggerModel):
             nn.BatchNorm1d(channels[0]),
             nn.ReLU(inplace=True),
         )
-        self.blocks = nn.Sequential(*(SampleBlock(a, b) for a, b in zip(channels[:-1], channels[1:])))
+        self.blocks = nn.Sequential(*(SampleBlock(a, b) for a, b in itertools.pairwise(channels)))
         self.dropout = nn.Dropout(config.dropout)
         self.pooling = config.pooling_head(channels[-1], num_classes)
 
     def embed(self, features: Tensor) -> Tensor:
         """Per-position embeddings ``(batch, samples // 3 ** (blocks + 1), channels[-1])``."""
         signal = features.flatten(1).unsqueeze(1)
-        maps = self.blocks(self.first(signal))
-        return self.dropout(maps.transpose(1, 2))
+        maps: Tensor = self.blocks(self.first(signal))
+        embeddings: Tensor = self.dropout(maps.transpose(1, 2))
+        return embeddings
 
 
 @register_model("waveform", WaveformModelConfig)

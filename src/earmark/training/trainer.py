@@ -84,16 +84,17 @@ class Trainer:
     ) -> None:
         from earmark.models import build_model  # imported here: models register on import
 
+        scalar_metric(config.metric)  # an unknown metric name fails before any work
         self.config = config
         self.run_dir = Path(run_dir)
         self.context: DistributedContext = setup(config.device)
         self.device = self.context.device
         prepared = Path(config.data.prepared)
-        labels = read_labels(config.data.labels or prepared / "labels.csv")
-        store_dirs = sorted(p for p in (prepared / "features").iterdir() if (p / "store.json").exists()) \
-            if (prepared / "features").is_dir() else []
+        features = prepared / "features"
+        store_dirs = sorted(p for p in features.iterdir() if (p / "store.json").exists()) if features.is_dir() else []
         if not store_dirs:
             raise FileNotFoundError(f"{prepared} holds no finished feature store; run `earmark prepare` first")
+        labels = read_labels(config.data.labels or prepared / "labels.csv")
         self.stores = StoreSet([FeatureStore(d) for d in store_dirs])
         self.spec = TaggingSpec(labels.class_names, self.stores.frontend, config.segment_frames)
         self.splits: dict[str, Labels] = select_splits(labels, config.data, seed=config.seed)
@@ -143,6 +144,9 @@ class Trainer:
         self.loader = DataLoader(
             self.dataset, batch_size=config.batch_size, sampler=self.sampler, drop_last=per_rank >= config.batch_size,
             collate_fn=self.dataset.batch, num_workers=config.num_workers,
+            # its own generator: creating an iterator must not draw from the global one, or a
+            # run resumed mid-epoch would see other dropout masks than an uninterrupted one
+            generator=torch.Generator().manual_seed(config.seed),
         )
         epochs_steps = config.epochs * self.steps_per_epoch
         self.total_steps = min(epochs_steps, config.max_steps) if config.max_steps else epochs_steps
@@ -213,7 +217,7 @@ class Trainer:
         """Headline metrics of ``predictions`` against ``labels`` (annotated entries only)."""
         y, known = labels.positive, labels.annotated
         mask = None if known.all() else known
-        names = ["lwlrap", "map_macro"] + (["accuracy"] if is_single_label(y, mask) else [])
+        names = ["lwlrap", "ap_macro"] + (["accuracy"] if is_single_label(y, mask) else [])
         names = list(dict.fromkeys([self.config.metric, *names]))
         out: dict[str, float] = {}
         for name in names:

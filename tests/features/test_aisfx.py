@@ -1,0 +1,259 @@
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+from typer.testing import CliRunner
+
+from earmark.config import ConfigError
+from earmark.features import FRONTENDS, frontend_config_from_dict
+from earmark.features.aisfx import (
+    BLOCK_FRAMES,
+    Aisfx,
+    AisfxConfig,
+    AisfxUnavailableError,
+    aisfx_log_mel,
+    load_aisfx_weights,
+    num_blocks,
+    num_spectrogram_frames,
+    warped_mel_filterbank,
+)
+from earmark.features.store import FeatureStore
+from earmark.testing import write_tone
+
+RATE = 44100
+
+
+def _aisfx_importable() -> bool:
+    try:
+        importlib.import_module("aisfx.models.cnn2d")
+    except ImportError:
+        return False
+    return True
+
+
+needs_aisfx = pytest.mark.skipif(
+    not _aisfx_importable(),
+    reason="the optional package aisfx is not importable; install it with `make install-aisfx`",
+)
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def _noise_burst(seconds: float, sound_seconds: float, seed: int = 0) -> np.ndarray:
+    """Band-limited noise for the first ``sound_seconds``, then silence."""
+    rng = np.random.default_rng(seed)
+    samples = np.zeros(round(seconds * RATE), dtype=np.float32)
+    sound = round(sound_seconds * RATE)
+    samples[:sound] = 0.3 * rng.standard_normal(sound).astype(np.float32)
+    return samples
+
+
+# --- without the package -----------------------------------------------------------------------
+
+
+def test_config_defaults_round_trip_and_registration():
+    assert FRONTENDS["aisfx"] is Aisfx
+    config = AisfxConfig()
+    assert (config.sample_rate, config.hop_frames) == (44100, 50)
+    data = config.to_config_dict()
+    assert data == {"name": "aisfx", "sample_rate": 44100, "hop_seconds": 1.16, "drop_partial_block": False}
+    assert frontend_config_from_dict(data) == config
+    assert AisfxConfig(hop_seconds=1.0).hop_frames == 43
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"sample_rate": 16000}, "needs sample_rate 44100"),
+        ({"hop_seconds": 0.001}, "hop_seconds must lie between one frame"),
+        ({"hop_seconds": 3.0}, "hop_seconds must lie between one frame"),
+    ],
+)
+def test_bad_config_is_refused(fields, message):
+    with pytest.raises(ConfigError, match=message):
+        AisfxConfig(**fields)
+
+
+def test_frame_and_block_counts():
+    # frame k is centred on sample 1024 k, frames run while they start inside the signal
+    assert [num_spectrogram_frames(n) for n in (0, 1, 1024, 1025, 220500)] == [1, 2, 2, 3, 217]
+    assert num_blocks(40, 50) == 1
+    assert num_blocks(100, 50) == 1
+    assert num_blocks(150, 50) == 2
+    assert num_blocks(151, 50) == 3
+    assert num_blocks(151, 50, drop_partial_block=True) == 2
+    assert num_blocks(217, 50, drop_partial_block=True) == 3
+
+
+def test_filterbank_is_unit_sum_triangles_in_order():
+    bank = warped_mel_filterbank(sample_rate=RATE, n_fft=2048, n_mels=96, fmin_hz=0.0, fmax_hz=22050.0)
+    assert bank.shape == (96, 1025)
+    assert (bank >= 0).all()
+    np.testing.assert_allclose(bank.sum(axis=1), 1.0, rtol=1e-9)
+    peaks = bank.argmax(axis=1)
+    assert (np.diff(peaks) >= 0).all()
+    assert peaks[0] <= 2
+    assert peaks[-1] > 950
+
+
+def test_missing_package_names_the_install_command(monkeypatch):
+    monkeypatch.setitem(sys.modules, "aisfx", None)  # makes `import aisfx` fail
+    with pytest.raises(AisfxUnavailableError, match=r"make install-aisfx.*--no-deps aisfx==0\.1\.2"):
+        Aisfx(AisfxConfig())
+    # a ValueError too, so `earmark` prints it as a one-line error
+    with pytest.raises(ValueError, match="optional package aisfx"):
+        Aisfx(AisfxConfig())
+
+
+# --- with the package --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def frontend() -> Aisfx:
+    if not _aisfx_importable():
+        pytest.skip("the optional package aisfx is not importable; install it with `make install-aisfx`")
+    return Aisfx(AisfxConfig(), device="cpu")
+
+
+@needs_aisfx
+def test_weights_load_without_unsafe_pickles(frontend):
+    before = list(torch.serialization.get_safe_globals())
+    weights = load_aisfx_weights(frontend.checkpoint_path)
+    assert weights["conv_block1.conv1.weight"].shape == (64, 1, 3, 3)
+    assert list(torch.serialization.get_safe_globals()) == before  # the allowance was scoped
+    assert frontend.model is frontend.model  # loaded once
+
+
+@needs_aisfx
+@pytest.mark.parametrize("drop", [False, True])
+@pytest.mark.parametrize("seconds", [0.05, 1.0, 2.3, 2.322, 5.0, 7.77])
+def test_blocks_match_the_package_blocking(seconds, drop):
+    from aisfx.preprocessing import blocking
+
+    config = AisfxConfig(drop_partial_block=drop)
+    ours = Aisfx(config, device="cpu")
+    waveform = _noise_burst(seconds, seconds)
+    blocks = ours.blocks(waveform)
+    assert blocks.shape == (ours.num_frames(len(waveform)), BLOCK_FRAMES, 96)
+    spectrogram = aisfx_log_mel(
+        torch.from_numpy(waveform),
+        ours._filterbank,
+        ours._window,
+        num_frames=num_spectrogram_frames(len(waveform)),
+    ).numpy()
+    if spectrogram.shape[0] > config.hop_frames:  # the package's blocking refuses shorter ones
+        expected = blocking(spectrogram, BLOCK_FRAMES, config.hop_frames, drop)
+        np.testing.assert_allclose(blocks.numpy(), expected, atol=1e-6)
+
+
+@needs_aisfx
+def test_spectrogram_is_time_by_mel(frontend):
+    # a high tone lights high mel bands on the second axis; silence after 1 s is zero on the first
+    t = np.arange(3 * RATE) / RATE
+    waveform = np.where(t < 1.0, 0.3 * np.sin(2 * np.pi * 8000.0 * t), 0.0).astype(np.float32)
+    block = frontend.blocks(waveform)[0].numpy()  # (frames, mels)
+    assert block.shape == (BLOCK_FRAMES, 96)
+    assert (block[10:30].argmax(axis=1) > 60).all()
+    assert block[60:].max() == 0.0
+    assert block[:40].max() > 0.5
+
+
+@needs_aisfx
+def test_ten_seconds_give_one_embedding_per_block(frontend):
+    waveform = _noise_burst(10.0, 10.0) * np.sin(np.linspace(0, 40, 10 * RATE)).astype(np.float32)
+    embeddings = frontend.compute(waveform)
+    assert embeddings.shape == (frontend.num_frames(len(waveform)), 512)
+    assert embeddings.shape[0] == 8  # not the one embedding per file of aisfx's librosa path
+    assert embeddings.dtype == np.float32
+    assert np.isfinite(embeddings).all()
+    assert np.ptp(embeddings, axis=0).max() > 0.1  # the blocks differ
+
+
+@needs_aisfx
+def test_batch_equals_one_by_one_and_short_clips_give_one_block(frontend):
+    waveforms = [_noise_burst(0.2, 0.2, seed=1), _noise_burst(4.0, 1.0, seed=2), np.zeros(10, np.float32)]
+    batched = frontend.compute_batch(waveforms)
+    assert [e.shape for e in batched] == [(1, 512), (3, 512), (1, 512)]
+    for waveform, embeddings in zip(waveforms, batched, strict=True):
+        np.testing.assert_allclose(embeddings, frontend.compute(waveform), atol=1e-4)
+    # the second clip is sound, then silence: its first and last blocks differ
+    assert _cosine(batched[1][0], batched[1][-1]) < 0.99
+    assert frontend.compute_batch([]) == []
+
+
+@needs_aisfx
+def test_bad_waveforms_are_refused(frontend):
+    with pytest.raises(ValueError, match="mono waveform"):
+        frontend.compute(np.zeros((2, RATE), np.float32))
+    bad = np.zeros(RATE, np.float32)
+    bad[5] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        frontend.compute(bad)
+
+
+@needs_aisfx
+@pytest.mark.realdata
+def test_real_clips_give_different_embeddings(frontend, shared_data):
+    root = shared_data / "esc10" / "audio_44k"
+    paths = {
+        "dog": root / "001 - Dog bark" / "1-100032-A.ogg",
+        "rain": root / "002 - Rain" / "1-17367-A.ogg",
+        "rain2": root / "002 - Rain" / "1-21189-A.ogg",
+    }
+    if not all(p.is_file() for p in paths.values()):
+        pytest.skip(f"ESC-10 44.1 kHz clips not found under {root}")
+    means = {}
+    for name, path in paths.items():
+        waveform, rate = soundfile.read(path, dtype="float32")
+        assert rate == RATE
+        embeddings = frontend.compute(waveform)
+        assert embeddings.shape == (frontend.num_frames(len(waveform)), 512)
+        assert embeddings.shape[0] > 1
+        assert np.isfinite(embeddings).all()
+        means[name] = embeddings.mean(axis=0)
+    assert _cosine(means["dog"], means["rain"]) < 0.9
+    assert _cosine(means["rain"], means["rain2"]) > _cosine(means["rain"], means["dog"]) + 0.05
+
+
+@needs_aisfx
+def test_prepare_cli_end_to_end(tmp_path: Path):
+    from earmark.cli import app
+
+    root = tmp_path / "audio"
+    clips = {
+        "001 - Low/1-0-A.wav": (220.0, 1.0),
+        "002 - High/1-1-A.wav": (3000.0, 3.5),
+        "002 - High/2-2-A.wav": (5000.0, 0.5),
+    }
+    for name, (hz, seconds) in clips.items():
+        write_tone(root / name, frequency_hz=hz, duration_seconds=seconds, sample_rate=RATE)
+    result = CliRunner().invoke(
+        app,
+        [
+            "prepare",
+            "folder",
+            "--root",
+            str(root),
+            "--out",
+            str(tmp_path / "out"),
+            "--set",
+            r"fold_pattern=^(\d+)-",
+            "--frontend-set",
+            "name=aisfx",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    store = FeatureStore(tmp_path / "out" / "features" / "all")
+    assert store.describe()["dim"] == 512
+    frontend_config = AisfxConfig()
+    assert store.frontend == frontend_config
+    counts = sorted(store[c].shape[0] for c in store.clip_ids.tolist())
+    assert counts == [1, 1, 3]
