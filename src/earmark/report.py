@@ -230,7 +230,7 @@ def _cell(value: Any) -> str:
         return f'<td class="number">{value:.4f}</td>'
     if value is None:
         return '<td class="number">–</td>'
-    return f"<td>{str(value)}</td>"
+    return f"<td>{html.escape(str(value))}</td>"
 
 
 def _table(table_id: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

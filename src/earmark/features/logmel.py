@@ -191,9 +191,18 @@ class LogMel(Frontend):
         starts = np.concatenate([[0], np.cumsum(block_frames)[:-1]]).astype(np.int64)
         for start, waveform in zip(starts.tolist(), waveforms, strict=True):
             signal[start * hop + half : start * hop + half + len(waveform)] = waveform
+        logmel = self.frames_of_padded(signal)
+        return [logmel[s : s + n] for s, n in zip(starts.tolist(), counts, strict=True)]
+
+    def frames_of_padded(self, signal: np.ndarray) -> np.ndarray:
+        """Log-mel of every frame ``signal[k·hop : k·hop + n_fft]`` (no padding added here).
+
+        ``signal`` already holds whatever centring zeros the caller wants; streaming callers
+        feed consecutive pieces of the padded signal.
+        """
+        c = self.config
         with torch.inference_mode():
-            frames = torch.from_numpy(signal).unfold(0, c.n_fft, hop)  # (total_frames, n_fft) view
+            frames = torch.from_numpy(np.ascontiguousarray(signal, dtype=np.float32)).unfold(0, c.n_fft, c.hop_samples)
             spectrum = torch.fft.rfft(frames * self._fft_window)
             mel = torch.matmul(self._power(spectrum), self._filterbank)
-            logmel = mel.add_(c.log_offset).log_().numpy()
-        return [logmel[s : s + n] for s, n in zip(starts.tolist(), counts, strict=True)]
+            return mel.add_(c.log_offset).log_().numpy()
