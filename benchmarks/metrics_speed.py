@@ -93,7 +93,16 @@ def main() -> None:
         f"machine: {cores} CPU cores available, {cpu_model()}; Python {platform.python_version()}, "
         f"numpy {np.__version__}, scikit-learn {sklearn.__version__}\n"
     )
-    print("| scores | metric | earmark s | scikit-learn s | speed-up | earmark peak MB (score copies) | abs diff |")
+    header = [
+        "scores",
+        "metric",
+        "earmark s",
+        "scikit-learn s",
+        "speed-up",
+        "earmark peak MB (copies)",
+        "abs diff",
+    ]
+    print("| " + " | ".join(header) + " |")
     print("|---|---|---|---|---|---|---|")
     for size in args.sizes.split(","):
         num_clips, num_classes = (int(v) for v in size.lower().split("x"))

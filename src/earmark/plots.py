@@ -117,9 +117,7 @@ def pr_curves_chart(
         axes = figure.add_subplot()
         for j, style in [(j, "-") for j in best] + [(j, "--") for j in worst]:
             column_mask = None if mask is None else mask[:, j]
-            precision, recall, _ = precision_recall_curve(
-                y_true[:, j], scores[:, j], mask=column_mask
-            )
+            precision, recall, _ = precision_recall_curve(y_true[:, j], scores[:, j], mask=column_mask)
             axes.step(
                 np.r_[0.0, recall],
                 np.r_[precision[0], precision],

@@ -1,6 +1,7 @@
 """The predictions file: scores of clips × classes.
 
-Training and prediction write it; evaluation reads it. One format, ``.npz`` (numpy archive, no pickles), holding:
+Training and prediction write it; evaluation reads it. One format, ``.npz`` (numpy archive, no
+pickles), holding:
 
 - ``clip_ids`` (clips,) str and ``class_names`` (classes,) str;
 - ``scores`` (clips, classes) float32, finite;
@@ -139,8 +140,7 @@ class Predictions:
             writer = csv.writer(handle, lineterminator="\n")
             writer.writerow([_CLIP_COLUMN, *self.class_names])
             writer.writerows(
-                [clip, *row]
-                for clip, row in zip(self.clip_ids.tolist(), cells.tolist(), strict=True)
+                [clip, *row] for clip, row in zip(self.clip_ids.tolist(), cells.tolist(), strict=True)
             )
         os.replace(tmp, path)
         return path
@@ -160,8 +160,7 @@ class Predictions:
                 version = int(data["format_version"])
                 if version != FORMAT_VERSION:
                     raise PredictionsError(
-                        f"predictions format version {version}; this earmark reads version "
-                        f"{FORMAT_VERSION}"
+                        f"predictions format version {version}; this earmark reads version {FORMAT_VERSION}"
                     )
                 return cls(
                     clip_ids=data["clip_ids"].astype(object),
@@ -170,9 +169,7 @@ class Predictions:
                     frontend_hash=str(data["frontend_hash"]),
                 )
         except KeyError as error:
-            raise PredictionsError(
-                f"{path}: not a predictions file (missing array {error})"
-            ) from None
+            raise PredictionsError(f"{path}: not a predictions file (missing array {error})") from None
         except PredictionsError as error:
             raise PredictionsError(f"{path}: {error}") from None
 
@@ -232,18 +229,14 @@ class Predictions:
             )
         has_prediction = np.array([clip in row_of for clip in label_ids], dtype=bool)
         if not allow_subset and not has_prediction.all():
-            missing = [
-                clip for clip, kept in zip(label_ids, has_prediction, strict=True) if not kept
-            ]
+            missing = [clip for clip, kept in zip(label_ids, has_prediction, strict=True) if not kept]
             raise PredictionsError(
                 f"clip {missing[0]!r} of the labels has no prediction "
                 f"({len(missing)} of {labels.num_clips} labeled clips have none)"
             )
         kept_labels = labels.take(np.flatnonzero(has_prediction))
         rows = np.array([row_of[clip] for clip in kept_labels.clip_ids.tolist()], dtype=np.int64)
-        columns = np.array(
-            [self.class_names.index(name) for name in labels.class_names], dtype=np.int64
-        )
+        columns = np.array([self.class_names.index(name) for name in labels.class_names], dtype=np.int64)
         aligned = Predictions(
             kept_labels.clip_ids,
             labels.class_names,
@@ -282,8 +275,6 @@ def _read_csv(path: Path) -> Predictions:
     except ValueError as error:
         raise PredictionsError(f"{path}: a score is not a number ({error})") from None
     try:
-        return Predictions(
-            np.array([row[0] for row in rows], dtype=object), tuple(header[1:]), scores
-        )
+        return Predictions(np.array([row[0] for row in rows], dtype=object), tuple(header[1:]), scores)
     except PredictionsError as error:
         raise PredictionsError(f"{path}: {error}") from None

@@ -181,7 +181,8 @@ def markdown_summary(metrics: Mapping[str, Any], *, title: str = "Evaluation") -
     """Render a markdown page: counts, headline metrics with intervals, exclusions, groups."""
     counts = metrics["counts"]
     intervals: dict[str, Any] = metrics.get("intervals", {})
-    confidence = next(iter(intervals.values()), {}).get("confidence")
+    first: dict[str, Any] = next(iter(intervals.values()), {})
+    confidence = first.get("confidence")
     ci_header = f"{confidence:.0%} CI" if confidence else "CI"
     lines = [
         f"# {_markdown_cell(title)}",
@@ -202,8 +203,7 @@ def markdown_summary(metrics: Mapping[str, Any], *, title: str = "Evaluation") -
     if excluded:
         lines += ["", f"{len(excluded)} classes left out of some macro averages:", ""]
         lines += [
-            f"- {_markdown_cell(name)}: {reason} ({', '.join(keys)})"
-            for name, reason, keys in excluded[:50]
+            f"- {_markdown_cell(name)}: {reason} ({', '.join(keys)})" for name, reason, keys in excluded[:50]
         ]
         lines += ["- …"] if len(excluded) > 50 else []
     for key, groups in metrics.get("groups", {}).items():
@@ -317,8 +317,7 @@ def _per_class_table(metrics: Mapping[str, Any]) -> str:
     columns = [c for c in _PER_CLASS_COLUMNS if c in per_class]
     positives = metrics["counts"]["positives_per_class"]
     rows = [
-        [name, positives[name], *(per_class[c]["per_class"][name] for c in columns)]
-        for name in positives
+        [name, positives[name], *(per_class[c]["per_class"][name] for c in columns)] for name in positives
     ]
     return _table("per-class", ["class", "positives", *columns], rows)
 
@@ -339,9 +338,7 @@ def _plots(evaluation: Evaluation) -> dict[str, bytes]:
     )
     figures = {
         "Per-class average precision": plots.ap_bar_chart(ap),
-        "Precision-recall curves": plots.pr_curves_chart(
-            labels.positive, scores, ap, mask=evaluation.mask
-        ),
+        "Precision-recall curves": plots.pr_curves_chart(labels.positive, scores, ap, mask=evaluation.mask),
     }
     single = evaluation.metrics.get("single_label")
     if single:
@@ -398,9 +395,7 @@ def write_report(
             path = out / "plots" / (caption.lower().replace(" ", "_").replace("-", "_") + ".png")
             path.write_bytes(png)
             plot_paths[caption] = path
-    files = ReportFiles(
-        out, out / "metrics.json", out / "summary.md", out / "report.html", plot_paths
-    )
+    files = ReportFiles(out, out / "metrics.json", out / "summary.md", out / "report.html", plot_paths)
     _write_text(files.metrics_json, json.dumps(metrics, indent=2, allow_nan=False) + "\n")
     _write_text(files.summary_markdown, markdown_summary(metrics, title=title))
     _write_text(files.html, render_html(metrics, figures, title=title, sources=sources))
@@ -437,8 +432,6 @@ def read_group_map(path: str | Path) -> dict[str, str | list[str]]:
                 isinstance(groups, list) and all(isinstance(g, str) for g in groups)
             )
             if not valid:
-                raise ValueError(
-                    f"{path}: class {name!r} maps to {groups!r}, not a group name or list"
-                )
+                raise ValueError(f"{path}: class {name!r} maps to {groups!r}, not a group name or list")
         return {str(name): groups for name, groups in data.items()}
     raise ValueError(f"{path}: a group map must end in .csv, .json, .yaml or .yml")

@@ -110,9 +110,19 @@ def write_raw_predictions(path, clip_ids, class_names, scores):
 @pytest.mark.parametrize(
     ("clip_ids", "class_names", "scores", "message"),
     [
-        (["clip00", "nope"], CLASSES, np.zeros((2, 4)), "clip 'nope' of the predictions is not in the labels"),
+        (
+            ["clip00", "nope"],
+            CLASSES,
+            np.zeros((2, 4)),
+            "clip 'nope' of the predictions is not in the labels",
+        ),
         (["clip00"], ("dog", "rain", "siren", "owl"), np.zeros((1, 4)), r"only in predictions \['owl'\]"),
-        (["clip00", "clip01"], CLASSES, [[0, 1, np.nan, 0], [0, 0, 0, 0]], "clip 'clip00', class 'siren' is nan"),
+        (
+            ["clip00", "clip01"],
+            CLASSES,
+            [[0, 1, np.nan, 0], [0, 0, 0, 0]],
+            "clip 'clip00', class 'siren' is nan",
+        ),
         (["clip00"], CLASSES, np.zeros((1, 3)), r"scores have shape \(1, 3\)"),
         ([], CLASSES, np.zeros((0, 4)), "empty evaluation set"),
     ],
@@ -127,23 +137,34 @@ def test_evaluate_bad_input_raises(tmp_path, dataset, clip_ids, class_names, sco
 
 
 def test_compare_refuses_different_clips_and_empty_run_dirs(tmp_path, dataset):
-    labels, labels_path, weak, _ = dataset
+    _, labels_path, weak, _ = dataset
     weak.take(np.arange(10)).write(tmp_path / "short.npz")
     result = invoke("compare", tmp_path / "run_a", tmp_path / "short.npz", "--labels", labels_path)
     with pytest.raises(ValueError, match=r"the runs predict different clips \(50 only in A"):
         raise result.exception
     (tmp_path / "empty_run").mkdir()
     result = invoke("compare", tmp_path / "empty_run", tmp_path / "short.npz", "--labels", labels_path)
-    with pytest.raises(ValueError, match="holds no predictions.npz"):
+    with pytest.raises(ValueError, match=r"holds no predictions\.npz"):
         raise result.exception
-    result = invoke("compare", tmp_path / "run_a", tmp_path / "run_b.npz", "--labels", labels_path, "--metric", "nope")
-    with pytest.raises(ValueError, match="unknown metric 'nope'; valid metrics: lwlrap"):
+    result = invoke(
+        "compare", tmp_path / "run_a", tmp_path / "run_b.npz", "--labels", labels_path, "--metric", "nope"
+    )
+    with pytest.raises(ValueError, match=r"unknown metric 'nope'; valid metrics: lwlrap"):
         raise result.exception
 
 
 def test_console_script_prints_one_line_and_exits_2(tmp_path, dataset, monkeypatch, capsys):
     path = write_raw_predictions(tmp_path / "bad.npz", ["zzz"], CLASSES, np.zeros((1, 4)))
-    argv = ["earmark", "evaluate", "--predictions", str(path), "--labels", str(dataset[1]), "--out", str(tmp_path)]
+    argv = [
+        "earmark",
+        "evaluate",
+        "--predictions",
+        str(path),
+        "--labels",
+        str(dataset[1]),
+        "--out",
+        str(tmp_path),
+    ]
     monkeypatch.setattr(sys, "argv", argv)
     with pytest.raises(SystemExit) as exit_info:
         main()

@@ -41,7 +41,9 @@ def scored_columns(y: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     return np.flatnonzero(((y & known).sum(0) > 0) & ((~y & known).sum(0) > 0))
 
 
-def naive_precisions(y: np.ndarray, scores: np.ndarray, mask: np.ndarray | None) -> list[tuple[int, int, float]]:
+def naive_precisions(
+    y: np.ndarray, scores: np.ndarray, mask: np.ndarray | None
+) -> list[tuple[int, int, float]]:
     """(clip, class, precision at that class) for every known positive, by the definition."""
     known = np.ones_like(y, dtype=bool) if mask is None else mask
     out = []

@@ -14,9 +14,7 @@ from earmark.metrics import accuracy, confusion_matrix, top_k_accuracy
 def single_label(draw):
     n, k = draw(st.integers(2, 30)), draw(st.integers(3, 8))
     truth = draw(arrays(np.int64, n, elements=st.integers(0, k - 1)))
-    scores = draw(
-        arrays(np.float64, (n, k), elements=st.floats(-10, 10, allow_subnormal=False), unique=True)
-    )
+    scores = draw(arrays(np.float64, (n, k), elements=st.floats(-10, 10, allow_subnormal=False), unique=True))
     return truth, np.eye(k, dtype=bool)[truth], scores
 
 

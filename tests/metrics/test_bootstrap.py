@@ -63,7 +63,9 @@ def test_paired_comparison_detects_a_better_system(rng):
 
 def test_identical_systems_give_zero_difference_and_p_one(rng):
     y, scores = data(rng)
-    result = paired_bootstrap(lwlrap, y, scores, scores.copy(), rng=np.random.default_rng(0), num_resamples=100)
+    result = paired_bootstrap(
+        lwlrap, y, scores, scores.copy(), rng=np.random.default_rng(0), num_resamples=100
+    )
     assert result.difference == 0.0
     assert result.low == result.high == 0.0
     assert result.p_value == 1.0

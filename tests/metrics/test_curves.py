@@ -113,7 +113,9 @@ def test_masked_equals_unmasked_on_known_entries_alone(case):
     assert np.isnan(ap.values[np.setdiff1d(np.arange(y.shape[1]), columns)]).all()
     pooled_y, pooled_scores = y[mask], scores[mask]
     if 0 < pooled_y.sum() < pooled_y.size:
-        assert roc_auc_micro(y, scores, mask=mask) == pytest.approx(skm.roc_auc_score(pooled_y, pooled_scores))
+        assert roc_auc_micro(y, scores, mask=mask) == pytest.approx(
+            skm.roc_auc_score(pooled_y, pooled_scores)
+        )
         assert average_precision_micro(y, scores, mask=mask) == pytest.approx(
             skm.average_precision_score(pooled_y, pooled_scores)
         )
@@ -138,7 +140,7 @@ def test_classes_without_positives_or_negatives_are_excluded_and_reported():
 
 def test_no_scoreable_class_raises():
     y = np.array([[1, 0], [1, 0]], dtype=bool)
-    with pytest.raises(UndefinedMetricError, match="roc_auc: no class can be scored .*1 with no negatives"):
+    with pytest.raises(UndefinedMetricError, match=r"roc_auc: no class can be scored .*1 with no negatives"):
         roc_auc_per_class(y, np.zeros((2, 2)))
     with pytest.raises(UndefinedMetricError, match="micro ROC-AUC: the 2 evaluated entries hold no negative"):
         roc_auc_micro(y, np.zeros((2, 2)), mask=np.array([[True, False], [True, False]]))
@@ -150,7 +152,8 @@ def test_d_prime_at_known_aucs():
     values = d_prime(np.array([0.1, 0.3, 0.5, 0.7, 0.9]))
     np.testing.assert_allclose(values, -values[::-1])
     assert np.all(np.diff(values) > 0)
-    assert np.isfinite(d_prime(1.0)) and float(d_prime(1.0)) > 6
+    assert np.isfinite(d_prime(1.0))
+    assert float(d_prime(1.0)) > 6
     assert np.isnan(d_prime(np.nan))
     with pytest.raises(ValueError, match=r"AUC must lie in \[0, 1\], got 1.5"):
         d_prime(1.5)

@@ -140,10 +140,25 @@ def test_unknown_entries_may_hold_nan_scores():
 @pytest.mark.parametrize(
     ("y", "scores", "mask", "message"),
     [
-        (np.ones((3, 4), bool), np.zeros((3, 5)), None, r"scores have shape \(3, 5\) but y_true has shape \(3, 4\)"),
+        (
+            np.ones((3, 4), bool),
+            np.zeros((3, 5)),
+            None,
+            r"scores have shape \(3, 5\) but y_true has shape \(3, 4\)",
+        ),
         (np.ones(4, bool), np.zeros(4), None, "must be 2-D"),
-        (np.eye(3, dtype=bool), np.array([[0, 1, np.nan], [0, 0, 0], [0, 0, 0]]), None, "clip 0, class '2' holds nan"),
-        (np.eye(3, dtype=bool), np.array([[0, 0, 0], [0, np.inf, 0], [0, 0, 0]]), None, "clip 1, class '1' holds inf"),
+        (
+            np.eye(3, dtype=bool),
+            np.array([[0, 1, np.nan], [0, 0, 0], [0, 0, 0]]),
+            None,
+            "clip 0, class '2' holds nan",
+        ),
+        (
+            np.eye(3, dtype=bool),
+            np.array([[0, 0, 0], [0, np.inf, 0], [0, 0, 0]]),
+            None,
+            "clip 1, class '1' holds inf",
+        ),
         (np.eye(3, dtype=bool), np.zeros((3, 3)), np.ones((3, 2), bool), "mask has shape"),
         (np.eye(3, dtype=bool), np.zeros((3, 3)), np.ones((3, 3)), "mask must be boolean"),
         (np.eye(3) * 2, np.zeros((3, 3)), None, "only 0 and 1"),

@@ -53,7 +53,10 @@ CASES: dict[str, Case] = {
     ),
     "attention_mil": Case(EMBEDDING, {"hidden_layers": 2, "hidden_units": 8, "dropout": 0.5}, None),
     "waveform": Case(
-        WAVEFORM, {"channels": [4, 8, 8], "width_multiplier": 1.0, "dropout": 0.5}, LOGMEL, "'waveform' front-end"
+        WAVEFORM,
+        {"channels": [4, 8, 8], "width_multiplier": 1.0, "dropout": 0.5},
+        LOGMEL,
+        "'waveform' front-end",
     ),
 }
 NAMES = sorted(CASES)
@@ -80,7 +83,12 @@ def test_logits_of_any_length(name: str) -> None:
     assert model.input_dim == {LOGMEL: 16, EMBEDDING: 12, WAVEFORM: 8}[spec]
     assert 1 <= model.min_frames <= spec.segment_frames
     with torch.no_grad():
-        for frames in (model.min_frames, model.min_frames + 1, spec.segment_frames, 7 * spec.segment_frames + 3):
+        for frames in (
+            model.min_frames,
+            model.min_frames + 1,
+            spec.segment_frames,
+            7 * spec.segment_frames + 3,
+        ):
             logits = model(features_for(model, frames))
             assert logits.shape == (2, len(CLASSES))
             assert logits.dtype == torch.float32

@@ -26,7 +26,7 @@ def test_unknown_model_lists_the_valid_names() -> None:
 
 
 def test_bad_option_values_name_the_key() -> None:
-    with pytest.raises(ConfigError, match="model 'cnn'.*width_multiplier must be a number"):
+    with pytest.raises(ConfigError, match=r"model 'cnn'.*width_multiplier must be a number"):
         build_model("cnn", LOGMEL64, {"width_multiplier": "wide"})
     with pytest.raises(ConfigError, match="pooling must be one of"):
         build_model("cnn", LOGMEL64, {"pooling": "median"})
@@ -65,21 +65,28 @@ def test_config_must_be_a_dataclass() -> None:
 @pytest.mark.parametrize("name", ["cnn", "crnn", "resnet", "se_resnet", "mobilenet"])
 def test_two_dimensional_models_need_enough_mel_bands(name: str) -> None:
     few = TaggingSpec(CLASSES, LogMelConfig(n_mels=8), segment_frames=128)
-    with pytest.raises(ValueError, match=rf"model '{name}' pools frequency by 16 and needs n_mels >= 16.*n_mels=8"):
+    with pytest.raises(
+        ValueError, match=rf"model '{name}' pools frequency by 16 and needs n_mels >= 16.*n_mels=8"
+    ):
         build_model(name, few)
 
 
 def test_attention_mil_fits_every_front_end() -> None:
-    for frontend, dim in ((PrecomputedConfig(dim=512), 512), (LogMelConfig(n_mels=40), 40), (WaveformConfig(), 160)):
+    for frontend, dim in (
+        (PrecomputedConfig(dim=512), 512),
+        (LogMelConfig(n_mels=40), 40),
+        (WaveformConfig(), 160),
+    ):
         model = build_model("attention_mil", TaggingSpec(CLASSES, frontend, segment_frames=10))
-        assert model.input_dim == dim and model.min_frames == 1
+        assert model.input_dim == dim
+        assert model.min_frames == 1
 
 
 def test_waveform_min_frames_covers_its_receptive_field() -> None:
     spec = TaggingSpec(CLASSES, WaveformConfig(frame_samples=160), segment_frames=128)
     model = build_model("waveform", spec)
     assert model.min_frames == 42  # ceil(3 ** 8 / 160)
-    with pytest.raises(ValueError, match="needs at least 370 frames.*segment_frames is 128"):
+    with pytest.raises(ValueError, match=r"needs at least 370 frames.*segment_frames is 128"):
         build_model("waveform", spec, {"channels": [8] * 10})  # 3 ** 10 samples = 370 frames of 160
 
 
@@ -92,7 +99,8 @@ def test_crnn_with_lstm() -> None:
 def test_se_resnet_adds_squeeze_excitation() -> None:
     plain, squeezed = build_model("resnet", LOGMEL64), build_model("se_resnet", LOGMEL64)
     assert squeezed.num_parameters() > plain.num_parameters()
-    assert "SqueezeExcitation" in repr(squeezed) and "SqueezeExcitation" not in repr(plain)
+    assert "SqueezeExcitation" in repr(squeezed)
+    assert "SqueezeExcitation" not in repr(plain)
 
 
 def test_default_cnn_size_is_the_documented_cpu_size() -> None:
@@ -105,7 +113,12 @@ def test_default_cnn_size_is_the_documented_cpu_size() -> None:
 
 @pytest.mark.parametrize(
     ("name", "low", "high"),
-    [("crnn", 0.7e6, 0.8e6), ("resnet", 0.65e6, 0.75e6), ("se_resnet", 0.67e6, 0.77e6), ("mobilenet", 0.18e6, 0.24e6)],
+    [
+        ("crnn", 0.7e6, 0.8e6),
+        ("resnet", 0.65e6, 0.75e6),
+        ("se_resnet", 0.67e6, 0.77e6),
+        ("mobilenet", 0.18e6, 0.24e6),
+    ],
 )
 def test_default_sizes_match_their_docstrings(name: str, low: float, high: float) -> None:
     assert low < build_model(name, LOGMEL64).num_parameters() < high

@@ -20,25 +20,19 @@ PREDICTIONS_FILE = "predictions.npz"
 
 @app.command("evaluate")
 def evaluate_command(
-    predictions: Annotated[
-        Path, typer.Option("--predictions", help="predictions file (.npz or .csv)")
-    ],
+    predictions: Annotated[Path, typer.Option("--predictions", help="predictions file (.npz or .csv)")],
     labels: Annotated[Path, typer.Option("--labels", help="label table (.csv, .csv.gz or .npz)")],
     out_dir: Annotated[Path, typer.Option("--out", help="directory for metrics, plots and report")],
     mask_missing: Annotated[
         bool,
-        typer.Option(
-            "--mask-missing", help="evaluate annotated entries only (else missing = negative)"
-        ),
+        typer.Option("--mask-missing", help="evaluate annotated entries only (else missing = negative)"),
     ] = False,
     groups: Annotated[
         Path | None,
         typer.Option("--groups", help="class → group map (.csv class,group / .json / .yaml)"),
     ] = None,
     threshold: Annotated[float, typer.Option(help="decision threshold of the F1 scores")] = 0.5,
-    bootstrap: Annotated[
-        int, typer.Option(help="bootstrap resamples for intervals (0 = none)")
-    ] = 200,
+    bootstrap: Annotated[int, typer.Option(help="bootstrap resamples for intervals (0 = none)")] = 200,
     seed: Annotated[int, typer.Option(help="seed of the bootstrap")] = 0,
     plots: Annotated[bool, typer.Option(help="draw the plots (needs matplotlib)")] = True,
     title: Annotated[str, typer.Option(help="title of the report")] = "earmark evaluation",
@@ -56,9 +50,7 @@ def evaluate_command(
     sources = {"predictions": str(predictions), "labels": str(labels)}
     files = write_report(evaluation, out_dir, title=title, sources=sources, with_plots=plots)
     summary = evaluation.metrics["summary"]
-    table = Table(
-        title=f"{evaluation.labels.num_clips} clips × {evaluation.labels.num_classes} classes"
-    )
+    table = Table(title=f"{evaluation.labels.num_clips} clips × {evaluation.labels.num_classes} classes")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for name, value in summary.items():

@@ -92,18 +92,14 @@ def check_inputs(
     if positive.dtype != bool:
         if not np.isin(positive, (0, 1)).all():
             bad = np.argwhere(~np.isin(positive, (0, 1)))[0]
-            raise ValueError(
-                f"y_true must hold only 0 and 1, got {positive[tuple(bad)]!r} at {tuple(bad)}"
-            )
+            raise ValueError(f"y_true must hold only 0 and 1, got {positive[tuple(bad)]!r} at {tuple(bad)}")
         positive = positive.astype(bool)
     names = _class_names(class_names, positive.shape[1])
     known = _check_mask(mask, positive.shape)
     if not np.issubdtype(score_array.dtype, np.floating) or score_array.dtype == np.float16:
         if not (np.issubdtype(score_array.dtype, np.number) or score_array.dtype == bool):
             raise ValueError(f"scores must be numbers, got dtype {score_array.dtype}")
-        score_array = score_array.astype(
-            np.float32 if score_array.dtype == np.float16 else np.float64
-        )
+        score_array = score_array.astype(np.float32 if score_array.dtype == np.float16 else np.float64)
     if positive.size == 0 or (known is not None and not known.any()):
         raise UndefinedMetricError(
             f"empty evaluation set: {positive.shape[0]} clips × {positive.shape[1]} classes"
@@ -321,6 +317,4 @@ def count_within_lines(
     per_line = np.bincount(line_of, minlength=num_lines)
     line_end = np.cumsum(per_line)
     line_start = line_end - per_line
-    return count_at_least(
-        values[order], line_start[line_of], line_end[line_of], queries, strict=strict
-    )
+    return count_at_least(values[order], line_start[line_of], line_end[line_of], queries, strict=strict)

@@ -77,9 +77,7 @@ def accuracy(y_true: np.ndarray, scores: np.ndarray, *, mask: np.ndarray | None 
     return top_k_accuracy(y_true, scores, k=1, mask=mask)
 
 
-def confusion_matrix(
-    y_true: np.ndarray, scores: np.ndarray, *, mask: np.ndarray | None = None
-) -> np.ndarray:
+def confusion_matrix(y_true: np.ndarray, scores: np.ndarray, *, mask: np.ndarray | None = None) -> np.ndarray:
     """Count true classes (rows) against highest-scored classes (columns).
 
     Parameters

@@ -24,9 +24,7 @@ __all__ = ["BootstrapInterval", "Metric", "PairedComparison", "bootstrap_ci", "p
 class Metric(Protocol):
     """A scalar metric of ``(clips, classes)`` labels and scores with an optional mask."""
 
-    def __call__(
-        self, y_true: np.ndarray, scores: np.ndarray, *, mask: np.ndarray | None = None
-    ) -> float:
+    def __call__(self, y_true: np.ndarray, scores: np.ndarray, *, mask: np.ndarray | None = None) -> float:
         """Return the metric of ``(clips, classes)`` labels and scores."""
         ...
 
@@ -123,9 +121,7 @@ def _resampled(
         except UndefinedMetricError:
             undefined += 1
     if not rows:
-        raise UndefinedMetricError(
-            f"the metric was undefined on all {num_resamples} bootstrap resamples"
-        )
+        raise UndefinedMetricError(f"the metric was undefined on all {num_resamples} bootstrap resamples")
     return np.array(rows, dtype=np.float64), undefined
 
 
@@ -172,9 +168,7 @@ def bootstrap_ci(
     )
     tail = (1 - confidence) / 2
     low, high = np.quantile(values[:, 0], [tail, 1 - tail])
-    return BootstrapInterval(
-        float(estimate), float(low), float(high), confidence, num_resamples, undefined
-    )
+    return BootstrapInterval(float(estimate), float(low), float(high), confidence, num_resamples, undefined)
 
 
 def paired_bootstrap(
@@ -219,9 +213,7 @@ def paired_bootstrap(
     y_array = np.asarray(y_true)
     first, second = np.asarray(scores_a), np.asarray(scores_b)
     if first.shape != second.shape:
-        raise ValueError(
-            f"scores_a have shape {first.shape} but scores_b have shape {second.shape}"
-        )
+        raise ValueError(f"scores_a have shape {first.shape} but scores_b have shape {second.shape}")
     mask_array = None if mask is None else np.asarray(mask)
     metric_a = metric(y_array, first, mask=mask_array)
     metric_b = metric(y_array, second, mask=mask_array)

@@ -53,9 +53,7 @@ def _micro_line(arrays: EvalArrays) -> tuple[np.ndarray, np.ndarray]:
 
 
 # --------------------------------------------------------------------------- average precision
-def _average_precision_lines(
-    lines: np.ndarray, positive: np.ndarray, known: np.ndarray | None
-) -> np.ndarray:
+def _average_precision_lines(lines: np.ndarray, positive: np.ndarray, known: np.ndarray | None) -> np.ndarray:
     line_of, _, precision = precision_at_positives(lines, positive, known)
     counts = np.bincount(line_of, minlength=lines.shape[0])
     return np.bincount(line_of, weights=precision, minlength=lines.shape[0]) / np.maximum(counts, 1)
@@ -175,24 +173,18 @@ def roc_auc_per_class(
 
     """
     arrays = check_inputs(y_true, scores, mask, class_names=class_names)
-    values = _auc_lines(
-        arrays.scores.T, arrays.positive.T, arrays.known.T if arrays.masked else None
-    )
+    values = _auc_lines(arrays.scores.T, arrays.positive.T, arrays.known.T if arrays.masked else None)
     positives, negatives = _class_counts(arrays)
     reasons = exclusion_reasons(positives, negatives, need_negatives=True)
     return ClassScores.build("roc_auc", arrays.class_names, values, reasons)
 
 
-def roc_auc_macro(
-    y_true: np.ndarray, scores: np.ndarray, *, mask: np.ndarray | None = None
-) -> float:
+def roc_auc_macro(y_true: np.ndarray, scores: np.ndarray, *, mask: np.ndarray | None = None) -> float:
     """Mean ROC-AUC over the classes that can be scored (``(clips, classes)`` input)."""
     return roc_auc_per_class(y_true, scores, mask=mask).macro
 
 
-def roc_auc_micro(
-    y_true: np.ndarray, scores: np.ndarray, *, mask: np.ndarray | None = None
-) -> float:
+def roc_auc_micro(y_true: np.ndarray, scores: np.ndarray, *, mask: np.ndarray | None = None) -> float:
     """ROC-AUC of all known ``(clip, class)`` entries pooled into one ranking."""
     arrays = check_inputs(y_true, scores, mask)
     line, positive = _micro_line(arrays)
@@ -235,9 +227,7 @@ def d_prime(auc: float | np.ndarray, *, auc_clip: float = 1e-6) -> np.ndarray:
         raise ValueError(f"auc_clip must lie in (0, 0.5), got {auc_clip}")
     clipped = np.clip(values, auc_clip, 1 - auc_clip)
     inverse = np.vectorize(NormalDist().inv_cdf, otypes=[np.float64])
-    out = np.where(
-        np.isnan(values), np.nan, np.sqrt(2.0) * inverse(np.nan_to_num(clipped, nan=0.5))
-    )
+    out = np.where(np.isnan(values), np.nan, np.sqrt(2.0) * inverse(np.nan_to_num(clipped, nan=0.5)))
     return out + 0.0  # turns -0.0 into 0.0
 
 

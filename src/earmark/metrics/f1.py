@@ -33,9 +33,7 @@ def _thresholds(thresholds: float | np.ndarray, num_classes: int) -> np.ndarray:
     if values.ndim == 0:
         values = np.full(num_classes, float(values))
     if values.shape != (num_classes,):
-        raise ValueError(
-            f"thresholds have shape {values.shape}, expected a number or ({num_classes},)"
-        )
+        raise ValueError(f"thresholds have shape {values.shape}, expected a number or ({num_classes},)")
     if np.isnan(values).any():
         raise ValueError(f"threshold of class {int(np.flatnonzero(np.isnan(values))[0])} is NaN")
     return values

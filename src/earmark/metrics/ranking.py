@@ -138,17 +138,13 @@ def lwlrap_class_weights(y_true: np.ndarray, *, mask: np.ndarray | None = None) 
     positive = np.asarray(y_true).astype(bool)
     if mask is not None:
         if np.shape(mask) != positive.shape:
-            raise ValueError(
-                f"mask has shape {np.shape(mask)} but y_true has shape {positive.shape}"
-            )
+            raise ValueError(f"mask has shape {np.shape(mask)} but y_true has shape {positive.shape}")
         positive = positive & np.asarray(mask, dtype=bool)
     if positive.ndim != 2:
         raise ValueError(f"y_true must be 2-D (clips, classes), got shape {positive.shape}")
     counts = positive.sum(axis=0)
     if counts.sum() == 0:
-        raise UndefinedMetricError(
-            "lwlrap: no clip has a known positive label; class weights undefined"
-        )
+        raise UndefinedMetricError("lwlrap: no clip has a known positive label; class weights undefined")
     weights: np.ndarray = counts / counts.sum()
     return weights
 

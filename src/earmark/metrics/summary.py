@@ -125,9 +125,7 @@ def summarize(
             summary[key] = None
             return None
 
-    lw = attempt(
-        "lwlrap", lambda: lwlrap_per_class(positive, score_array, mask=known, class_names=names)
-    )
+    lw = attempt("lwlrap", lambda: lwlrap_per_class(positive, score_array, mask=known, class_names=names))
     if lw is not None:
         summary["lwlrap"] = lw.overall
         per_class["lwlrap"] = lw.per_class
@@ -142,9 +140,7 @@ def summarize(
     for key, (function, summary_key, options) in per_class_functions.items():
         result = attempt(
             summary_key,
-            functools.partial(
-                function, positive, score_array, mask=known, class_names=names, **options
-            ),
+            functools.partial(function, positive, score_array, mask=known, class_names=names, **options),
         )
         if result is not None:
             per_class[key] = result
@@ -152,9 +148,7 @@ def summarize(
     summary["ap_micro"] = attempt(
         "ap_micro", lambda: average_precision_micro(positive, score_array, mask=known)
     )
-    summary["auc_micro"] = attempt(
-        "auc_micro", lambda: roc_auc_micro(positive, score_array, mask=known)
-    )
+    summary["auc_micro"] = attempt("auc_micro", lambda: roc_auc_micro(positive, score_array, mask=known))
     if "roc_auc" in per_class:
         summary["d_prime_of_auc_macro"] = float(d_prime(per_class["roc_auc"].macro))
     out: dict[str, Any] = {
@@ -203,9 +197,7 @@ def _counts(arrays: Any) -> dict[str, Any]:
         "masked": bool(arrays.masked),
         "num_known_entries": int(arrays.known.sum()),
         "num_positive_entries": int(positive.sum()),
-        "positives_per_class": dict(
-            zip(arrays.class_names, positive.sum(axis=0).tolist(), strict=True)
-        ),
+        "positives_per_class": dict(zip(arrays.class_names, positive.sum(axis=0).tolist(), strict=True)),
     }
 
 
@@ -218,9 +210,7 @@ def _groups(
     class_to_group: Mapping[str, str | Sequence[str]],
 ) -> dict[str, Any]:
     groups: dict[str, Any] = {
-        key: {
-            group: value.as_dict() for group, value in group_means(result, class_to_group).items()
-        }
+        key: {group: value.as_dict() for group, value in group_means(result, class_to_group).items()}
         for key, result in per_class.items()
         if key in ("average_precision", "roc_auc", "f1")
     }
