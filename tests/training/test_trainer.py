@@ -60,7 +60,8 @@ def test_a_run_writes_everything_and_learns(prepared, tmp_path):
 
 
 def test_resume_after_interruption_equals_uninterrupted(prepared, tmp_path):
-    whole = Trainer(config(prepared), tmp_path / "whole")
+    augment = {"mixup": {"alpha": 0.4}, "specaugment": {}}
+    whole = Trainer(config(prepared, augment=augment), tmp_path / "whole")
     whole.fit()
 
     class Interrupt(Exception):
@@ -70,12 +71,12 @@ def test_resume_after_interruption_equals_uninterrupted(prepared, tmp_path):
         if step == 5:
             raise Interrupt
 
-    first = Trainer(config(prepared, checkpoint_every=1), tmp_path / "cut", on_step=stop_at_5)
+    first = Trainer(config(prepared, checkpoint_every=1, augment=augment), tmp_path / "cut", on_step=stop_at_5)
     with pytest.raises(Interrupt):
         first.fit()
     # checkpoint of step 4 is the last one written before the interruption at step 5
     assert load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.pt")["step"] == 4
-    resumed = Trainer(config(prepared, checkpoint_every=1), tmp_path / "cut")
+    resumed = Trainer(config(prepared, checkpoint_every=1, augment=augment), tmp_path / "cut")
     resumed.fit(resume=True)
     for (name, a), b in zip(whole.model.state_dict().items(), resumed.model.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)

@@ -27,7 +27,6 @@ def train_command(
     resume: Annotated[bool, typer.Option(help="continue from the run's last checkpoint")] = False,
 ) -> None:
     """Train a tagger; the run directory receives config, checkpoints, metrics and predictions."""
-    from earmark.training.augmentation import build_augment
     from earmark.training.distributed import setup
     from earmark.training.trainer import Trainer
 
@@ -40,7 +39,7 @@ def train_command(
         def on_step(step: int, total: int) -> None:
             bar.update(task, completed=step, total=total)
 
-        trainer = Trainer(settings, run_dir, augment=build_augment(settings.augment), on_step=on_step)
+        trainer = Trainer(settings, run_dir, on_step=on_step)
         summary = trainer.fit(resume=resume)
     if show:
         for split in ("valid", "test"):

@@ -1,7 +1,17 @@
-"""Batch augmentation for training, built from the ``augment`` section of a recipe."""
+"""Batch augmentation for training, built from the ``augment`` section of a recipe.
+
+The section maps transform names (see :data:`earmark.augment.AUGMENTATIONS`) to their options,
+applied in the order written; ``mixup`` also mixes the batch's ``positive`` targets and
+``annotated`` masks. Example::
+
+    augment:
+      mixup: {alpha: 0.4}
+      specaugment: {}
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -17,6 +27,23 @@ Augment = Callable[[Batch, torch.Generator], Batch]
 
 def build_augment(options: Mapping[str, Any]) -> Augment | None:
     """The augmentation a recipe asks for, or None when it asks for none."""
+    from earmark.augment import Mixup, build_augmentation
+
     if not options:
         return None
-    raise ConfigError(f"unknown augment keys {sorted(options)}")
+    if not isinstance(options, Mapping):
+        raise ConfigError("augment must map transform names to their options")
+    transforms = [build_augmentation(name, value or {}) for name, value in options.items()]
+
+    def augment(batch: Batch, generator: torch.Generator) -> Batch:
+        for transform in transforms:
+            if isinstance(transform, Mixup):
+                mixed = transform.mix_batch(batch.features, batch.positive, batch.annotated, generator)
+                batch = dataclasses.replace(
+                    batch, features=mixed.features, positive=mixed.positive, annotated=mixed.annotated
+                )
+            else:
+                batch = batch.with_features(transform(batch.features, generator))
+        return batch
+
+    return augment

@@ -39,6 +39,7 @@ from earmark.metrics import is_single_label, scalar_metric
 from earmark.predictions import Predictions
 from earmark.spec import TaggingSpec
 from earmark.strategies import Strategy, build_strategy
+from earmark.training.augmentation import build_augment
 from earmark.training.batch import Batch
 from earmark.training.checkpoint import load_checkpoint, save_checkpoint
 from earmark.training.config import TrainConfig
@@ -79,7 +80,6 @@ class Trainer:
         config: TrainConfig,
         run_dir: str | Path,
         *,
-        augment: Callable[[Batch, torch.Generator], Batch] | None = None,
         on_step: Callable[[int, int], None] | None = None,
     ) -> None:
         from earmark.models import build_model  # imported here: models register on import
@@ -117,7 +117,7 @@ class Trainer:
         self.use_amp = config.amp and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.generator = torch.Generator().manual_seed(config.seed * 1000 + self.context.rank)
-        self.augment = augment
+        self.augment = build_augment(config.augment)
         self.on_step = on_step
         self.step = 0
         self.best_value = -math.inf
