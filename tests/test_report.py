@@ -15,11 +15,12 @@ from earmark.data.labels import Labels
 from earmark.metrics import (
     average_precision_per_class,
     lwlrap,
+    read_group_map,
     roc_auc_macro,
     summarize,
 )
 from earmark.predictions import Predictions
-from earmark.report import evaluate, read_group_map, write_report
+from earmark.report import evaluate, write_report
 
 XSS_SCRIPT = "<script>alert(1)</script>"
 XSS_ATTRIBUTE = "<img src=x onerror=\"document.body.setAttribute('data-xss', '1')\">"
@@ -120,17 +121,6 @@ def test_groups_and_a_predicted_subset(tmp_path, rng):
     assert animal["value"] == pytest.approx(ap.values[:2].mean())
     assert metrics["groups"]["average_precision"]["other"]["value"] is None
     assert metrics["groups"]["lwlrap_within_group"]["other"] is None
-
-
-def test_group_map_files(tmp_path):
-    (tmp_path / "g.yaml").write_text("dog: animal\nrain: [weather, nature]\n")
-    assert read_group_map(tmp_path / "g.yaml") == {"dog": "animal", "rain": ["weather", "nature"]}
-    (tmp_path / "g.json").write_text('{"dog": 3}')
-    with pytest.raises(ValueError, match="class 'dog' maps to 3"):
-        read_group_map(tmp_path / "g.json")
-    (tmp_path / "g.csv").write_text("name,group\n")
-    with pytest.raises(ValueError, match="needs the columns 'class' and 'group'"):
-        read_group_map(tmp_path / "g.csv")
 
 
 def test_summary_never_holds_nan_when_nothing_is_scoreable():

@@ -33,7 +33,6 @@ __all__ = [
     "ReportFiles",
     "evaluate",
     "markdown_summary",
-    "read_group_map",
     "render_html",
     "write_report",
 ]
@@ -400,38 +399,3 @@ def write_report(
     _write_text(files.summary_markdown, markdown_summary(metrics, title=title))
     _write_text(files.html, render_html(metrics, figures, title=title, sources=sources))
     return files
-
-
-def read_group_map(path: str | Path) -> dict[str, str | list[str]]:
-    """Read a class → group map: ``.json`` / ``.yaml`` mapping, or ``.csv`` with ``class,group``.
-
-    A class may map to a list of groups (JSON / YAML), or appear on several CSV rows.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"group map not found: {path}")
-    if path.suffix == ".csv":
-        import csv
-
-        with open(path, encoding="utf-8", newline="") as handle:
-            reader = csv.DictReader(handle)
-            if reader.fieldnames is None or not {"class", "group"} <= set(reader.fieldnames):
-                raise ValueError(f"{path}: a group CSV needs the columns 'class' and 'group'")
-            mapping: dict[str, list[str]] = {}
-            for row in reader:
-                mapping.setdefault(row["class"], []).append(row["group"])
-        return {name: groups[0] if len(groups) == 1 else groups for name, groups in mapping.items()}
-    if path.suffix in (".json", ".yaml", ".yml"):
-        import yaml
-
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))  # YAML reads JSON too
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: a group map must be a mapping of class name to group name")
-        for name, groups in data.items():
-            valid = isinstance(groups, str) or (
-                isinstance(groups, list) and all(isinstance(g, str) for g in groups)
-            )
-            if not valid:
-                raise ValueError(f"{path}: class {name!r} maps to {groups!r}, not a group name or list")
-        return {str(name): groups for name, groups in data.items()}
-    raise ValueError(f"{path}: a group map must end in .csv, .json, .yaml or .yml")

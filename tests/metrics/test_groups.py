@@ -10,6 +10,7 @@ from earmark.metrics import (
     group_means,
     lwlrap,
     metric_by_group,
+    read_group_map,
 )
 
 NAMES = ["rock", "jazz", "happy", "sad", "guitar"]
@@ -55,3 +56,14 @@ def test_metric_by_group_computes_on_the_group_columns_alone(rng):
     assert micro[UNGROUPED] == pytest.approx(average_precision_micro(y[:, 4:], scores[:, 4:]))
     with pytest.raises(ValueError, match="4 class names for 5 columns"):
         metric_by_group(lwlrap, y, scores, class_to_group=GROUPS, class_names=NAMES[:4])
+
+
+def test_group_map_files(tmp_path):
+    (tmp_path / "g.yaml").write_text("dog: animal\nrain: [weather, nature]\n")
+    assert read_group_map(tmp_path / "g.yaml") == {"dog": "animal", "rain": ["weather", "nature"]}
+    (tmp_path / "g.json").write_text('{"dog": 3}')
+    with pytest.raises(ValueError, match="class 'dog' maps to 3"):
+        read_group_map(tmp_path / "g.json")
+    (tmp_path / "g.csv").write_text("name,group\n")
+    with pytest.raises(ValueError, match="needs the columns 'class' and 'group'"):
+        read_group_map(tmp_path / "g.csv")

@@ -11,9 +11,9 @@ from rich.table import Table
 
 from earmark.cli.app import app, console, out
 from earmark.data.table import read_labels
-from earmark.metrics import HEADLINE_METRICS, SCALAR_METRICS, paired_bootstrap, scalar_metric
+from earmark.metrics import HEADLINE_METRICS, SCALAR_METRICS, paired_bootstrap, read_group_map, scalar_metric
 from earmark.predictions import Predictions, PredictionsError
-from earmark.report import evaluate, read_group_map, write_report
+from earmark.report import evaluate, write_report
 
 PREDICTIONS_FILE = "predictions.npz"
 

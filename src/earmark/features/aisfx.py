@@ -1,10 +1,10 @@
 """aisfx embeddings: 512 values per 2.32 s block of 44.1 kHz audio, from a pretrained CNN.
 
-aisfx (Ma & Lerch, ISMIR 2022) is a 9-layer CNN trained across several sound-effects libraries;
-the optional package ``aisfx`` 0.1.2 carries its architecture and weights. Install it with
-``make install-aisfx``, which runs ``pip install --no-deps aisfx==0.1.2 tqdm``: ``--no-deps``
-because the package pins old numpy and librosa releases that must not replace the installed ones
-(``tqdm`` is the one dependency its modules import).
+aisfx (Ma & Lerch, ISMIR 2022) is a CNN of four double-convolution blocks trained across several
+sound-effects libraries; the optional package ``aisfx`` 0.1.2 carries its architecture and weights.
+Install it with ``make install-aisfx``, which runs ``pip install --no-deps aisfx==0.1.2 tqdm``:
+``--no-deps`` because the package pins old numpy and librosa releases that must not replace the
+installed ones (``tqdm`` is the one dependency its modules import).
 
 The model's input is computed here in torch, matching the Essentia pipeline the model was
 trained on (checked against Essentia to 2e-5): frames of 2048 samples every 1024 samples (23.2
@@ -295,8 +295,10 @@ class Aisfx(Frontend):
             model = self._network_class("max", 3, 1, 64)
             model.load_state_dict(load_aisfx_weights(self.checkpoint_path), strict=True)
             model.requires_grad_(False)
+            model.to(self.device)
             # channels-last convolutions run about 15 % faster on this CPU, same results to 1e-5
-            self._model = model.eval().to(self.device, memory_format=torch.channels_last)
+            model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # not in the stubs
+            self._model = model.eval()
         return self._model
 
     def blocks(self, waveform: np.ndarray) -> torch.Tensor:

@@ -33,6 +33,7 @@ from earmark.metrics.groups import (
     group_columns,
     group_means,
     metric_by_group,
+    read_group_map,
 )
 from earmark.metrics.ranking import (
     LwlrapResult,
@@ -81,6 +82,7 @@ __all__ = [
     "openmic_paper_f1",
     "paired_bootstrap",
     "precision_recall_curve",
+    "read_group_map",
     "roc_auc_macro",
     "roc_auc_micro",
     "roc_auc_per_class",

@@ -282,13 +282,13 @@ def precision_at_positives(
 
     Returns
     -------
-    line_of : (P,) int64, the line of each known positive entry (row-major order).
+    line_of : (P,) int64, the line of each known positive entry (in no set order).
     column_of : (P,) int64, its position within the line.
     precision : (P,) float64, ``#known positives scoring >= it / #known entries scoring >= it``.
 
     """
     evaluated = positive if known is None else positive & known
-    line_of, column_of = np.nonzero(evaluated)
+    line_of, column_of = nonzero_entries(evaluated)
     values = lines[line_of, column_of]
     length = lines.shape[1]
     ordered = np.array(lines, copy=True, order="C")
@@ -301,6 +301,15 @@ def precision_at_positives(
     return line_of, column_of, hits / ranked
 
 
+def nonzero_entries(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.nonzero`` of a 2-D bool matrix, fast also for a transposed (column-major) view."""
+    if not matrix.flags.c_contiguous and matrix.T.flags.c_contiguous:
+        columns, rows = np.nonzero(matrix.T)
+    else:
+        rows, columns = np.nonzero(matrix)
+    return rows, columns
+
+
 def count_within_lines(
     line_of: np.ndarray,
     values: np.ndarray,
@@ -309,10 +318,7 @@ def count_within_lines(
     *,
     strict: bool = False,
 ) -> np.ndarray:
-    """For each entry ``q``: how many entries of line ``line_of[q]`` have value ``>= queries[q]``.
-
-    ``line_of`` must be sorted ascending (as :func:`numpy.nonzero` returns it).
-    """
+    """For each entry ``q``: how many entries of line ``line_of[q]`` have value ``>= queries[q]``."""
     order = np.lexsort((values, line_of))
     per_line = np.bincount(line_of, minlength=num_lines)
     line_end = np.cumsum(per_line)

@@ -25,6 +25,7 @@ from earmark.metrics._common import (
     count_at_least,
     count_within_lines,
     exclusion_reasons,
+    nonzero_entries,
     precision_at_positives,
 )
 
@@ -43,7 +44,8 @@ __all__ = [
 
 def _class_counts(arrays: EvalArrays) -> tuple[np.ndarray, np.ndarray]:
     positives = arrays.evaluated_positive.sum(axis=0)
-    return positives, arrays.known.sum(axis=0) - positives
+    known = arrays.known.sum(axis=0) if arrays.masked else np.full(len(positives), arrays.positive.shape[0])
+    return positives, known - positives
 
 
 def _micro_line(arrays: EvalArrays) -> tuple[np.ndarray, np.ndarray]:
@@ -119,7 +121,7 @@ def average_precision_micro(
 def _auc_lines(lines: np.ndarray, positive: np.ndarray, known: np.ndarray | None) -> np.ndarray:
     """Mann–Whitney ROC-AUC of each line; NaN where a line lacks positives or negatives."""
     evaluated = positive if known is None else positive & known
-    line_of, column_of = np.nonzero(evaluated)
+    line_of, column_of = nonzero_entries(evaluated)
     values = lines[line_of, column_of]
     num_lines, length = lines.shape
     ordered = np.array(lines, copy=True, order="C")

@@ -23,6 +23,7 @@ from earmark.metrics._common import (
     count_at_least,
     count_within_lines,
     exclusion_reasons,
+    nonzero_entries,
 )
 
 __all__ = ["f1_macro", "f1_per_class", "openmic_paper_f1", "tune_f1_thresholds"]
@@ -179,7 +180,7 @@ def tune_f1_thresholds(
     arrays = check_inputs(y_true, scores, mask)
     lines = arrays.scores.T
     known = arrays.known.T
-    class_of, clip_of = np.nonzero(arrays.evaluated_positive.T)
+    class_of, clip_of = nonzero_entries(arrays.evaluated_positive.T)
     values = lines[class_of, clip_of]
     num_classes, length = lines.shape
     ordered = np.ascontiguousarray(np.where(known, lines, -np.inf))

@@ -85,6 +85,7 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = True
     num_workers: int = 0
+    sync_batchnorm: bool = True
     tensorboard: bool = False
 
     def __post_init__(self) -> None:

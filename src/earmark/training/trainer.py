@@ -106,6 +106,10 @@ class Trainer:
             self.teacher.to(self.device)
         self.trained_model: nn.Module = self.model
         if self.context.enabled:
+            # batch statistics over the global batch, as one process would see them (CUDA only:
+            # PyTorch's SyncBatchNorm has no CPU kernel, so on CPU ranks normalise their own share)
+            if config.sync_batchnorm and self.device.type == "cuda":
+                self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
             self.trained_model = nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
