@@ -7,7 +7,7 @@ TORCH_VERSION ?= 2.13.0
 DATA ?= $(or $(EARMARK_DATA),../shared/data)
 DEMO_OUT ?= runs/demo
 
-.PHONY: demo test lint typecheck bench clean
+.PHONY: demo test lint typecheck bench clean install-aisfx
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,12 +16,20 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev,plots,tags]'
 	touch $@
 
+# the optional aisfx front-end: --no-deps, since aisfx 0.1.2 pins old numpy and librosa
+# (tqdm is the one module it imports that earmark does not install)
+$(BIN)/.aisfx-installed: $(BIN)/.installed
+	$(BIN)/pip install --quiet --no-deps aisfx==0.1.2 tqdm
+	touch $@
+
+install-aisfx: $(BIN)/.aisfx-installed
+
 demo: $(BIN)/.installed
 	$(BIN)/earmark prepare folder --root "$(DATA)/esc10/audio" --out $(DEMO_OUT)/esc10 \
 		--set 'fold_pattern=^(\d+)-' --on-error skip
 	$(BIN)/earmark info $(DEMO_OUT)/esc10
 
-test: $(BIN)/.installed
+test: $(BIN)/.installed $(BIN)/.aisfx-installed
 	$(BIN)/python -m pytest -q
 
 lint: $(BIN)/.installed

@@ -47,3 +47,30 @@ def train_command(
                 values = ", ".join(f"{k} {v:.4f}" for k, v in summary[split].items())
                 out.print(f"{split}: {values}")
         out.print(f"run written to {run_dir}")
+
+
+@app.command("cv")
+def cv_command(
+    overrides: Annotated[list[str] | None, typer.Argument(help="config overrides, e.g. epochs=40")] = None,
+    config: Annotated[Path | None, typer.Option(help="a training recipe (YAML)")] = None,
+    run_dir: Annotated[Path, typer.Option("--run-dir", help="one sub-directory per fold goes here")] = Path("runs/cv"),
+    folds: Annotated[str | None, typer.Option(help="comma-separated folds (default: every fold)")] = None,
+) -> None:
+    """Cross-validate: each fold in turn is the test set; prints the mean and spread."""
+    from earmark.training.crossval import cross_validate
+
+    settings = load_train_config(config, overrides or [])
+    chosen = [int(f) for f in folds.split(",")] if folds else None
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console) as bar:
+        task = bar.add_task("fold", total=None)
+
+        def on_step(step: int, total: int) -> None:
+            bar.update(task, completed=step, total=total)
+
+        def on_fold(fold: int, metrics: dict[str, float]) -> None:
+            bar.console.print(f"fold {fold}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+
+        result = cross_validate(settings, run_dir, folds=chosen, on_step=on_step, on_fold=on_fold)
+    for name, mean in result["mean"].items():
+        out.print(f"{name}: {mean:.4f} ± {result['std'][name]:.4f} over {len(result['folds'])} folds")
