@@ -93,6 +93,10 @@ def test_logits_of_any_length(name: str) -> None:
             assert logits.shape == (2, len(CLASSES))
             assert logits.dtype == torch.float32
             assert torch.isfinite(logits).all()
+            embeddings = model.embed(features_for(model, frames))
+            assert embeddings.dim() == 3
+            assert embeddings.shape[0] == 2
+            assert embeddings.shape[1] >= 1
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -60,7 +60,7 @@ def two_steps(name: str, options: dict, seed: int = 0):
         losses["total"].backward()
         optimizer.step()
         strategy.after_step(student, teacher, step)
-        history.append({k: float(v) for k, v in losses.items()})
+        history.append({k: float(v.detach()) for k, v in losses.items()})
     return strategy, student, teacher, history
 
 

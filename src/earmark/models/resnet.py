@@ -4,7 +4,7 @@ A 3×3 stem conv and 2×2 average pooling, then stages of basic blocks (two 3×3
 shortcut); every stage after the first halves time and frequency with a strided first block.
 ``se_resnet`` adds squeeze-and-excitation to every block (the SE-ResNets of the FSDKaggle2018
 14th-place system). The defaults, ResNet-18 layout (2 blocks in each of 4 stages) at a quarter
-of the width (16-32-64-128 channels), have about 0.70 M parameters (0.72 M with SE).
+of the width (16-32-64-128 channels), have about 0.70 M parameters (0.71 M with SE).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ The feature store holds raw samples as frames of ``frame_samples`` values, so th
 A first conv of 3 samples with stride 3, then blocks of (conv of 3, batch norm, ReLU, max
 pooling by 3); each output position then sees ``3 ** (blocks + 1)`` samples, and the model
 needs at least that many samples (``min_frames`` is that in frames). The defaults (Lee et al.'s
-channel layout with 7 blocks, at a quarter width) have about 0.09 M parameters and see 6,561
+channel layout with 7 blocks, at a quarter width) have about 0.08 M parameters and see 6,561
 samples (0.41 s at 16 kHz) per output position.
 """
 
