@@ -99,25 +99,30 @@ def prepare_command(
     if workers is not None:
         data["workers"] = workers
     settings = from_dict(PrepareConfig, data)
-    # decoding threads and torch's own threads share the cores: give torch what is left
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) - settings.workers + 1))
     manifest = load_dataset(settings.layout, settings.options)
     console.print(
         f"{manifest.name}: {manifest.labels.num_clips} clips, {manifest.labels.num_classes} classes, "
         f"splits {', '.join(manifest.split_names)}"
     )
-    with _progress_bar() as bar:
-        task = bar.add_task("prepare", total=manifest.labels.num_clips)
-        result: PrepareResult = prepare(
-            manifest,
-            out_dir,
-            settings.frontend,
-            on_error=settings.on_error,
-            shard=parse_shard(shard),
-            batch_clips=settings.batch_clips,
-            workers=settings.workers,
-            progress=lambda n: bar.advance(task, n),
-        )
+    # decoding threads and torch's own threads share the cores: give torch what is left while
+    # preparing, and put the setting back afterwards (callers in the same process keep theirs)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) - settings.workers + 1))
+    try:
+        with _progress_bar() as bar:
+            task = bar.add_task("prepare", total=manifest.labels.num_clips)
+            result: PrepareResult = prepare(
+                manifest,
+                out_dir,
+                settings.frontend,
+                on_error=settings.on_error,
+                shard=parse_shard(shard),
+                batch_clips=settings.batch_clips,
+                workers=settings.workers,
+                progress=lambda n: bar.advance(task, n),
+            )
+    finally:
+        torch.set_num_threads(threads)
     if not result.finished:
         console.print(
             f"shard written under {out_dir}/features; run `earmark merge-shards --out {out_dir}` "
