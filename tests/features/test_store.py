@@ -138,3 +138,21 @@ def test_merge(tmp_path, rng):
     other.append([("z", np.zeros((1, 4)), 1.0)])
     with pytest.raises(StoreError, match="another front-end"):
         merge_stores([parts[0], other.finalize().directory], tmp_path / "m3")
+
+
+def test_clips_whose_frames_never_reached_the_disk_are_redone(tmp_path, rng):
+    items = clips(rng, 4)
+    directory = tmp_path / "s"
+    writer = StoreWriter(directory, CONFIG, 8)
+    writer.append(items)
+    writer.close()
+    # a machine crash: the log names all four clips, the frames file lost the last one and a half
+    partial = directory / "frames.f16.partial"
+    keep = sum(f.shape[0] for _, f, _ in items[:2]) * 8 * 2 + 10
+    partial.write_bytes(partial.read_bytes()[:keep])
+    resumed = StoreWriter(directory, CONFIG, 8)
+    assert resumed.done == {"clip0", "clip1"}
+    resumed.append(items[2:])
+    store = resumed.finalize()
+    for clip_id, frames, _ in items:
+        np.testing.assert_array_equal(store[clip_id], frames.astype(np.float16))

@@ -8,15 +8,18 @@ Layout of a finished store directory::
 
 A store is complete exactly when ``store.json`` exists. While it is written, frames go to
 ``frames.f16.partial`` and every finished clip is appended to ``progress.jsonl`` *after* its
-frames are flushed to disk, so a killed writer loses at most the clip it was writing: reopening
-the directory truncates the partial file to the last recorded clip and carries on. Clips that
-were skipped (bad audio with ``on_error="skip"``) are recorded too and not retried.
+frames are written, so a killed writer loses at most the clip it was writing: reopening the
+directory truncates the partial file to the last recorded clip and carries on. Both files are
+forced to the disk every few seconds; after a machine crash, clips the log names but whose
+frames did not reach the disk are dropped from the log and written again. Clips that were
+skipped (bad audio with ``on_error="skip"``) are recorded too and not retried.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,6 +38,7 @@ from earmark.spec import SpecMismatchError, TaggingSpec
 __all__ = ["FeatureStore", "StoreError", "StoreWriter", "merge_stores"]
 
 FORMAT_VERSION = 1
+SYNC_SECONDS = 5.0  # how often finished frames are forced to the disk while writing
 _DTYPE = np.dtype("<f2")
 _FRAMES, _PARTIAL, _INDEX, _META, _PROGRESS, _WRITER = (
     "frames.f16",
@@ -91,6 +95,7 @@ class StoreWriter:
         self._total = self._load_progress()
         self._frames = open(self.directory / _PARTIAL, "ab")  # noqa: SIM115
         self._progress = open(self.directory / _PROGRESS, "a", encoding="utf-8")  # noqa: SIM115
+        self._synced = time.monotonic()
 
     # ------------------------------------------------------------------ state
     def _check_or_write_header(self) -> None:
@@ -113,7 +118,15 @@ class StoreWriter:
             os.replace(frames, partial)
 
     def _load_progress(self) -> int:
+        """Read the progress log; keep only clips whose frames are wholly in the partial file.
+
+        A kill cuts at most the last log line and the frames of the clip being written; a
+        machine crash between periodic syncs can lose frames the log already names. Either way
+        the clips not wholly on disk are dropped from the log and written again.
+        """
         path = self.directory / _PROGRESS
+        partial = self.directory / _PARTIAL
+        available = partial.stat().st_size // (self.dim * _DTYPE.itemsize) if partial.exists() else 0
         total = 0
         if path.exists():
             lines = path.read_text(encoding="utf-8").splitlines()
@@ -123,28 +136,23 @@ class StoreWriter:
                     entry = json.loads(line)
                 except json.JSONDecodeError:
                     break  # a line cut short by a kill: everything after it is discarded
-                good.append(line)
                 if "skipped" in entry:
                     self.skipped[entry["clip_id"]] = entry["skipped"]
                 else:
+                    end = int(entry["offset"]) + int(entry["num_frames"])
+                    if end > available:
+                        break  # its frames did not reach the disk
                     self.clip_ids.append(entry["clip_id"])
                     self.offsets.append(int(entry["offset"]))
                     self.num_frames.append(int(entry["num_frames"]))
                     self.durations.append(float(entry.get("duration_seconds", "nan")))
-                    total = int(entry["offset"]) + int(entry["num_frames"])
+                    total = end
+                good.append(line)
             if len(good) != len(lines):
                 path.write_text("".join(g + "\n" for g in good), encoding="utf-8")
-        partial = self.directory / _PARTIAL
-        expected = total * self.dim * _DTYPE.itemsize
-        if partial.exists():
-            size = partial.stat().st_size
-            if size < expected:
-                raise StoreError(f"{partial} holds {size} bytes but its progress log needs {expected}")
-            if size > expected:
-                with open(partial, "r+b") as handle:  # drop the frames of an unfinished clip
-                    handle.truncate(expected)
-        elif total:
-            raise StoreError(f"{self.directory}: progress log present but {_PARTIAL} is missing")
+        if partial.exists() and partial.stat().st_size > total * self.dim * _DTYPE.itemsize:
+            with open(partial, "r+b") as handle:  # drop the frames of an unfinished clip
+                handle.truncate(total * self.dim * _DTYPE.itemsize)
         return total
 
     @property
@@ -178,8 +186,8 @@ class StoreWriter:
             self._total += int(frames.shape[0])
         if not entries:
             return
-        self._frames.flush()
-        os.fsync(self._frames.fileno())
+        self._frames.flush()  # in the OS's hands now: a killed process loses nothing written
+        self._sync(force=False)
         for entry in entries:
             self.clip_ids.append(str(entry["clip_id"]))
             self.offsets.append(int(entry["offset"]))
@@ -195,10 +203,22 @@ class StoreWriter:
     def _log(self, entries: Sequence[dict[str, Any]]) -> None:
         self._progress.write("".join(json.dumps(e) + "\n" for e in entries))
         self._progress.flush()
-        os.fsync(self._progress.fileno())
+
+    def _sync(self, *, force: bool) -> None:
+        """fsync frames then log, at most every ``SYNC_SECONDS`` (a machine crash loses no more)."""
+        now = time.monotonic()
+        if force or now - self._synced >= SYNC_SECONDS:
+            os.fsync(self._frames.fileno())
+            os.fsync(self._progress.fileno())
+            self._synced = now
 
     def close(self) -> None:
         """Close the files without finalising (the store stays resumable)."""
+        if self._frames.closed:
+            return
+        self._frames.flush()
+        self._progress.flush()
+        self._sync(force=True)
         self._frames.close()
         self._progress.close()
 
