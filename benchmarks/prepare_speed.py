@@ -91,7 +91,7 @@ def run_earmark(paths: list[Path], threads: int, sample_rate: int) -> float:
     from earmark.features.logmel import LogMel, LogMelConfig
     from earmark.prepare import prepare
 
-    torch.set_num_threads(1)  # the log-mel runs on the main thread; decoding on `threads` workers
+    torch.set_num_threads(1)  # the log-mel runs on the main thread, decoding on `threads` workers
     config = LogMelConfig(
         sample_rate=sample_rate,
         n_fft=N_FFT,
@@ -174,21 +174,21 @@ def main() -> None:
     labels = {
         "decode": "decode only (soundfile)",
         "librosa": "librosa load + melspectrogram",
-        "earmark": "earmark prepare (decode + resample + log-mel + store)",
+        "earmark": "earmark prepare (decode + resample + log-mel + store), decoding threads",
     }
     for (name, threads), r in results.items():
         print(
             f"| {labels[name]} | {threads} | {r['seconds']:.2f} | {len(paths) / r['seconds']:.0f} | "
             f"{total_audio / r['seconds']:.0f} | {r['peak_mib']:.0f} |"
         )
-    ours = results[("earmark", 2)]["seconds"]
-    print(
-        f"\nearmark (2 threads) vs librosa: {results[('librosa', 1)]['seconds'] / ours:.1f}× the throughput"
-    )
-    print(
-        f"earmark (2 threads) vs decode only (2 threads): {results[('decode', 2)]['seconds'] / ours:.2f} "
-        f"of its throughput; vs decode only (1 thread): {results[('decode', 1)]['seconds'] / ours:.2f}"
-    )
+    for threads in (1, 2):
+        ours = results[("earmark", threads)]["seconds"]
+        print(
+            f"\nearmark ({threads} decoding thread{'s' if threads > 1 else ''}): "
+            f"{results[('librosa', 1)]['seconds'] / ours:.1f}× librosa's throughput; "
+            f"{results[('decode', 1)]['seconds'] / ours:.2f} of decode-only (1 thread), "
+            f"{results[('decode', 2)]['seconds'] / ours:.2f} of decode-only (2 threads)"
+        )
 
 
 if __name__ == "__main__":

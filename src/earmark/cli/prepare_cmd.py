@@ -107,7 +107,7 @@ def prepare_command(
     # decoding threads and torch's own threads share the cores: give torch what is left while
     # preparing, and put the setting back afterwards (callers in the same process keep theirs)
     threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) - settings.workers + 1))
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) - settings.workers))
     try:
         with _progress_bar() as bar:
             task = bar.add_task("prepare", total=manifest.labels.num_clips)
