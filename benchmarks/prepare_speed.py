@@ -3,8 +3,8 @@
 Clips: the 400 of ESC-10 and the 414 of ESC-50 fold 4 (814 real clips) from ../shared/data.
 Each pipeline runs in its own child process (so its peak resident memory is its own), after a
 warm-up pass that reads every file once (page cache) and, for librosa, computes a few clips (its
-one-time compilation is not counted). Every pipeline runs ``--repeats`` times, round-robin with the others (this machine's speed
-drifts); the best run is reported.
+one-time compilation is not counted). Every pipeline runs ``--repeats`` times, round-robin with
+the others (this machine's speed drifts); the best run is reported.
 
     python benchmarks/prepare_speed.py [--data ../shared/data] [--repeats 3] [--sample-rate 16000]
 

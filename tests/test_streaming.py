@@ -41,8 +41,9 @@ class MeanModel(torch.nn.Module):
 def test_aggregator_equals_batch_prediction(total, aggregate, rng):
     frames = rng.standard_normal((total, 4)).astype(np.float32)
     expected = predict_frames(MeanModel(), [frames], segment_frames=10, hop_frames=4, aggregate=aggregate)[0]
-    aggregator = SegmentAggregator(MeanModel(), segment_frames=10, hop_frames=4, aggregate=aggregate,
-                                   batch_segments=3)
+    aggregator = SegmentAggregator(
+        MeanModel(), segment_frames=10, hop_frames=4, aggregate=aggregate, batch_segments=3
+    )
     for piece in np.array_split(frames, 7):
         aggregator.add(piece)
     np.testing.assert_allclose(aggregator.result(), expected, rtol=1e-5, atol=1e-6)
@@ -51,8 +52,14 @@ def test_aggregator_equals_batch_prediction(total, aggregate, rng):
 def test_tag_file_and_bad_files(tmp_path):
     path = write_tone(tmp_path / "t.wav", duration_seconds=3.0)
     frontend = LogMel(LogMelConfig(n_mels=8))
-    scores = tag_file(path, frontend, torch.nn.Sequential(MeanModel()), segment_frames=50, hop_frames=25,
-                      aggregate="mean_probability")
+    scores = tag_file(
+        path,
+        frontend,
+        torch.nn.Sequential(MeanModel()),
+        segment_frames=50,
+        hop_frames=25,
+        aggregate="mean_probability",
+    )
     assert scores.shape == (3,)
     broken = write_broken_files(tmp_path / "broken")
     for kind, message in [("corrupt", "cannot be decoded"), ("zero_length", "no samples"), ("nan", "NaN")]:

@@ -115,8 +115,16 @@ class SegmentAggregator:
     segment for a clip shorter than one segment. Only the frames a later segment needs are kept.
     """
 
-    def __init__(self, model: nn.Module, *, segment_frames: int, hop_frames: int, aggregate: Aggregate,
-                 device: torch.device | str = "cpu", batch_segments: int = 64) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        segment_frames: int,
+        hop_frames: int,
+        aggregate: Aggregate,
+        device: torch.device | str = "cpu",
+        batch_segments: int = 64,
+    ) -> None:
         self.model = model.eval()
         self.segment_frames, self.hop_frames = segment_frames, hop_frames
         self.aggregate, self.device, self.batch_segments = aggregate, device, batch_segments
@@ -181,11 +189,20 @@ class SegmentAggregator:
         return (mean if self.aggregate == "mean_probability" else torch.sigmoid(mean)).numpy()
 
 
-def tag_file(path: str | Path, frontend: Frontend, model: nn.Module, *, segment_frames: int,
-             hop_frames: int, aggregate: Aggregate, device: torch.device | str = "cpu") -> np.ndarray:
+def tag_file(
+    path: str | Path,
+    frontend: Frontend,
+    model: nn.Module,
+    *,
+    segment_frames: int,
+    hop_frames: int,
+    aggregate: Aggregate,
+    device: torch.device | str = "cpu",
+) -> np.ndarray:
     """Clip probabilities ``(classes,)`` of one audio file of any length, in bounded memory."""
-    aggregator = SegmentAggregator(model, segment_frames=segment_frames, hop_frames=hop_frames,
-                                   aggregate=aggregate, device=device)
+    aggregator = SegmentAggregator(
+        model, segment_frames=segment_frames, hop_frames=hop_frames, aggregate=aggregate, device=device
+    )
     for frames in stream_frames(path, frontend):
         aggregator.add(frames)
     return aggregator.result()

@@ -146,8 +146,16 @@ def test_real_esc10_prepare_and_info(shared_data, tmp_path):
 
 def test_real_esc50_fold4_prepare_and_info(shared_data, tmp_path):
     root = shared_data / "esc50_fold4"
-    result = invoke("prepare", "esc50", "--root", root / "audio", "--set", f"metadata={root / 'esc50.csv'}",
-                    "--out", tmp_path / "esc50")
+    result = invoke(
+        "prepare",
+        "esc50",
+        "--root",
+        root / "audio",
+        "--set",
+        f"metadata={root / 'esc50.csv'}",
+        "--out",
+        tmp_path / "esc50",
+    )
     assert result.exit_code == 0, result.output
     from earmark.data.table import read_labels
 

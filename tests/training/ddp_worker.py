@@ -35,8 +35,15 @@ def main() -> None:
     holder["trainer"] = trainer
     trainer.fit()
     if dist.get_rank() == 0:
-        torch.save({"state": trainer.model.state_dict(), "mismatches": mismatches, "steps": trainer.step,
-                    "world": dist.get_world_size()}, out)
+        torch.save(
+            {
+                "state": trainer.model.state_dict(),
+                "mismatches": mismatches,
+                "steps": trainer.step,
+                "world": dist.get_world_size(),
+            },
+            out,
+        )
     dist.destroy_process_group()
 
 

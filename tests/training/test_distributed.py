@@ -43,8 +43,16 @@ def test_two_gloo_processes_stay_in_sync_and_match_one_process(tmp_path):
     out = tmp_path / "rank0.pt"
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
     env["OMP_NUM_THREADS"] = "1"
-    command = [torchrun, "--standalone", "--nproc-per-node", "2", str(WORKER),
-               json.dumps(recipe(prepared, batch_size=4)), str(tmp_path / "ddp_run"), str(out)]
+    command = [
+        torchrun,
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        str(WORKER),
+        json.dumps(recipe(prepared, batch_size=4)),
+        str(tmp_path / "ddp_run"),
+        str(out),
+    ]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     ddp = torch.load(out, weights_only=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -50,11 +50,17 @@ def predict_command(
     frontend = build_frontend(loaded.spec.frontend)
     config = loaded.config
     hop = config.predict_hop_frames or max(1, config.segment_frames // 2)
-    results: list[dict[str, object]] = []
+    results: list[dict[str, Any]] = []
     for path in _audio_files(paths):
         try:
-            scores = tag_file(path, frontend, loaded.model, segment_frames=config.segment_frames, hop_frames=hop,
-                              aggregate=config.predict_aggregate)
+            scores = tag_file(
+                path,
+                frontend,
+                loaded.model,
+                segment_frames=config.segment_frames,
+                hop_frames=hop,
+                aggregate=config.predict_aggregate,
+            )
         except AudioError as error:
             if on_error == "raise":
                 raise
@@ -74,6 +80,6 @@ def predict_command(
             writer = csv.writer(handle, lineterminator="\n")
             writer.writerow(["path", "rank", "tag", "score"])
             for row in results:
-                for rank, tag in enumerate(row["tags"], start=1):  # type: ignore[arg-type]
+                for rank, tag in enumerate(row["tags"], start=1):
                     writer.writerow([row["path"], rank, tag["tag"], tag["score"]])
     console.print(f"wrote {len(results)} files' tags to {out_path}")

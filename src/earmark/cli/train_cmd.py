@@ -21,7 +21,9 @@ def load_train_config(path: Path | None, overrides: list[str]) -> TrainConfig:
 
 @app.command("train")
 def train_command(
-    overrides: Annotated[list[str] | None, typer.Argument(help="config overrides, e.g. optim.lr=3e-3")] = None,
+    overrides: Annotated[
+        list[str] | None, typer.Argument(help="config overrides, e.g. optim.lr=3e-3")
+    ] = None,
     config: Annotated[Path | None, typer.Option(help="a training recipe (YAML)")] = None,
     run_dir: Annotated[Path, typer.Option("--run-dir", help="where the run is written")] = Path("runs/train"),
     resume: Annotated[bool, typer.Option(help="continue from the run's last checkpoint")] = False,
@@ -32,8 +34,14 @@ def train_command(
 
     settings = load_train_config(config, overrides or [])
     show = setup(settings.device).is_main
-    with Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console, disable=not show) as bar:
+    with Progress(
+        TextColumn("[bold]train"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not show,
+    ) as bar:
         task = bar.add_task("train", total=None)
 
         def on_step(step: int, total: int) -> None:
@@ -53,7 +61,9 @@ def train_command(
 def cv_command(
     overrides: Annotated[list[str] | None, typer.Argument(help="config overrides, e.g. epochs=40")] = None,
     config: Annotated[Path | None, typer.Option(help="a training recipe (YAML)")] = None,
-    run_dir: Annotated[Path, typer.Option("--run-dir", help="one sub-directory per fold goes here")] = Path("runs/cv"),
+    run_dir: Annotated[Path, typer.Option("--run-dir", help="one sub-directory per fold goes here")] = Path(
+        "runs/cv"
+    ),
     folds: Annotated[str | None, typer.Option(help="comma-separated folds (default: every fold)")] = None,
 ) -> None:
     """Cross-validate: each fold in turn is the test set; prints the mean and spread."""
@@ -61,8 +71,13 @@ def cv_command(
 
     settings = load_train_config(config, overrides or [])
     chosen = [int(f) for f in folds.split(",")] if folds else None
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console) as bar:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as bar:
         task = bar.add_task("fold", total=None)
 
         def on_step(step: int, total: int) -> None:

@@ -29,7 +29,7 @@ _CELL = {"1": (True, True), "0": (False, True), "": (False, False)}
 
 def _open_text(path: Path, mode: str, *, compressed: bool) -> IO[str]:
     if compressed:
-        binary = gzip.GzipFile(path, mode + "b")  # noqa: SIM115
+        binary = gzip.GzipFile(path, mode + "b")
         return io.TextIOWrapper(binary, encoding="utf-8", newline="")
     return open(path, mode, encoding="utf-8", newline="")
 

@@ -205,7 +205,7 @@ class StoreWriter:
         self._progress.flush()
 
     def _sync(self, *, force: bool) -> None:
-        """fsync frames then log, at most every ``SYNC_SECONDS`` (a machine crash loses no more)."""
+        """Fsync frames then log, at most every ``SYNC_SECONDS`` (a machine crash loses no more)."""
         now = time.monotonic()
         if force or now - self._synced >= SYNC_SECONDS:
             os.fsync(self._frames.fileno())

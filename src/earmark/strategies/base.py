@@ -45,7 +45,7 @@ class Strategy(ABC):
     ) -> dict[str, torch.Tensor]:
         """Named scalar losses of one batch; ``"total"`` is back-propagated."""
 
-    def after_step(self, student: nn.Module, teacher: nn.Module | None, step: int) -> None:
+    def after_step(self, student: nn.Module, teacher: nn.Module | None, step: int) -> None:  # noqa: B027
         """Called after every optimizer step (Mean Teacher updates its EMA here)."""
 
     def evaluation_model(self, student: nn.Module, teacher: nn.Module | None) -> nn.Module:
@@ -56,7 +56,7 @@ class Strategy(ABC):
         """Strategy state to checkpoint (none by default)."""
         return {}
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:  # noqa: B027
         """Restore :meth:`state_dict`."""
 
 
@@ -107,4 +107,3 @@ def masked_bce(
         logits, targets, reduction="none", pos_weight=pos_weight
     )
     return (per_entry * weights).sum() / weights.sum().clamp_min(1.0)
-

@@ -21,6 +21,7 @@ class Batch:
     labeled : (batch,) bool; False for clips whose source is ``unlabeled``.
     clip_ids : the clip of each row.
     sources : ``curated`` / ``noisy`` / ``unlabeled`` of each row.
+
     """
 
     features: torch.Tensor

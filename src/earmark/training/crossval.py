@@ -37,8 +37,10 @@ def cross_validate(
     folds = list(folds) if folds else present
     absent = [f for f in folds if f not in present]
     if absent or len(folds) < 2:
-        raise ValueError(f"cross-validation needs at least two folds present in the labels; asked {folds}, "
-                         f"present {present}")
+        raise ValueError(
+            f"cross-validation needs at least two folds present in the labels; asked {folds}, "
+            f"present {present}"
+        )
     per_fold: dict[str, dict[str, float]] = {}
     for fold in folds:
         fold_dir = run_dir / f"fold-{fold}"
@@ -47,7 +49,10 @@ def cross_validate(
             summary = json.loads(summary_path.read_text(encoding="utf-8"))
         else:
             data = dataclasses.replace(
-                config.data, train_folds=tuple(f for f in folds if f != fold), valid_folds=(), test_folds=(fold,)
+                config.data,
+                train_folds=tuple(f for f in folds if f != fold),
+                valid_folds=(),
+                test_folds=(fold,),
             )
             trainer = Trainer(dataclasses.replace(config, data=data), fold_dir, on_step=on_step)
             summary = trainer.fit(resume=(fold_dir / "checkpoints" / "last.pt").exists())

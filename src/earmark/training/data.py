@@ -71,7 +71,9 @@ class StoreSet:
         try:
             return self._owner[clip_id][clip_id]
         except KeyError:
-            raise StoreError(f"clip {clip_id!r} has no features in {[str(s.directory) for s in self.stores]}") from None
+            raise StoreError(
+                f"clip {clip_id!r} has no features in {[str(s.directory) for s in self.stores]}"
+            ) from None
 
     def num_frames(self, clip_id: str) -> int:
         """Frames of one clip."""

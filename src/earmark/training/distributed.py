@@ -17,12 +17,12 @@ __all__ = ["DistributedContext", "all_reduce_mean", "setup", "teardown"]
 
 @dataclasses.dataclass(frozen=True)
 class DistributedContext:
-    """This process's place in the job."""
+    """Where this process stands in the job: its ranks, the world size and its device."""
 
     rank: int = 0
     local_rank: int = 0
     world_size: int = 1
-    device: torch.device = torch.device("cpu")
+    device: torch.device = dataclasses.field(default_factory=lambda: torch.device("cpu"))
 
     @property
     def enabled(self) -> bool:

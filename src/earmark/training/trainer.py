@@ -47,7 +47,7 @@ from earmark.training.data import BalancedSampler, EpochSampler, SegmentDataset,
 from earmark.training.distributed import DistributedContext, all_reduce_mean, setup
 from earmark.training.selection import select_splits
 
-__all__ = ["TrainingDiverged", "Trainer"]
+__all__ = ["Trainer", "TrainingDiverged"]
 
 LOG_EVERY = 10
 
@@ -91,9 +91,13 @@ class Trainer:
         self.device = self.context.device
         prepared = Path(config.data.prepared)
         features = prepared / "features"
-        store_dirs = sorted(p for p in features.iterdir() if (p / "store.json").exists()) if features.is_dir() else []
+        store_dirs = (
+            sorted(p for p in features.iterdir() if (p / "store.json").exists()) if features.is_dir() else []
+        )
         if not store_dirs:
-            raise FileNotFoundError(f"{prepared} holds no finished feature store; run `earmark prepare` first")
+            raise FileNotFoundError(
+                f"{prepared} holds no finished feature store; run `earmark prepare` first"
+            )
         labels = read_labels(config.data.labels or prepared / "labels.csv")
         self.stores = StoreSet([FeatureStore(d) for d in store_dirs])
         self.spec = TaggingSpec(labels.class_names, self.stores.frontend, config.segment_frames)
@@ -109,15 +113,19 @@ class Trainer:
             # batch statistics over the global batch, as one process would see them (CUDA only:
             # PyTorch's SyncBatchNorm has no CPU kernel, so on CPU ranks normalise their own share)
             if config.sync_batchnorm and self.device.type == "cuda":
-                self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+                self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)  # type: ignore[no-untyped-call]
             self.trained_model = nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
         self._build_data()
         parameters = [p for p in self.model.parameters() if p.requires_grad]
         optimizer_class = torch.optim.AdamW if config.optim.name == "adamw" else torch.optim.Adam
-        self.optimizer = optimizer_class(parameters, lr=config.optim.lr, weight_decay=config.optim.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _lr_lambda(config, self.total_steps))
+        self.optimizer = optimizer_class(
+            parameters, lr=config.optim.lr, weight_decay=config.optim.weight_decay
+        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, _lr_lambda(config, self.total_steps)
+        )
         self.use_amp = config.amp and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.generator = torch.Generator().manual_seed(config.seed * 1000 + self.context.rank)
@@ -131,8 +139,11 @@ class Trainer:
     def _build_data(self) -> None:
         config, context = self.config, self.context
         self.dataset = SegmentDataset(
-            self.stores, self.splits["train"], segment_frames=config.segment_frames,
-            policy=config.crop, seed=config.seed,
+            self.stores,
+            self.splits["train"],
+            segment_frames=config.segment_frames,
+            policy=config.crop,
+            seed=config.seed,
         )
         if config.sampler == "balanced":
             self.sampler: EpochSampler = BalancedSampler(
@@ -140,14 +151,21 @@ class Trainer:
             )
         else:
             self.sampler = EpochSampler(
-                len(self.dataset), shuffle=True, seed=config.seed, rank=context.rank,
+                len(self.dataset),
+                shuffle=True,
+                seed=config.seed,
+                rank=context.rank,
                 world_size=context.world_size,
             )
         per_rank = len(self.sampler)
         self.steps_per_epoch = max(1, per_rank // config.batch_size)
         self.loader = DataLoader(
-            self.dataset, batch_size=config.batch_size, sampler=self.sampler, drop_last=per_rank >= config.batch_size,
-            collate_fn=self.dataset.batch, num_workers=config.num_workers,
+            self.dataset,
+            batch_size=config.batch_size,
+            sampler=self.sampler,
+            drop_last=per_rank >= config.batch_size,
+            collate_fn=self.dataset.batch,
+            num_workers=config.num_workers,
             # its own generator: creating an iterator must not draw from the global one, or a
             # run resumed mid-epoch would see other dropout masks than an uninterrupted one
             generator=torch.Generator().manual_seed(config.seed),
@@ -243,11 +261,18 @@ class Trainer:
             if improved:
                 self.best_value, self.bad_validations = value, 0
                 model = self.strategy.evaluation_model(self.model, self.teacher)
-                save_checkpoint(self._checkpoint_path("best"), {
-                    "spec": self.spec.to_dict(), "config": dump_yaml(self.config), "model": model.state_dict(),
-                    "model_name": self.config.model, "model_options": self.config.model_options,
-                    "step": self.step, self.config.metric: value,
-                })
+                save_checkpoint(
+                    self._checkpoint_path("best"),
+                    {
+                        "spec": self.spec.to_dict(),
+                        "config": dump_yaml(self.config),
+                        "model": model.state_dict(),
+                        "model_name": self.config.model,
+                        "model_options": self.config.model_options,
+                        "step": self.step,
+                        self.config.metric: value,
+                    },
+                )
             else:
                 self.bad_validations += 1
             self._log({"step": self.step, "epoch": epoch, "split": "valid", **values, "best": improved})
@@ -273,7 +298,7 @@ class Trainer:
                 f"{self._checkpoint_path('last')} (lower optim.lr or set optim.grad_clip_norm)"
             )
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(total).backward()
+        self.scaler.scale(total).backward()  # type: ignore[no-untyped-call]
         if self.config.optim.grad_clip_norm:
             self.scaler.unscale_(self.optimizer)
             nn.utils.clip_grad_norm_(self.model.parameters(), self.config.optim.grad_clip_norm)
@@ -294,7 +319,9 @@ class Trainer:
             (self.run_dir / "metrics.jsonl").unlink(missing_ok=True)
         if self.context.is_main:
             (self.run_dir / "config.yaml").write_text(dump_yaml(self.config), encoding="utf-8")
-            (self.run_dir / "spec.json").write_text(json.dumps(self.spec.to_dict(), indent=2), encoding="utf-8")
+            (self.run_dir / "spec.json").write_text(
+                json.dumps(self.spec.to_dict(), indent=2), encoding="utf-8"
+            )
         started = time.perf_counter()
         stop = self.step >= self.total_steps
         while not stop:
@@ -306,16 +333,26 @@ class Trainer:
                 losses = self._train_step(batch)
                 self.step += 1
                 if self.step % LOG_EVERY == 0 or self.step == 1:
-                    self._log({"step": self.step, "epoch": epoch, "split": "train", **losses,
-                               "lr": self.scheduler.get_last_lr()[0], "seconds": time.perf_counter() - started})
+                    self._log(
+                        {
+                            "step": self.step,
+                            "epoch": epoch,
+                            "split": "train",
+                            **losses,
+                            "lr": self.scheduler.get_last_lr()[0],
+                            "seconds": time.perf_counter() - started,
+                        }
+                    )
                 if self.on_step is not None:
                     self.on_step(self.step, self.total_steps)
                 end_of_epoch = self.step % self.steps_per_epoch == 0
                 every = self.config.validate_every
                 if (every and self.step % every == 0) or (not every and end_of_epoch):
                     stop = self._validate(epoch)
-                out_of_time = self.config.max_minutes is not None and \
-                    time.perf_counter() - started > 60 * self.config.max_minutes
+                out_of_time = (
+                    self.config.max_minutes is not None
+                    and time.perf_counter() - started > 60 * self.config.max_minutes
+                )
                 stop = stop or self.step >= self.total_steps or out_of_time
                 if self.context.is_main and (self.step % self.config.checkpoint_every == 0 or stop):
                     save_checkpoint(last, self._state())
@@ -328,7 +365,10 @@ class Trainer:
         model = self.strategy.evaluation_model(self.model, self.teacher)
         if best_path.exists():
             model.load_state_dict(load_checkpoint(best_path, self.spec)["model"])
-        summary: dict[str, Any] = {"steps": self.step, "best_valid": self.best_value if "valid" in self.splits else None}
+        summary: dict[str, Any] = {
+            "steps": self.step,
+            "best_valid": self.best_value if "valid" in self.splits else None,
+        }
         if self.context.is_main:
             for split in ("valid", "test"):
                 if split not in self.splits:
