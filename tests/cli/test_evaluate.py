@@ -144,7 +144,7 @@ def test_compare_refuses_different_clips_and_empty_run_dirs(tmp_path, dataset):
         raise result.exception
     (tmp_path / "empty_run").mkdir()
     result = invoke("compare", tmp_path / "empty_run", tmp_path / "short.npz", "--labels", labels_path)
-    with pytest.raises(ValueError, match=r"holds no predictions\.npz"):
+    with pytest.raises(ValueError, match=r"holds none of predictions/test\.npz, predictions\.npz"):
         raise result.exception
     result = invoke(
         "compare", tmp_path / "run_a", tmp_path / "run_b.npz", "--labels", labels_path, "--metric", "nope"

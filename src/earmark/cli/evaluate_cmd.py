@@ -61,19 +61,25 @@ def evaluate_command(
     console.print(f"wrote {files.metrics_json}, {files.summary_markdown.name}, {files.html.name}")
 
 
+#: where a run directory keeps its predictions, in order of preference: a training run's test
+#: predictions, then a directory holding a single predictions file
+RUN_PREDICTIONS = ("predictions/test.npz", PREDICTIONS_FILE)
+
+
 def _load_run(run: Path) -> Predictions:
     if run.is_dir():
-        path = run / PREDICTIONS_FILE
-        if not path.is_file():
-            raise PredictionsError(f"run directory {run} holds no {PREDICTIONS_FILE}")
-        return Predictions.read(path)
+        for name in RUN_PREDICTIONS:
+            if (run / name).is_file():
+                return Predictions.read(run / name)
+        raise PredictionsError(f"run directory {run} holds none of {', '.join(RUN_PREDICTIONS)}")
     return Predictions.read(run)
 
 
 @app.command("compare")
 def compare_command(
     run_a: Annotated[
-        Path, typer.Argument(help=f"run directory (with {PREDICTIONS_FILE}) or predictions file")
+        Path,
+        typer.Argument(help="run directory (predictions/test.npz or predictions.npz) or predictions file"),
     ],
     run_b: Annotated[Path, typer.Argument(help="the other run, scored on the same clips")],
     labels: Annotated[Path, typer.Option("--labels", help="label table of the clips")],
