@@ -181,3 +181,27 @@ def confusion_matrix_chart(matrix: np.ndarray, class_names: Sequence[str]) -> by
         axes.set_ylabel("true class")
         axes.set_title("Confusion matrix (rows normalised)", fontsize=9)
         return _png(figure)
+
+
+def training_curves_chart(rows: Sequence[dict[str, Any]], metric: str) -> bytes:
+    """PNG of a run's training loss and validation ``metric`` against the step.
+
+    ``rows`` are the lines of a run's ``metrics.jsonl`` (``split`` is ``train`` or ``valid``).
+    """
+    train = [(r["step"], r["total"]) for r in rows if r.get("split") == "train" and "total" in r]
+    valid = [(r["step"], r[metric]) for r in rows if r.get("split") == "valid" and metric in r]
+    if not train:
+        raise ValueError("no training rows to plot")
+    with _figure(9.0, 3.5) as figure:
+        loss_axes, metric_axes = figure.subplots(1, 2)
+        loss_axes.plot(*zip(*train, strict=True), color="#4c72b0")
+        loss_axes.set_xlabel("step")
+        loss_axes.set_ylabel("training loss")
+        loss_axes.set_title("training loss")
+        if valid:
+            metric_axes.plot(*zip(*valid, strict=True), marker="o", color="#dd8452")
+        metric_axes.set_xlabel("step")
+        metric_axes.set_ylabel(metric)
+        metric_axes.set_title(f"validation {metric}" if valid else "no validation split")
+        figure.tight_layout()
+        return _png(figure)

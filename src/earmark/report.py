@@ -353,6 +353,7 @@ def write_report(
     title: str = "earmark evaluation",
     sources: Mapping[str, str] | None = None,
     with_plots: bool = True,
+    extra_figures: Mapping[str, bytes] | None = None,
 ) -> ReportFiles:
     """Write ``metrics.json``, ``summary.md``, ``plots/*.png`` and ``report.html`` to ``out_dir``.
 
@@ -368,6 +369,8 @@ def write_report(
         Optional label → path of the inputs, recorded in the JSON and the HTML.
     with_plots
         Draw the figures; without matplotlib they are skipped and the JSON says why.
+    extra_figures
+        Caption → PNG of figures drawn elsewhere (e.g. a run's training curves), shown first.
 
     Returns
     -------
@@ -381,10 +384,10 @@ def write_report(
     metrics = dict(evaluation.metrics)
     if sources:
         metrics["inputs"] = {**metrics.get("inputs", {}), "files": dict(sources)}
-    figures: dict[str, bytes] = {}
+    figures: dict[str, bytes] = dict(extra_figures or {})
     if with_plots:
         try:
-            figures = _plots(evaluation)
+            figures.update(_plots(evaluation))
         except PlotsUnavailable as error:
             metrics["plots_skipped"] = str(error)
     plot_paths: dict[str, Path] = {}

@@ -55,6 +55,9 @@ def test_a_run_writes_everything_and_learns(prepared, tmp_path):
         "checkpoints/last.pt",
         "checkpoints/best.pt",
         "predictions/valid.npz",
+        "curves.png",
+        "report/report.html",
+        "report/metrics.json",
     ):
         assert (run / name).exists(), name
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]

@@ -378,8 +378,37 @@ class Trainer:
                 summary[split] = self.evaluate(self.splits[split], predictions)
             summary["clips"] = {k: v.num_clips for k, v in self.splits.items()}
             (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+            self._write_report()
         self.context.barrier()
         return summary
+
+    def _write_report(self) -> None:
+        """The run's HTML report: training curves, then the metrics of its test (or valid) split."""
+        from earmark.plots import PlotsUnavailable, training_curves_chart
+        from earmark.report import evaluate, write_report
+
+        split = "test" if "test" in self.splits else "valid" if "valid" in self.splits else None
+        rows = [
+            json.loads(r) for r in (self.run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+        ]
+        figures: dict[str, bytes] = {}
+        try:
+            figures["Training curves"] = training_curves_chart(rows, self.config.metric)
+            (self.run_dir / "curves.png").write_bytes(figures["Training curves"])
+        except (PlotsUnavailable, ValueError):
+            figures = {}
+        if split is None:
+            return
+        predictions = Predictions.read(self.run_dir / "predictions" / f"{split}.npz")
+        labels = self.splits[split]
+        evaluation = evaluate(predictions, labels, mask_missing=not labels.annotated.all())
+        write_report(
+            evaluation,
+            self.run_dir / "report",
+            title=f"earmark run {self.run_dir.name}: {split} split",
+            sources={"run": str(self.run_dir), "split": split},
+            extra_figures=figures,
+        )
 
 
 def seed_everything(seed: int) -> None:
