@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
 DATA ?= $(or $(EARMARK_DATA),../shared/data)
 DEMO_OUT ?= runs/demo
+DEMO_EPOCHS ?= 25
 
 .PHONY: demo test lint typecheck bench clean install-aisfx
 
@@ -24,10 +25,17 @@ $(BIN)/.aisfx-installed: $(BIN)/.installed
 
 install-aisfx: $(BIN)/.aisfx-installed
 
+# the main job: prepare real ESC-10, train on folds 1-4, evaluate on fold 5, tag one clip
 demo: $(BIN)/.installed
 	$(BIN)/earmark prepare folder --root "$(DATA)/esc10/audio" --out $(DEMO_OUT)/esc10 \
 		--set 'fold_pattern=^(\d+)-' --on-error skip
-	$(BIN)/earmark info $(DEMO_OUT)/esc10
+	$(BIN)/earmark train --config recipes/esc10.yaml --run-dir $(DEMO_OUT)/esc10-run \
+		data.prepared=$(DEMO_OUT)/esc10 'data.test_folds=[5]' epochs=$(DEMO_EPOCHS)
+	$(BIN)/earmark evaluate --predictions $(DEMO_OUT)/esc10-run/predictions/test.npz \
+		--labels $(DEMO_OUT)/esc10/labels.csv --out $(DEMO_OUT)/esc10-run/evaluation
+	$(BIN)/earmark predict --run $(DEMO_OUT)/esc10-run "$(DATA)/esc10/audio/001 - Dog bark/5-203128-A.flac" \
+		--top-k 3 --out $(DEMO_OUT)/tags.csv
+	@echo "report: $(DEMO_OUT)/esc10-run/evaluation/report.html (training curves: $(DEMO_OUT)/esc10-run/report/report.html)"
 
 test: $(BIN)/.installed $(BIN)/.aisfx-installed
 	$(BIN)/python -m pytest -q
