@@ -1,0 +1,64 @@
+"""``earmark export`` and ``earmark ensemble``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+
+from earmark.cli.app import app, console, out
+from earmark.config import ConfigError
+
+
+@app.command("export")
+def export_command(
+    run: Annotated[Path, typer.Option(help="a training run directory")],
+    fmt: Annotated[str, typer.Option("--format", help="torchscript or onnx")] = "torchscript",
+    out_path: Annotated[
+        Path | None, typer.Option("--out", help="file to write (default: in the run)")
+    ] = None,
+) -> None:
+    """Export a run's best model; its outputs are checked against the PyTorch model."""
+    from earmark.export import export_model
+    from earmark.runs import load_run
+
+    if fmt not in ("torchscript", "onnx"):
+        raise ConfigError(f"--format must be torchscript or onnx, got {fmt!r}")
+    loaded = load_run(run)
+    suffix = ".pt" if fmt == "torchscript" else ".onnx"
+    target = out_path or run / "export" / f"model{suffix}"
+    worst = export_model(loaded.model, loaded.spec, target, fmt)  # type: ignore[arg-type]
+    out.print(f"wrote {target} ({fmt}); largest difference from the PyTorch model {worst:.1e}")
+
+
+@app.command("ensemble")
+def ensemble_command(
+    predictions: Annotated[list[Path], typer.Argument(help="predictions files or run directories")],
+    out_path: Annotated[Path, typer.Option("--out", help="the averaged predictions file")],
+    split: Annotated[str, typer.Option(help="which split of a run directory")] = "test",
+) -> None:
+    """Average the scores of several runs on the same clips (e.g. an LH run and an X run)."""
+    from earmark.predictions import Predictions
+
+    if len(predictions) < 2:
+        raise ConfigError("ensemble needs at least two predictions files or runs")
+    loaded = [Predictions.read(p / "predictions" / f"{split}.npz" if p.is_dir() else p) for p in predictions]
+    first = loaded[0]
+    for path, other in zip(predictions[1:], loaded[1:], strict=True):
+        if other.class_names != first.class_names:
+            raise ConfigError(f"{path} has other classes than {predictions[0]}")
+        if set(other.clip_ids.tolist()) != set(first.clip_ids.tolist()):
+            raise ConfigError(f"{path} scores other clips than {predictions[0]}")
+    order = {c: i for i, c in enumerate(first.clip_ids.tolist())}
+    stacked = [p.scores[np.argsort([order[c] for c in p.clip_ids.tolist()])] for p in loaded]
+    hashes = {p.frontend_hash for p in loaded}
+    averaged = Predictions(
+        first.clip_ids,
+        first.class_names,
+        np.mean(stacked, axis=0).astype(np.float32),
+        hashes.pop() if len(hashes) == 1 else "",
+    )
+    averaged.write(out_path)
+    console.print(f"averaged {len(loaded)} prediction sets of {first.num_clips} clips into {out_path}")
