@@ -63,9 +63,9 @@ def export_model(model: nn.Module, spec: TaggingSpec, path: str | Path, fmt: For
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer and exporter warnings about shape checks
         if fmt == "torchscript":
-            traced = torch.jit.trace(model, examples[0], check_trace=False)
+            traced = torch.jit.trace(model, examples[0], check_trace=False)  # type: ignore[no-untyped-call]
             traced.save(str(tmp))
-            loaded = torch.jit.load(str(tmp))
+            loaded = torch.jit.load(str(tmp))  # type: ignore[no-untyped-call]
             worst = _check("TorchScript", model, lambda x: loaded(x).detach().numpy(), examples)
         elif fmt == "onnx":
             worst = _export_onnx(model, examples, tmp)
