@@ -136,3 +136,92 @@ def test_bad_configs(prepared, tmp_path):
     write_labels(labels.take(np.array([], dtype=int)), tmp_path / "empty.csv")
     with pytest.raises(ValueError, match=r"unknown fold 1; folds present: \[\]"):
         Trainer(config(prepared, **{"data.labels": str(tmp_path / "empty.csv")}), tmp_path / "f")
+
+
+def test_tensorboard_logs_the_rows(prepared, tmp_path):
+    pytest.importorskip("torch.utils.tensorboard", reason="tensorboard is not installed")
+    Trainer(config(prepared, epochs=1, tensorboard=True), tmp_path / "run").fit()
+    events = list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
+    assert events
+    assert events[0].stat().st_size > 100
+
+
+def test_balanced_sampler_oversamples_rare_classes():
+    from earmark.data.labels import Labels
+    from earmark.training.data import BalancedSampler
+
+    labels = Labels.from_lists(
+        [f"c{i}" for i in range(100)], [["common"]] * 90 + [["rare"]] * 10, ["common", "rare"]
+    )
+    sampler = BalancedSampler(labels, seed=0)
+    drawn = np.array(list(sampler))
+    rare_share = float((drawn >= 90).mean())
+    assert 0.4 < rare_share < 0.6  # each class about half of the draws, against 10 % in the data
+    sampler.set_epoch(1)
+    assert list(sampler) != drawn.tolist()
+
+
+def test_labeled_unlabeled_batches():
+    from earmark.training.data import LabeledUnlabeledBatches
+
+    labeled = np.array([True] * 10 + [False] * 25)
+    sampler = LabeledUnlabeledBatches(labeled, labeled_per_batch=3, unlabeled_per_batch=5, seed=1)
+    batches = list(sampler)
+    assert len(batches) == len(sampler) == 3
+    for batch in batches:
+        assert sum(labeled[i] for i in batch) == 3
+        assert len(batch) == 8
+    assert len({i for b in batches for i in b[:3]}) == 9  # no labeled clip twice in an epoch
+    ranks = [
+        list(
+            LabeledUnlabeledBatches(
+                labeled, labeled_per_batch=3, unlabeled_per_batch=5, seed=1, rank=r, world_size=2
+            )
+        )
+        for r in (0, 1)
+    ]
+    assert len(ranks[0]) == len(ranks[1]) == 1
+    with pytest.raises(ValueError, match="no unlabeled clips"):
+        LabeledUnlabeledBatches(np.ones(5, bool), labeled_per_batch=2, unlabeled_per_batch=2, seed=0)
+
+
+def test_training_with_labeled_and_unlabeled_batches_resumes_exactly(prepared, tmp_path):
+    labels = read_labels(prepared / "labels.csv")
+    source = np.where(np.arange(labels.num_clips) % 3 == 0, "unlabeled", "curated").astype(object)
+    unlabeled = labels.with_matrices(
+        positive=labels.positive & (source != "unlabeled")[:, None],
+        annotated=labels.annotated & (source != "unlabeled")[:, None],
+    )
+    import dataclasses
+
+    write_labels(dataclasses.replace(unlabeled, source=source), tmp_path / "semi.csv")
+    overrides = {
+        "data.labels": str(tmp_path / "semi.csv"),
+        "sampler": "labeled_unlabeled",
+        "labeled_per_batch": 4,
+    }
+    whole = Trainer(config(prepared, **overrides), tmp_path / "whole")
+    seen: list[tuple[str, ...]] = []
+    original = whole.strategy.losses
+
+    def spy(batch, student, teacher, step):
+        seen.append(batch.sources)
+        return original(batch, student, teacher, step)
+
+    whole.strategy.losses = spy  # type: ignore[method-assign]
+    whole.fit()
+    assert all(s.count("unlabeled") == 4 for s in seen)
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_at_3(step: int, total: int) -> None:
+        if step == 3:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        Trainer(config(prepared, checkpoint_every=1, **overrides), tmp_path / "cut", on_step=stop_at_3).fit()
+    resumed = Trainer(config(prepared, checkpoint_every=1, **overrides), tmp_path / "cut")
+    resumed.fit(resume=True)
+    for a, b in zip(whole.model.state_dict().values(), resumed.model.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)

@@ -70,7 +70,8 @@ class TrainConfig:
     optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
     segment_frames: int = 128
     crop: Literal["head", "random"] = "random"
-    sampler: Literal["shuffle", "balanced"] = "shuffle"
+    sampler: Literal["shuffle", "balanced", "labeled_unlabeled"] = "shuffle"
+    labeled_per_batch: int = 0  # with sampler labeled_unlabeled; 0 = half the batch
     batch_size: int = 32
     epochs: int = 30
     max_steps: int | None = None

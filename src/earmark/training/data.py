@@ -23,6 +23,7 @@ from earmark.training.batch import Batch
 __all__ = [
     "BalancedSampler",
     "EpochSampler",
+    "LabeledUnlabeledBatches",
     "SegmentDataset",
     "StoreSet",
     "collate",
@@ -194,3 +195,62 @@ class BalancedSampler(EpochSampler):
 def class_counts(labels: Labels) -> Mapping[str, int]:
     """Positives per class (used in run summaries)."""
     return dict(zip(labels.class_names, labels.positive.sum(0).tolist(), strict=True))
+
+
+class LabeledUnlabeledBatches(Sampler[list[int]]):
+    """Batches of ``labeled_per_batch`` labeled and ``unlabeled_per_batch`` unlabeled clips.
+
+    An epoch is one pass over the labeled clips (in a seeded permutation); the unlabeled clips
+    are drawn from their own permutations, cycled as often as needed. ``labeled`` is a boolean
+    ``(clips,)`` array; with ranks, each rank takes every ``world_size``-th batch.
+    """
+
+    def __init__(
+        self,
+        labeled: np.ndarray,
+        *,
+        labeled_per_batch: int,
+        unlabeled_per_batch: int,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        self.labeled_rows = np.flatnonzero(labeled)
+        self.unlabeled_rows = np.flatnonzero(~np.asarray(labeled, dtype=bool))
+        if labeled_per_batch <= 0 or unlabeled_per_batch < 0:
+            raise ValueError("labeled_per_batch must be positive and unlabeled_per_batch non-negative")
+        if len(self.labeled_rows) < labeled_per_batch:
+            raise ValueError(
+                f"{len(self.labeled_rows)} labeled clips cannot fill {labeled_per_batch} per batch"
+            )
+        if unlabeled_per_batch and not len(self.unlabeled_rows):
+            raise ValueError("the selection has no unlabeled clips to put in each batch")
+        self.k, self.m, self.seed = labeled_per_batch, unlabeled_per_batch, seed
+        self.rank, self.world_size = rank, world_size
+        self.epoch = 0
+        self.start = 0  # batches of this epoch to skip (resume)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Order of epoch ``epoch``."""
+        self.epoch = epoch
+
+    def _all_batches(self) -> list[list[int]]:
+        rng = np.random.default_rng((self.seed, self.epoch))
+        labeled = rng.permutation(self.labeled_rows)
+        count = len(labeled) // self.k
+        needed = count * self.m
+        pool = self.unlabeled_rows
+        draws = [rng.permutation(pool) for _ in range(-(-needed // max(len(pool), 1)))] if needed else []
+        unlabeled = np.concatenate(draws)[:needed] if draws else np.zeros(0, dtype=np.int64)
+        return [
+            labeled[i * self.k : (i + 1) * self.k].tolist()
+            + unlabeled[i * self.m : (i + 1) * self.m].tolist()
+            for i in range(count)
+        ]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        batches = self._all_batches()[: len(self) * self.world_size]  # every rank gets as many
+        return iter(batches[self.rank :: self.world_size][self.start :])
+
+    def __len__(self) -> int:
+        return (len(self.labeled_rows) // self.k) // self.world_size

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from earmark.config import dump_yaml
+from earmark.config import ConfigError, dump_yaml
 from earmark.data.labels import Labels
 from earmark.data.table import read_labels
 from earmark.features.store import FeatureStore
@@ -43,7 +43,13 @@ from earmark.training.augmentation import build_augment
 from earmark.training.batch import Batch
 from earmark.training.checkpoint import load_checkpoint, save_checkpoint
 from earmark.training.config import TrainConfig
-from earmark.training.data import BalancedSampler, EpochSampler, SegmentDataset, StoreSet
+from earmark.training.data import (
+    BalancedSampler,
+    EpochSampler,
+    LabeledUnlabeledBatches,
+    SegmentDataset,
+    StoreSet,
+)
 from earmark.training.distributed import DistributedContext, all_reduce_mean, setup
 from earmark.training.selection import select_splits
 
@@ -131,6 +137,7 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(config.seed * 1000 + self.context.rank)
         self.augment = build_augment(config.augment)
         self.on_step = on_step
+        self.tensorboard = self._tensorboard_writer() if config.tensorboard and self.context.is_main else None
         self.step = 0
         self.best_value = -math.inf
         self.bad_validations = 0
@@ -145,31 +152,51 @@ class Trainer:
             policy=config.crop,
             seed=config.seed,
         )
-        if config.sampler == "balanced":
-            self.sampler: EpochSampler = BalancedSampler(
-                self.splits["train"], seed=config.seed, rank=context.rank, world_size=context.world_size
-            )
-        else:
-            self.sampler = EpochSampler(
-                len(self.dataset),
-                shuffle=True,
+        self.batch_sampler: LabeledUnlabeledBatches | None = None
+        if config.sampler == "labeled_unlabeled":
+            k = config.labeled_per_batch or max(1, config.batch_size // 2)
+            self.batch_sampler = LabeledUnlabeledBatches(
+                self.splits["train"].source != "unlabeled",
+                labeled_per_batch=k,
+                unlabeled_per_batch=config.batch_size - k,
                 seed=config.seed,
                 rank=context.rank,
                 world_size=context.world_size,
             )
-        per_rank = len(self.sampler)
-        self.steps_per_epoch = max(1, per_rank // config.batch_size)
-        self.loader = DataLoader(
-            self.dataset,
-            batch_size=config.batch_size,
-            sampler=self.sampler,
-            drop_last=per_rank >= config.batch_size,
-            collate_fn=self.dataset.batch,
-            num_workers=config.num_workers,
-            # its own generator: creating an iterator must not draw from the global one, or a
-            # run resumed mid-epoch would see other dropout masks than an uninterrupted one
-            generator=torch.Generator().manual_seed(config.seed),
-        )
+            self.steps_per_epoch = max(1, len(self.batch_sampler))
+            self.loader = DataLoader(
+                self.dataset,
+                batch_sampler=self.batch_sampler,
+                collate_fn=self.dataset.batch,
+                num_workers=config.num_workers,
+                generator=torch.Generator().manual_seed(config.seed),
+            )
+        else:
+            if config.sampler == "balanced":
+                self.sampler: EpochSampler = BalancedSampler(
+                    self.splits["train"], seed=config.seed, rank=context.rank, world_size=context.world_size
+                )
+            else:
+                self.sampler = EpochSampler(
+                    len(self.dataset),
+                    shuffle=True,
+                    seed=config.seed,
+                    rank=context.rank,
+                    world_size=context.world_size,
+                )
+            per_rank = len(self.sampler)
+            self.steps_per_epoch = max(1, per_rank // config.batch_size)
+            self.loader = DataLoader(
+                self.dataset,
+                batch_size=config.batch_size,
+                sampler=self.sampler,
+                drop_last=per_rank >= config.batch_size,
+                collate_fn=self.dataset.batch,
+                num_workers=config.num_workers,
+                # its own generator: creating an iterator must not draw from the global one, or a
+                # run resumed mid-epoch would see other dropout masks than an uninterrupted one
+                generator=torch.Generator().manual_seed(config.seed),
+            )
         epochs_steps = config.epochs * self.steps_per_epoch
         self.total_steps = min(epochs_steps, config.max_steps) if config.max_steps else epochs_steps
 
@@ -205,6 +232,15 @@ class Trainer:
         torch.set_rng_state(payload["torch_rng"])
         self.generator.set_state(payload["generator"])
 
+    def _tensorboard_writer(self) -> Any:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as error:
+            raise ConfigError(
+                "tensorboard: true needs the tensorboard package: pip install tensorboard"
+            ) from error
+        return SummaryWriter(log_dir=str(self.run_dir / "tensorboard"))
+
     def _checkpoint_path(self, name: str) -> Path:
         return self.run_dir / "checkpoints" / f"{name}.pt"
 
@@ -212,6 +248,11 @@ class Trainer:
         if self.context.is_main:
             with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(row) + "\n")
+            if self.tensorboard is not None:
+                for key, value in row.items():
+                    if isinstance(value, float | int) and not isinstance(value, bool) and key != "step":
+                        self.tensorboard.add_scalar(f"{row['split']}/{key}", value, row["step"])
+                self.tensorboard.flush()
 
     def _trim_log(self) -> None:
         """Drop log rows written after the checkpoint a resumed run starts from."""
@@ -326,9 +367,13 @@ class Trainer:
         stop = self.step >= self.total_steps
         while not stop:
             epoch, position = divmod(self.step, self.steps_per_epoch)
-            self.sampler.set_epoch(epoch)
             self.dataset.set_epoch(epoch)
-            self.sampler.start = position * self.config.batch_size
+            if self.batch_sampler is not None:
+                self.batch_sampler.set_epoch(epoch)
+                self.batch_sampler.start = position
+            else:
+                self.sampler.set_epoch(epoch)
+                self.sampler.start = position * self.config.batch_size
             for batch in self.loader:
                 losses = self._train_step(batch)
                 self.step += 1
