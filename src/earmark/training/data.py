@@ -9,16 +9,20 @@ workers.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from earmark.data.labels import Labels
 from earmark.features.store import FeatureStore, StoreError
 from earmark.training.batch import Batch
+
+if TYPE_CHECKING:
+    from earmark.training.config import TrainConfig
 
 __all__ = [
     "BalancedSampler",
@@ -26,6 +30,7 @@ __all__ = [
     "LabeledUnlabeledBatches",
     "SegmentDataset",
     "StoreSet",
+    "TrainLoader",
     "collate",
     "crop_segment",
 ]
@@ -254,3 +259,73 @@ class LabeledUnlabeledBatches(Sampler[list[int]]):
 
     def __len__(self) -> int:
         return (len(self.labeled_rows) // self.k) // self.world_size
+
+
+@dataclasses.dataclass
+class TrainLoader:
+    """The training DataLoader with its resumable sampler, built from a config's ``sampler``."""
+
+    loader: DataLoader[tuple[np.ndarray, int]]  # yields Batch through its collate_fn
+    sampler: EpochSampler | LabeledUnlabeledBatches
+    steps_per_epoch: int
+    batch_size: int
+
+    @classmethod
+    def build(
+        cls,
+        dataset: SegmentDataset,
+        labels: Labels,
+        config: TrainConfig,
+        *,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> TrainLoader:
+        """``shuffle``, ``balanced`` or ``labeled_unlabeled`` batches of ``config.batch_size``."""
+        # the loader gets its own generator: creating an iterator must not draw from the global
+        # one, or a run resumed mid-epoch would see other dropout masks than an uninterrupted one
+        generator = torch.Generator().manual_seed(config.seed)
+        if config.sampler == "labeled_unlabeled":
+            k = config.labeled_per_batch or max(1, config.batch_size // 2)
+            batches = LabeledUnlabeledBatches(
+                labels.source != "unlabeled",
+                labeled_per_batch=k,
+                unlabeled_per_batch=config.batch_size - k,
+                seed=config.seed,
+                rank=rank,
+                world_size=world_size,
+            )
+            loader = DataLoader(
+                dataset,
+                batch_sampler=batches,
+                collate_fn=dataset.batch,
+                num_workers=config.num_workers,
+                generator=generator,
+            )
+            return cls(loader, batches, max(1, len(batches)), config.batch_size)
+        if config.sampler == "balanced":
+            sampler: EpochSampler = BalancedSampler(
+                labels, seed=config.seed, rank=rank, world_size=world_size
+            )
+        else:
+            sampler = EpochSampler(
+                len(dataset), shuffle=True, seed=config.seed, rank=rank, world_size=world_size
+            )
+        per_rank = len(sampler)
+        loader = DataLoader(
+            dataset,
+            batch_size=config.batch_size,
+            sampler=sampler,
+            drop_last=per_rank >= config.batch_size,
+            collate_fn=dataset.batch,
+            num_workers=config.num_workers,
+            generator=generator,
+        )
+        return cls(loader, sampler, max(1, per_rank // config.batch_size), config.batch_size)
+
+    def seek(self, epoch: int, position: int) -> None:
+        """Make the next iteration yield epoch ``epoch`` from its batch ``position`` on."""
+        self.sampler.set_epoch(epoch)
+        if isinstance(self.sampler, LabeledUnlabeledBatches):
+            self.sampler.start = position
+        else:
+            self.sampler.start = position * self.batch_size

@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
 from earmark.config import ConfigError, dump_yaml
 from earmark.data.labels import Labels
@@ -43,13 +42,7 @@ from earmark.training.augmentation import build_augment
 from earmark.training.batch import Batch
 from earmark.training.checkpoint import load_checkpoint, save_checkpoint
 from earmark.training.config import TrainConfig
-from earmark.training.data import (
-    BalancedSampler,
-    EpochSampler,
-    LabeledUnlabeledBatches,
-    SegmentDataset,
-    StoreSet,
-)
+from earmark.training.data import SegmentDataset, StoreSet, TrainLoader
 from earmark.training.distributed import DistributedContext, all_reduce_mean, setup
 from earmark.training.selection import select_splits
 
@@ -152,51 +145,11 @@ class Trainer:
             policy=config.crop,
             seed=config.seed,
         )
-        self.batch_sampler: LabeledUnlabeledBatches | None = None
-        if config.sampler == "labeled_unlabeled":
-            k = config.labeled_per_batch or max(1, config.batch_size // 2)
-            self.batch_sampler = LabeledUnlabeledBatches(
-                self.splits["train"].source != "unlabeled",
-                labeled_per_batch=k,
-                unlabeled_per_batch=config.batch_size - k,
-                seed=config.seed,
-                rank=context.rank,
-                world_size=context.world_size,
-            )
-            self.steps_per_epoch = max(1, len(self.batch_sampler))
-            self.loader = DataLoader(
-                self.dataset,
-                batch_sampler=self.batch_sampler,
-                collate_fn=self.dataset.batch,
-                num_workers=config.num_workers,
-                generator=torch.Generator().manual_seed(config.seed),
-            )
-        else:
-            if config.sampler == "balanced":
-                self.sampler: EpochSampler = BalancedSampler(
-                    self.splits["train"], seed=config.seed, rank=context.rank, world_size=context.world_size
-                )
-            else:
-                self.sampler = EpochSampler(
-                    len(self.dataset),
-                    shuffle=True,
-                    seed=config.seed,
-                    rank=context.rank,
-                    world_size=context.world_size,
-                )
-            per_rank = len(self.sampler)
-            self.steps_per_epoch = max(1, per_rank // config.batch_size)
-            self.loader = DataLoader(
-                self.dataset,
-                batch_size=config.batch_size,
-                sampler=self.sampler,
-                drop_last=per_rank >= config.batch_size,
-                collate_fn=self.dataset.batch,
-                num_workers=config.num_workers,
-                # its own generator: creating an iterator must not draw from the global one, or a
-                # run resumed mid-epoch would see other dropout masks than an uninterrupted one
-                generator=torch.Generator().manual_seed(config.seed),
-            )
+        self.train_loader = TrainLoader.build(
+            self.dataset, self.splits["train"], config, rank=context.rank, world_size=context.world_size
+        )
+        self.loader = self.train_loader.loader
+        self.steps_per_epoch = self.train_loader.steps_per_epoch
         epochs_steps = config.epochs * self.steps_per_epoch
         self.total_steps = min(epochs_steps, config.max_steps) if config.max_steps else epochs_steps
 
@@ -368,12 +321,7 @@ class Trainer:
         while not stop:
             epoch, position = divmod(self.step, self.steps_per_epoch)
             self.dataset.set_epoch(epoch)
-            if self.batch_sampler is not None:
-                self.batch_sampler.set_epoch(epoch)
-                self.batch_sampler.start = position
-            else:
-                self.sampler.set_epoch(epoch)
-                self.sampler.start = position * self.config.batch_size
+            self.train_loader.seek(epoch, position)
             for batch in self.loader:
                 losses = self._train_step(batch)
                 self.step += 1
