@@ -132,6 +132,8 @@ class Trainer:
         self.on_step = on_step
         self.tensorboard = self._tensorboard_writer() if config.tensorboard and self.context.is_main else None
         self.step = 0
+        # this process's time waiting for batches and computing steps, and clips trained on
+        self.timing = {"data_seconds": 0.0, "step_seconds": 0.0, "clips": 0}
         self.best_value = -math.inf
         self.bad_validations = 0
 
@@ -322,8 +324,14 @@ class Trainer:
             epoch, position = divmod(self.step, self.steps_per_epoch)
             self.dataset.set_epoch(epoch)
             self.train_loader.seek(epoch, position)
+            waited_from = time.perf_counter()
             for batch in self.loader:
+                computing_from = time.perf_counter()
+                self.timing["data_seconds"] += computing_from - waited_from
                 losses = self._train_step(batch)
+                waited_from = time.perf_counter()
+                self.timing["step_seconds"] += waited_from - computing_from
+                self.timing["clips"] += batch.size
                 self.step += 1
                 if self.step % LOG_EVERY == 0 or self.step == 1:
                     self._log(
@@ -334,6 +342,7 @@ class Trainer:
                             **losses,
                             "lr": self.scheduler.get_last_lr()[0],
                             "seconds": time.perf_counter() - started,
+                            **self.timing,
                         }
                     )
                 if self.on_step is not None:
@@ -358,7 +367,14 @@ class Trainer:
         model = self.strategy.evaluation_model(self.model, self.teacher)
         if best_path.exists():
             model.load_state_dict(load_checkpoint(best_path, self.spec)["model"])
+        busy = self.timing["data_seconds"] + self.timing["step_seconds"]
+        throughput = {
+            **self.timing,
+            "clips_per_second": self.timing["clips"] / busy if busy else None,
+            "data_wait_share": self.timing["data_seconds"] / busy if busy else None,
+        }
         summary: dict[str, Any] = {
+            "throughput": throughput,
             "steps": self.step,
             "best_valid": self.best_value if "valid" in self.splits else None,
         }
