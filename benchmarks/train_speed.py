@@ -59,12 +59,10 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["resnet", "cnn", "mobilenet"])
     args = parser.parse_args()
     peak = matmul_peak()
-    print(
-        f"fp32 matmul peak: {peak / 1e9:.0f} GFLOP/s on {torch.get_num_threads()} threads ({os.cpu_count()} CPUs)\n"
-    )
-    print(
-        "| model | parameters | GFLOP per step | steps | clips/s | data wait | achieved GFLOP/s | share of peak |"
-    )
+    threads = torch.get_num_threads()
+    print(f"fp32 matmul peak: {peak / 1e9:.0f} GFLOP/s on {threads} threads ({os.cpu_count()} CPUs)\n")
+    header = ["model", "parameters", "GFLOP per step", "steps", "clips/s", "data wait", "achieved GFLOP/s"]
+    print("| " + " | ".join([*header, "share of peak"]) + " |")
     print("|---|---|---|---|---|---|---|---|")
     for name in args.models:
         data = apply_overrides(
