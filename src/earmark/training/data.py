@@ -10,7 +10,7 @@ workers.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -31,7 +31,6 @@ __all__ = [
     "SegmentDataset",
     "StoreSet",
     "TrainLoader",
-    "collate",
     "crop_segment",
 ]
 
@@ -144,11 +143,6 @@ class SegmentDataset(Dataset[tuple[np.ndarray, int]]):
         )
 
 
-def collate(dataset: SegmentDataset) -> object:
-    """A ``collate_fn`` for a DataLoader over ``dataset``."""
-    return dataset.batch
-
-
 class EpochSampler(Sampler[int]):
     """A seeded permutation per epoch (``shuffle``) or the natural order; shardable by rank."""
 
@@ -195,11 +189,6 @@ class BalancedSampler(EpochSampler):
     def _order(self) -> np.ndarray:
         rng = np.random.default_rng((self.seed, self.epoch))
         return rng.choice(self.size, size=self.size, replace=True, p=self.probabilities)
-
-
-def class_counts(labels: Labels) -> Mapping[str, int]:
-    """Positives per class (used in run summaries)."""
-    return dict(zip(labels.class_names, labels.positive.sum(0).tolist(), strict=True))
 
 
 class LabeledUnlabeledBatches(Sampler[list[int]]):

@@ -25,7 +25,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -418,9 +417,3 @@ class Trainer:
             sources={"run": str(self.run_dir), "split": split},
             extra_figures=figures,
         )
-
-
-def seed_everything(seed: int) -> None:
-    """Seed torch and numpy's legacy global state (for third-party code that uses it)."""
-    torch.manual_seed(seed)
-    np.random.seed(seed)  # noqa: NPY002
