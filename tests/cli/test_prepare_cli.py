@@ -104,6 +104,7 @@ def test_skip_is_counted_in_the_summary(tmp_path):
             "unknown front-end",
         ),
         (["info", "/nonexistent/place"], "neither a prepared directory"),
+        (["prepare", "openmic", "--out", "x", "--root", "."], "layout 'openmic' has no 'root' option"),
         (["write-default-config", "-", "--kind", "nothing"], "unknown config kind"),
     ],
 )

@@ -85,11 +85,9 @@ def prepare_command(
     data["layout"] = layout
     options = dict(data.get("options") or {})
     if root is not None:
-        if (
-            "root" not in {f.name for f in dataclasses.fields(LOADERS[layout].options_class)}
-            if layout in LOADERS
-            else set()
-        ):
+        # an unknown layout is reported by load_dataset below, with the known ones listed
+        known = dataclasses.fields(LOADERS[layout].options_class) if layout in LOADERS else ()
+        if known and "root" not in {f.name for f in known}:
             raise ConfigError(f"layout {layout!r} has no 'root' option; use --set with its options")
         options["root"] = root
     data["options"] = apply_overrides(options, set_ or [])
