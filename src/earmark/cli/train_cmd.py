@@ -29,11 +29,12 @@ def train_command(
     resume: Annotated[bool, typer.Option(help="continue from the run's last checkpoint")] = False,
 ) -> None:
     """Train a tagger; the run directory receives config, checkpoints, metrics and predictions."""
-    from earmark.training.distributed import setup
+    from earmark.training.distributed import setup, teardown
     from earmark.training.trainer import Trainer
 
     settings = load_train_config(config, overrides or [])
-    show = setup(settings.device).is_main
+    context = setup(settings.device)
+    show = context.is_main
     with Progress(
         TextColumn("[bold]train"),
         BarColumn(),
@@ -48,7 +49,10 @@ def train_command(
             bar.update(task, completed=step, total=total)
 
         trainer = Trainer(settings, run_dir, on_step=on_step)
-        summary = trainer.fit(resume=resume)
+        try:
+            summary = trainer.fit(resume=resume)
+        finally:
+            teardown(context)
     if show:
         for split in ("valid", "test"):
             if split in summary:
