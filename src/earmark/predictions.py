@@ -278,3 +278,19 @@ def _read_csv(path: Path) -> Predictions:
         return Predictions(np.array([row[0] for row in rows], dtype=object), tuple(header[1:]), scores)
     except PredictionsError as error:
         raise PredictionsError(f"{path}: {error}") from None
+
+
+#: where a run directory keeps a split's predictions (a training run), else a single file
+RUN_PREDICTIONS = ("predictions/{split}.npz", "predictions.npz")
+
+
+def read_run_predictions(path: str | Path, *, split: str = "test") -> Predictions:
+    """Predictions of a run directory (its ``predictions/<split>.npz``) or of a predictions file."""
+    path = Path(path)
+    if not path.is_dir():
+        return Predictions.read(path)
+    names = [name.format(split=split) for name in RUN_PREDICTIONS]
+    for name in names:
+        if (path / name).is_file():
+            return Predictions.read(path / name)
+    raise PredictionsError(f"run directory {path} holds none of {', '.join(names)}")

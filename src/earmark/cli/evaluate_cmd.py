@@ -12,10 +12,8 @@ from rich.table import Table
 from earmark.cli.app import app, console, out
 from earmark.data.table import read_labels
 from earmark.metrics import HEADLINE_METRICS, SCALAR_METRICS, paired_bootstrap, read_group_map, scalar_metric
-from earmark.predictions import Predictions, PredictionsError
+from earmark.predictions import Predictions, PredictionsError, read_run_predictions
 from earmark.report import evaluate, write_report
-
-PREDICTIONS_FILE = "predictions.npz"
 
 
 @app.command("evaluate")
@@ -61,20 +59,6 @@ def evaluate_command(
     console.print(f"wrote {files.metrics_json}, {files.summary_markdown.name}, {files.html.name}")
 
 
-#: where a run directory keeps its predictions, in order of preference: a training run's test
-#: predictions, then a directory holding a single predictions file
-RUN_PREDICTIONS = ("predictions/test.npz", PREDICTIONS_FILE)
-
-
-def _load_run(run: Path) -> Predictions:
-    if run.is_dir():
-        for name in RUN_PREDICTIONS:
-            if (run / name).is_file():
-                return Predictions.read(run / name)
-        raise PredictionsError(f"run directory {run} holds none of {', '.join(RUN_PREDICTIONS)}")
-    return Predictions.read(run)
-
-
 @app.command("compare")
 def compare_command(
     run_a: Annotated[
@@ -98,8 +82,8 @@ def compare_command(
     names = list(metric) if metric else list(HEADLINE_METRICS)
     functions = [scalar_metric(name) for name in names]
     label_table = read_labels(labels)
-    first, labels_a = _load_run(run_a).align(label_table)
-    second, labels_b = _load_run(run_b).align(label_table)
+    first, labels_a = read_run_predictions(run_a).align(label_table)
+    second, labels_b = read_run_predictions(run_b).align(label_table)
     if not np.array_equal(labels_a.clip_ids, labels_b.clip_ids):
         only_a = sorted(set(labels_a.clip_ids.tolist()) - set(labels_b.clip_ids.tolist()))
         only_b = sorted(set(labels_b.clip_ids.tolist()) - set(labels_a.clip_ids.tolist()))

@@ -40,11 +40,11 @@ def ensemble_command(
     split: Annotated[str, typer.Option(help="which split of a run directory")] = "test",
 ) -> None:
     """Average the scores of several runs on the same clips (e.g. an LH run and an X run)."""
-    from earmark.predictions import Predictions
+    from earmark.predictions import Predictions, read_run_predictions
 
     if len(predictions) < 2:
         raise ConfigError("ensemble needs at least two predictions files or runs")
-    loaded = [Predictions.read(p / "predictions" / f"{split}.npz" if p.is_dir() else p) for p in predictions]
+    loaded = [read_run_predictions(p, split=split) for p in predictions]
     first = loaded[0]
     for path, other in zip(predictions[1:], loaded[1:], strict=True):
         if other.class_names != first.class_names:

@@ -46,14 +46,19 @@ def _progress_bar() -> Progress:
     )
 
 
-def _summary_table(directory: Path) -> Table:
-    summary = json.loads((directory / "prepare.json").read_text(encoding="utf-8"))
-    labels = summary["labels"]
-    table = Table(title=f"prepared {directory}", show_header=False)
+def _add_label_rows(table: Table, labels: dict[str, Any]) -> None:
+    """Rows of a label summary (:meth:`LabelSummary.as_dict`), shared by every view."""
     table.add_row("clips", str(labels["num_clips"]))
     table.add_row("classes", str(labels["num_classes"]))
     table.add_row("folds", ", ".join(map(str, labels["folds"])) or "-")
     table.add_row("clips per source", ", ".join(f"{k}: {v}" for k, v in labels["clips_per_source"].items()))
+
+
+def _summary_table(directory: Path) -> Table:
+    summary = json.loads((directory / "prepare.json").read_text(encoding="utf-8"))
+    labels = summary["labels"]
+    table = Table(title=f"prepared {directory}", show_header=False)
+    _add_label_rows(table, labels)
     table.add_row("clips per split", ", ".join(f"{k}: {v}" for k, v in summary["clips_per_split"].items()))
     table.add_row("positives per clip", f"{labels['label_density']:.3f}")
     table.add_row("fraction missing", f"{labels['fraction_missing']:.3f}")
@@ -183,10 +188,7 @@ def _print_store(store: FeatureStore) -> None:
 def _print_labels(labels: Any, classes: bool) -> None:
     summary = labels.summary()
     table = Table(title="labels", show_header=False)
-    table.add_row("clips", str(summary.num_clips))
-    table.add_row("classes", str(summary.num_classes))
-    table.add_row("folds", ", ".join(map(str, summary.folds)))
-    table.add_row("clips per source", ", ".join(f"{k}: {v}" for k, v in summary.clips_per_source.items()))
+    _add_label_rows(table, summary.as_dict())
     table.add_row("positives per clip", f"{summary.label_density:.3f}")
     table.add_row("fraction missing", f"{summary.fraction_missing:.3f}")
     out.print(table)
