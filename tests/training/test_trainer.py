@@ -225,3 +225,45 @@ def test_training_with_labeled_and_unlabeled_batches_resumes_exactly(prepared, t
     resumed.fit(resume=True)
     for a, b in zip(whole.model.state_dict().values(), resumed.model.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+KILL_AT_STEP = """
+import os, signal, sys
+from earmark.config import load_yaml
+from earmark.training.config import TrainConfig
+from earmark.config import from_dict
+from earmark.training.trainer import Trainer
+
+def kill_at(step, total):
+    if step == int(sys.argv[3]):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+Trainer(from_dict(TrainConfig, load_yaml(sys.argv[1])), sys.argv[2], on_step=kill_at).fit()
+"""
+
+
+def test_resume_after_sigkill_equals_uninterrupted(prepared, tmp_path):
+    """A process killed with SIGKILL mid-run resumes from its last checkpoint to the same weights."""
+    import subprocess
+    import sys
+
+    from earmark.config import dump_yaml
+
+    cfg = config(prepared, checkpoint_every=3, augment={"specaugment": {}})
+    whole = Trainer(cfg, tmp_path / "whole")
+    whole.fit()
+
+    (tmp_path / "config.yaml").write_text(dump_yaml(cfg))
+    (tmp_path / "killer.py").write_text(KILL_AT_STEP)
+    run = subprocess.run(
+        [sys.executable, str(tmp_path / "killer.py"), str(tmp_path / "config.yaml"), str(tmp_path / "cut"), "7"],
+        check=False,
+    )
+    assert run.returncode == -9  # killed, as planned
+    assert load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.pt")["step"] == 6
+    resumed = Trainer(cfg, tmp_path / "cut")
+    resumed.fit(resume=True)
+    for (name, a), b in zip(
+        whole.model.state_dict().items(), resumed.model.state_dict().values(), strict=True
+    ):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
