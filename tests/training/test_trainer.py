@@ -256,7 +256,13 @@ def test_resume_after_sigkill_equals_uninterrupted(prepared, tmp_path):
     (tmp_path / "config.yaml").write_text(dump_yaml(cfg))
     (tmp_path / "killer.py").write_text(KILL_AT_STEP)
     run = subprocess.run(
-        [sys.executable, str(tmp_path / "killer.py"), str(tmp_path / "config.yaml"), str(tmp_path / "cut"), "7"],
+        [
+            sys.executable,
+            str(tmp_path / "killer.py"),
+            str(tmp_path / "config.yaml"),
+            str(tmp_path / "cut"),
+            "7",
+        ],
         check=False,
     )
     assert run.returncode == -9  # killed, as planned
