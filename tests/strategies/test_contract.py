@@ -22,6 +22,18 @@ CASES = [
         {"missing": "mask", "label_smoothing": 0.1, "class_weights": [1.0, 2.0, 0.5, 1.0]},
         ["bce"],
     ),
+    (
+        "mean_teacher",
+        {"alpha": 0.9, "rampup_steps": 0, "teacher_view": "specaugment"},
+        ["bce", "consistency"],
+    ),
+    ("mean_teacher", {"missing": "negative", "teacher_view": "specaugment", "rampup_steps": 5}, ["bce"]),
+    ("label_enhancement", {"teacher_run": "runs/teacher", "gamma": 10}, ["bce"]),
+    (
+        "le_mean_teacher",
+        {"teacher_run": "runs/teacher", "percent": 1.0, "teacher_view": "specaugment"},
+        ["bce"],
+    ),
 ]
 SPEC = TaggingSpec(("a", "b", "c", "d"), LogMelConfig(n_mels=16), segment_frames=16)
 IDS = [f"{name}-{i}" for i, (name, _, _) in enumerate(CASES)]

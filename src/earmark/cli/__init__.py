@@ -11,7 +11,15 @@ import sys
 
 from rich.logging import RichHandler
 
-from earmark.cli import config_cmd, evaluate_cmd, export_cmd, predict_cmd, prepare_cmd, train_cmd  # noqa: F401  (registers the commands)
+from earmark.cli import (  # noqa: F401  (registers the commands)
+    audit_cmd,
+    config_cmd,
+    evaluate_cmd,
+    export_cmd,
+    predict_cmd,
+    prepare_cmd,
+    train_cmd,
+)
 from earmark.cli.app import app, console
 
 __all__ = ["app", "main"]

@@ -170,6 +170,15 @@ class Labels:
         return ~self.annotated
 
     @property
+    def positives_only(self) -> bool:
+        """True when only positives are annotated (AudioSet, last.fm).
+
+        Every other entry is then an implicit negative, which evaluation counts as a negative
+        rather than skipping it.
+        """
+        return bool((self.annotated == self.positive).all() and not self.annotated.all())
+
+    @property
     def negative(self) -> np.ndarray:
         """``(clips, classes)`` bool: explicit (annotated) negatives."""
         return np.asarray(self.annotated & ~self.positive)

@@ -1,6 +1,24 @@
 """Strategies: how labels become a loss. Importing this package registers them all."""
 
-from earmark.strategies import supervised
-from earmark.strategies.base import STRATEGIES, Strategy, build_strategy, masked_bce, register_strategy
+from earmark.strategies import label_enhancement, le_mean_teacher, mean_teacher, supervised
+from earmark.strategies.base import (
+    STRATEGIES,
+    Strategy,
+    TrainingContext,
+    build_strategy,
+    masked_bce,
+    register_strategy,
+)
 
-__all__ = ["STRATEGIES", "Strategy", "build_strategy", "masked_bce", "register_strategy", "supervised"]
+__all__ = [
+    "STRATEGIES",
+    "Strategy",
+    "TrainingContext",
+    "build_strategy",
+    "label_enhancement",
+    "le_mean_teacher",
+    "masked_bce",
+    "mean_teacher",
+    "register_strategy",
+    "supervised",
+]

@@ -11,18 +11,42 @@ Adding a strategy is one file with a config dataclass and a class registered wit
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+import numpy as np
 import torch
 from torch import nn
 
 from earmark.config import ConfigError, from_dict
+from earmark.data.labels import Labels
 from earmark.spec import TaggingSpec
 from earmark.training.batch import Batch
 
-__all__ = ["STRATEGIES", "Strategy", "build_strategy", "masked_bce", "register_strategy"]
+__all__ = ["STRATEGIES", "Strategy", "TrainingContext", "build_strategy", "masked_bce", "register_strategy"]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingContext:
+    """What a strategy may use before training starts (see :meth:`Strategy.prepare_labels`).
+
+    Attributes
+    ----------
+    run_dir : the run directory (files a strategy writes there are part of the run).
+    spec : the run's TaggingSpec.
+    is_main : True on the process that writes files (rank 0, or the only process).
+    score : ``score(model, labels, segment_frames)`` returns the model's clip probabilities
+        ``(clips, classes)`` for ``labels``' clips, from the run's feature store.
+
+    """
+
+    run_dir: Path
+    spec: TaggingSpec
+    is_main: bool
+    score: Callable[[nn.Module, Labels, int], np.ndarray]
 
 
 class Strategy(ABC):
@@ -34,6 +58,14 @@ class Strategy(ABC):
     def __init__(self, spec: TaggingSpec, config: Any) -> None:
         self.spec = spec
         self.config = config
+
+    def prepare_labels(self, train: Labels, context: TrainingContext) -> Labels:
+        """The training labels this strategy trains on (unchanged by default).
+
+        Called once before training, on every process, with the training split; label
+        enhancement masks entries here. It must be deterministic: a resumed run calls it again.
+        """
+        return train
 
     def make_teacher(self, student: nn.Module) -> nn.Module | None:
         """The teacher this strategy trains with, or None (the default)."""
@@ -51,6 +83,10 @@ class Strategy(ABC):
     def evaluation_model(self, student: nn.Module, teacher: nn.Module | None) -> nn.Module:
         """The model that is validated, checkpointed as best and used for prediction."""
         return student
+
+    def reported_models(self, student: nn.Module, teacher: nn.Module | None) -> dict[str, nn.Module]:
+        """Models validated beside the evaluated one, by name (Mean Teacher reports its student)."""
+        return {}
 
     def state_dict(self) -> dict[str, Any]:
         """Strategy state to checkpoint (none by default)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import nn
@@ -47,7 +47,7 @@ def supervised_targets(batch: Batch, config: SupervisedConfig) -> tuple[torch.Te
 class Supervised(Strategy):
     """Binary cross-entropy on labeled clips; B0 or B1 by ``missing``."""
 
-    config_class = SupervisedConfig
+    config_class: ClassVar[type] = SupervisedConfig
     config: SupervisedConfig
 
     def __init__(self, spec: TaggingSpec, config: SupervisedConfig) -> None:
@@ -57,12 +57,13 @@ class Supervised(Strategy):
                 f"class_weights has {len(config.class_weights)} values for {spec.num_classes} classes"
             )
         self._pos_weight = torch.tensor(config.class_weights) if config.class_weights else None
+        self.loss_config = config  # subclasses with their own config keep the BCE settings here
 
     def losses(
         self, batch: Batch, student: nn.Module, teacher: nn.Module | None, step: int
     ) -> dict[str, torch.Tensor]:
         """``{"bce", "total"}`` of the student's logits."""
-        targets, weights = supervised_targets(batch, self.config)
+        targets, weights = supervised_targets(batch, self.loss_config)
         logits = student(batch.features)
         pos_weight = None if self._pos_weight is None else self._pos_weight.to(logits.device)
         bce = masked_bce(logits, targets, weights, pos_weight=pos_weight)

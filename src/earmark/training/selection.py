@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from earmark.data.labels import Labels
+from earmark.data.table import read_labels
+from earmark.features.store import FeatureStore
 from earmark.training.config import DataConfig
+from earmark.training.data import StoreSet
 
-__all__ = ["select_splits"]
+__all__ = ["open_prepared", "select_splits"]
+
+
+def open_prepared(data: DataConfig) -> tuple[StoreSet, Labels]:
+    """The feature stores of ``data.prepared`` and its label table (or ``data.labels``)."""
+    prepared = Path(data.prepared)
+    features = prepared / "features"
+    store_dirs = (
+        sorted(p for p in features.iterdir() if (p / "store.json").exists()) if features.is_dir() else []
+    )
+    if not store_dirs:
+        raise FileNotFoundError(f"{prepared} holds no finished feature store; run `earmark prepare` first")
+    labels = read_labels(data.labels or prepared / "labels.csv")
+    return StoreSet([FeatureStore(d) for d in store_dirs]), labels
 
 
 def select_splits(labels: Labels, data: DataConfig, *, seed: int) -> dict[str, Labels]:

@@ -25,25 +25,24 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from earmark.config import ConfigError, dump_yaml
 from earmark.data.labels import Labels
-from earmark.data.table import read_labels
-from earmark.features.store import FeatureStore
 from earmark.inference import predict_frames
 from earmark.metrics import is_single_label, scalar_metric
 from earmark.predictions import Predictions
 from earmark.spec import TaggingSpec
-from earmark.strategies import Strategy, build_strategy
+from earmark.strategies import Strategy, TrainingContext, build_strategy
 from earmark.training.augmentation import build_augment
 from earmark.training.batch import Batch
 from earmark.training.checkpoint import load_checkpoint, save_checkpoint
 from earmark.training.config import TrainConfig
-from earmark.training.data import SegmentDataset, StoreSet, TrainLoader
+from earmark.training.data import SegmentDataset, TrainLoader
 from earmark.training.distributed import DistributedContext, all_reduce_mean, setup
-from earmark.training.selection import select_splits
+from earmark.training.selection import open_prepared, select_splits
 
 __all__ = ["Trainer", "TrainingDiverged"]
 
@@ -87,23 +86,18 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.context: DistributedContext = setup(config.device)
         self.device = self.context.device
-        prepared = Path(config.data.prepared)
-        features = prepared / "features"
-        store_dirs = (
-            sorted(p for p in features.iterdir() if (p / "store.json").exists()) if features.is_dir() else []
-        )
-        if not store_dirs:
-            raise FileNotFoundError(
-                f"{prepared} holds no finished feature store; run `earmark prepare` first"
-            )
-        labels = read_labels(config.data.labels or prepared / "labels.csv")
-        self.stores = StoreSet([FeatureStore(d) for d in store_dirs])
+        self.stores, labels = open_prepared(config.data)
         self.spec = TaggingSpec(labels.class_names, self.stores.frontend, config.segment_frames)
         self.splits: dict[str, Labels] = select_splits(labels, config.data, seed=config.seed)
         torch.manual_seed(config.seed)
         self.model: nn.Module = build_model(config.model, self.spec, config.model_options).to(self.device)
         self.strategy: Strategy = build_strategy(config.strategy, self.spec, config.strategy_options)
         self.teacher = self.strategy.make_teacher(self.model)
+        if self.context.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.splits["train"] = self.strategy.prepare_labels(
+            self.splits["train"], TrainingContext(self.run_dir, self.spec, self.context.is_main, self._score)
+        )
         if self.teacher is not None:
             self.teacher.to(self.device)
         self.trained_model: nn.Module = self.model
@@ -230,10 +224,22 @@ class Trainer:
         )
         return Predictions.from_spec(self.spec, labels.clip_ids, scores)
 
+    def _score(self, model: nn.Module, labels: Labels, segment_frames: int) -> np.ndarray:
+        """``model``'s clip probabilities for ``labels``' clips (what strategies score with)."""
+        return predict_frames(
+            model.to(self.device),
+            (self.stores[c] for c in labels.clip_ids.tolist()),
+            segment_frames=segment_frames,
+            hop_frames=self.config.predict_hop_frames,
+            aggregate=self.config.predict_aggregate,
+            device=self.device,
+        )
+
     def evaluate(self, labels: Labels, predictions: Predictions) -> dict[str, float]:
         """Headline metrics of ``predictions`` against ``labels`` (annotated entries only)."""
         y, known = labels.positive, labels.annotated
-        mask = None if known.all() else known
+        # positives-only labels: the implicit negatives count as negatives, as in AudioSet's evaluation
+        mask = None if known.all() or labels.positives_only else known
         names = ["lwlrap", "ap_macro"] + (["accuracy"] if is_single_label(y, mask) else [])
         names = list(dict.fromkeys([self.config.metric, *names]))
         out: dict[str, float] = {}
@@ -252,6 +258,9 @@ class Trainer:
             predictions = self.predict(self.splits["valid"])
             values = self.evaluate(self.splits["valid"], predictions)
             value = values[self.config.metric]
+            for name, other in self.strategy.reported_models(self.model, self.teacher).items():
+                reported = self.evaluate(self.splits["valid"], self.predict(self.splits["valid"], other))
+                values.update({f"{name}_{key}": v for key, v in reported.items()})
             improved = value > self.best_value
             if improved:
                 self.best_value, self.bad_validations = value, 0
@@ -384,6 +393,9 @@ class Trainer:
                 predictions = self.predict(self.splits[split], model)
                 predictions.write(self.run_dir / "predictions" / f"{split}.npz")
                 summary[split] = self.evaluate(self.splits[split], predictions)
+                for name, other in self.strategy.reported_models(self.model, self.teacher).items():
+                    reported = self.evaluate(self.splits[split], self.predict(self.splits[split], other))
+                    summary.setdefault("reported", {}).setdefault(name, {})[split] = reported
             summary["clips"] = {k: v.num_clips for k, v in self.splits.items()}
             (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
             self._write_report()
@@ -409,7 +421,8 @@ class Trainer:
             return
         predictions = Predictions.read(self.run_dir / "predictions" / f"{split}.npz")
         labels = self.splits[split]
-        evaluation = evaluate(predictions, labels, mask_missing=not labels.annotated.all())
+        mask_missing = not labels.annotated.all() and not labels.positives_only
+        evaluation = evaluate(predictions, labels, mask_missing=mask_missing)
         write_report(
             evaluation,
             self.run_dir / "report",

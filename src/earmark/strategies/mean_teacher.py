@@ -1,0 +1,127 @@
+"""Mean Teacher: masked BCE for the student plus a consistency term towards an EMA teacher.
+
+Gururani & Lerch (OpenMIC-2018, SONYC-UST): the student is trained with the BCE on the known
+entries (``missing: mask``) plus ``β · ramp(step) ·`` the mean squared difference between the
+student's and the teacher's *sigmoid* outputs on every clip of the batch, labeled or not. The
+teacher is an exponential moving average of the student (α = 0.999 on OpenMIC, 0.99 on
+SONYC-UST; β = 3), so it changes only through the EMA; noise comes from dropout (active in
+both forward passes) and from the batch's augmentation, and ``teacher_view`` can give the
+teacher its own SpecAugment view. The teacher is what gets validated, checkpointed as best and
+used for prediction; the student is validated beside it and reported as ``student_*``.
+
+The released code defined a ramp-up and never used it; here ``rampup_steps`` (sigmoid-shaped,
+``exp(-5 (1 - t)²)``) is applied, and 0 turns it off.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from typing import ClassVar, Literal
+
+import torch
+from torch import nn
+
+from earmark.config import ConfigError
+from earmark.spec import TaggingSpec
+from earmark.strategies.base import Strategy, masked_bce, register_strategy
+from earmark.strategies.components.teacher import ema_update, noisy_teacher_mode, sigmoid_rampup
+from earmark.strategies.supervised import SupervisedConfig, supervised_targets
+from earmark.training.batch import Batch
+
+__all__ = ["MeanTeacher", "MeanTeacherConfig"]
+
+VIEW_SEED = 20_170_309
+
+
+@dataclasses.dataclass(frozen=True)
+class MeanTeacherConfig:
+    """Mean Teacher settings.
+
+    ``missing`` as in ``supervised`` (``mask`` is the paper's student loss; ``negative`` trains
+    a B0-style teacher for label enhancement). ``alpha`` is the EMA decay, ``consistency_weight``
+    β, ``rampup_steps`` the length of β's sigmoid ramp-up. ``ema_warmup`` uses
+    ``min(alpha, 1 - 1 / (step + 2))`` early on, so the teacher is not stuck near its random
+    start. ``teacher_dropout`` keeps dropout active in the teacher's pass; ``teacher_view``
+    ``specaugment`` masks the teacher's input independently of the student's.
+    """
+
+    missing: Literal["negative", "mask"] = "mask"
+    alpha: float = 0.999
+    consistency_weight: float = 3.0
+    rampup_steps: int = 1000
+    ema_warmup: bool = True
+    teacher_dropout: bool = True
+    teacher_view: Literal["same", "specaugment"] = "same"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ConfigError(f"strategy.mean_teacher.alpha must be in [0, 1], got {self.alpha}")
+        if self.consistency_weight < 0 or self.rampup_steps < 0:
+            raise ConfigError("strategy.mean_teacher.consistency_weight and rampup_steps must be >= 0")
+
+
+@register_strategy("mean_teacher")
+class MeanTeacher(Strategy):
+    """Student BCE on known entries + β · ramp · MSE(sigmoid(student), sigmoid(EMA teacher))."""
+
+    config_class: ClassVar[type] = MeanTeacherConfig
+    config: MeanTeacherConfig
+
+    def __init__(self, spec: TaggingSpec, config: MeanTeacherConfig) -> None:
+        super().__init__(spec, config)
+        self.mean_teacher = config  # subclasses with a wider config keep these settings here
+        self._supervised = SupervisedConfig(missing=config.missing)
+
+    def make_teacher(self, student: nn.Module) -> nn.Module:
+        """A copy of the student that never receives gradients."""
+        teacher = copy.deepcopy(student)
+        for parameter in teacher.parameters():
+            parameter.requires_grad_(False)
+        return teacher
+
+    def consistency_scale(self, step: int) -> float:
+        """β times the ramp-up at ``step``."""
+        return self.mean_teacher.consistency_weight * sigmoid_rampup(step, self.mean_teacher.rampup_steps)
+
+    def _teacher_features(self, batch: Batch, step: int) -> torch.Tensor:
+        if self.mean_teacher.teacher_view == "same":
+            return batch.features
+        from earmark.augment.specaugment import SpecAugment
+
+        # a view of its own, drawn from a generator seeded by the step: a resumed run repeats it
+        return SpecAugment()(batch.features, torch.Generator().manual_seed(VIEW_SEED + step))
+
+    def losses(
+        self, batch: Batch, student: nn.Module, teacher: nn.Module | None, step: int
+    ) -> dict[str, torch.Tensor]:
+        """``{"bce", "consistency", "total"}``; consistency is over every row, labeled or not."""
+        if teacher is None:
+            raise ValueError("mean_teacher needs the teacher made by make_teacher")
+        targets, weights = supervised_targets(batch, self._supervised)
+        logits = student(batch.features)
+        bce = masked_bce(logits, targets, weights)
+        with torch.no_grad(), noisy_teacher_mode(teacher, dropout=self.mean_teacher.teacher_dropout):
+            teacher_probabilities = torch.sigmoid(teacher(self._teacher_features(batch, step)))
+        consistency = (torch.sigmoid(logits) - teacher_probabilities).pow(2).mean()
+        total = bce + self.consistency_scale(step) * consistency
+        return {"bce": bce, "consistency": consistency, "total": total}
+
+    def after_step(self, student: nn.Module, teacher: nn.Module | None, step: int) -> None:
+        """The EMA update of the teacher."""
+        if teacher is None:
+            raise ValueError("mean_teacher needs the teacher made by make_teacher")
+        alpha = self.mean_teacher.alpha
+        if self.mean_teacher.ema_warmup:
+            alpha = min(alpha, 1.0 - 1.0 / (step + 2))
+        ema_update(teacher, student, alpha)
+
+    def evaluation_model(self, student: nn.Module, teacher: nn.Module | None) -> nn.Module:
+        """The teacher: validated, saved as best, used for prediction."""
+        if teacher is None:
+            raise ValueError("mean_teacher needs the teacher made by make_teacher")
+        return teacher
+
+    def reported_models(self, student: nn.Module, teacher: nn.Module | None) -> dict[str, nn.Module]:
+        """The student, validated beside the teacher."""
+        return {"student": student}
