@@ -125,3 +125,11 @@ def test_unreadable_npz(openmic, tmp_path):
     bad.write_bytes(b"not a zip file at all")
     with pytest.raises(LabelError, match=r"broken\.npz: cannot be read"):
         load_dataset("openmic", {**openmic["options"], "npz": str(bad)})
+
+
+def test_the_official_split_becomes_folds(openmic):
+    labels = load_dataset("openmic", openmic["options"]).labels
+    train = set(labels.clip_ids[labels.fold == 1].tolist())
+    test = set(labels.clip_ids[labels.fold == 2].tolist())
+    assert train == openmic["train"]
+    assert test == openmic["test"]

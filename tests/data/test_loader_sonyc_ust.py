@@ -228,3 +228,9 @@ def test_no_rows_or_no_annotation_of_the_kind(annotations):
         load(annotations, splits=["evaluate"])
     with pytest.raises(LabelError, match=r"no clip of splits test has a crowd annotation"):
         load(annotations, splits=["test"], annotation="crowd")
+
+
+def test_the_official_split_becomes_folds(annotations):
+    manifest = load(annotations)
+    folds = {"train": 1, "validate": 2, "test": 3}
+    assert manifest.labels.fold.tolist() == [folds[s] for s in manifest.splits.tolist()]

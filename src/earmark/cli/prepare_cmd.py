@@ -96,6 +96,7 @@ def prepare_command(
             raise ConfigError(f"layout {layout!r} has no 'root' option; use --set with its options")
         options["root"] = root
     data["options"] = apply_overrides(options, set_ or [])
+    frontend_given = bool(data.get("frontend") or frontend_set)
     data["frontend"] = apply_overrides(dict(data.get("frontend") or {"name": "logmel"}), frontend_set or [])
     if on_error is not None:
         data["on_error"] = on_error
@@ -103,6 +104,9 @@ def prepare_command(
         data["workers"] = workers
     settings = from_dict(PrepareConfig, data)
     manifest = load_dataset(settings.layout, settings.options)
+    if manifest.precomputed is not None and not frontend_given:
+        # a layout that ships its features (OpenMIC, AudioSet) describes them itself
+        settings = dataclasses.replace(settings, frontend=manifest.precomputed.config)
     console.print(
         f"{manifest.name}: {manifest.labels.num_clips} clips, {manifest.labels.num_classes} classes, "
         f"splits {', '.join(manifest.split_names)}"

@@ -171,7 +171,8 @@ def load_openmic(options: OpenMicOptions) -> Manifest:
         positive=annotated & (np.asarray(y_true[rows], dtype=np.float64) >= options.threshold),
         annotated=annotated,
         source=np.array(["curated"] * len(rows), dtype=object),
-        fold=np.full(len(rows), -1, dtype=np.int64),
+        # the official split as folds, so a training config can select it: 1 = train, 2 = test
+        fold=np.where(splits[rows] == "train", 1, 2).astype(np.int64),
         duration_seconds=np.full(len(rows), np.nan),
     )
     kept = frames[rows]

@@ -56,6 +56,10 @@ _COARSE = re.compile(r"^(\d+)_(.+)_presence$")
 _CELL = {"1": 1, "0": 0, "-1": -1, "": -1}
 
 
+#: The official splits as folds: a training config selects them with ``data.*_folds``.
+SPLIT_FOLDS = {"train": 1, "validate": 2, "test": 3}
+
+
 @dataclasses.dataclass(frozen=True)
 class SonycUstOptions:
     """Options of the SONYC-UST loader.
@@ -214,7 +218,8 @@ def load_sonyc_ust(options: SonycUstOptions) -> Manifest:
         positive=np.stack(positives),
         annotated=np.stack(annotated),
         source=np.array(sources, dtype=object),
-        fold=np.full(n, -1, dtype=np.int64),
+        # the official split as folds, so a training config can select it
+        fold=np.array([SPLIT_FOLDS.get(c.split, -1) for c in kept], dtype=np.int64),
         duration_seconds=np.full(n, np.nan),
     )
     return Manifest(

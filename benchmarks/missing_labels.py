@@ -1,0 +1,262 @@
+"""The missing-labels study on ESC-mix: B0, B1, LE, MT and LE+MT against the missing rate.
+
+Set-up (once; see benchmarks/RESULTS.md for the exact commands):
+
+    earmark simulate esc-mix --out runs/esc_mix
+    earmark prepare csv --set table=runs/esc_mix/mixtures.csv --set classes=runs/esc_mix/classes.txt \
+        --out runs/esc_mix_aisfx --frontend-set name=aisfx
+
+Then this script, for every missing rate r and seed s, drops a share r of the entries of the
+train and validation mixtures (folds 1-4; explicit mode, as in the SONYC-UST experiment), and
+trains on folds 1-3 with fold 4 for validation:
+
+* ``B0``  supervised, missing = negative;
+* ``B1``  supervised, missing entries masked;
+* ``LE``  label enhancement (B0 of the same rate and seed as the teacher);
+* ``MT``  Mean Teacher (masked BCE + consistency);
+* ``LE+MT`` Mean Teacher trained on labels enhanced by a Mean Teacher run with missing =
+  negative (``MT0``, trained here as its teacher).
+
+Every model is evaluated on the fully labeled test mixtures (fold 5, recordings disjoint from
+training) with macro PR-AUC, lwlrap and macro-F1 (threshold 0.5). Differences between methods
+use a paired bootstrap over test clips of the seed-averaged metric. Runs already finished
+(``summary.json`` present) are not redone, so the script can be interrupted and re-run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from earmark.config import from_dict
+from earmark.data.simulate import drop_labels
+from earmark.data.table import read_labels, write_labels
+from earmark.metrics import paired_bootstrap, scalar_metric
+from earmark.predictions import Predictions
+from earmark.training.config import TrainConfig
+from earmark.training.trainer import Trainer
+
+METHODS = ("B0", "B1", "LE", "MT", "LE+MT")
+METRICS = ("ap_macro", "lwlrap", "f1_macro")
+
+
+def base_config(args: argparse.Namespace, labels: Path, seed: int) -> dict:
+    return {
+        "data": {
+            "prepared": str(args.prepared),
+            "labels": str(labels),
+            "train_folds": [1, 2, 3],
+            "valid_folds": [4],
+            "test_folds": [5],
+        },
+        "model": "attention_mil",
+        "model_options": {"hidden_layers": 1, "hidden_units": 512, "dropout": 0.6},
+        "segment_frames": args.segment_frames,
+        "crop": "head",
+        "batch_size": 64,
+        "epochs": args.epochs,
+        "optim": {"name": "adam", "lr": 1e-3, "weight_decay": 1e-5, "warmup_steps": 20},
+        "metric": "ap_macro",
+        "checkpoint_every": 10_000,
+        "seed": seed,
+        "device": "cpu",
+        "num_workers": 0,
+    }
+
+
+def strategies(teacher_runs: dict[str, Path], steps: int) -> dict[str, tuple[str, dict]]:
+    mean_teacher = {"alpha": 0.99, "consistency_weight": 3.0, "rampup_steps": steps // 3}
+    return {
+        "B0": ("supervised", {"missing": "negative"}),
+        "B1": ("supervised", {"missing": "mask"}),
+        "MT0": ("mean_teacher", {**mean_teacher, "missing": "negative"}),
+        "MT": ("mean_teacher", {**mean_teacher, "missing": "mask"}),
+        "LE": ("label_enhancement", {"teacher_run": str(teacher_runs["B0"]), "gamma": 95.0}),
+        "LE+MT": (
+            "le_mean_teacher",
+            {"teacher_run": str(teacher_runs["MT0"]), "gamma": 95.0, **mean_teacher},
+        ),
+    }
+
+
+def train(run_dir: Path, config: dict) -> float:
+    if (run_dir / "summary.json").exists():
+        return 0.0
+    started = time.perf_counter()
+    Trainer(from_dict(TrainConfig, config), run_dir).fit(resume=True)
+    return time.perf_counter() - started
+
+
+def run_all(args: argparse.Namespace) -> None:
+    full = read_labels(args.prepared / "labels.csv")
+    train_rows = full.fold != 5
+    steps = args.epochs * int(np.ceil((np.isin(full.fold, [1, 2, 3])).sum() / 64))
+    total_seconds = 0.0
+    for rate in args.rates:
+        for seed in range(args.seeds):
+            cell = args.out / f"r{round(rate * 100):02d}" / f"s{seed}"
+            labels_path = cell / "labels.csv"
+            if not labels_path.exists():
+                degraded = drop_labels(full, rate=rate, mode="explicit", seed=seed, clips=train_rows)
+                write_labels(degraded, labels_path)
+            runs = {name: cell / name.replace("+", "_") for name in ("B0", "B1", "MT0", "MT", "LE", "LE+MT")}
+            for name, (strategy, options) in strategies(runs, steps).items():
+                config = {
+                    **base_config(args, labels_path, seed),
+                    "strategy": strategy,
+                    "strategy_options": options,
+                }
+                seconds = train(runs[name], config)
+                total_seconds += seconds
+                if seconds:
+                    summary = json.loads((runs[name] / "summary.json").read_text())
+                    print(
+                        f"r={rate:.2f} seed={seed} {name:6s} test ap_macro {summary['test']['ap_macro']:.4f} "
+                        f"({seconds:.0f} s, {total_seconds / 60:.1f} min so far)",
+                        flush=True,
+                    )
+
+
+def collect(args: argparse.Namespace) -> dict:
+    full = read_labels(args.prepared / "labels.csv")
+    test = full.select(folds=[5])
+    y = test.positive
+    results: dict = {"rates": {}, "num_test_clips": int(test.num_clips)}
+    rng = np.random.default_rng(0)
+    for rate in args.rates:
+        scores: dict[str, list[np.ndarray]] = {m: [] for m in METHODS}
+        for seed in range(args.seeds):
+            cell = args.out / f"r{round(rate * 100):02d}" / f"s{seed}"
+            for method in METHODS:
+                path = cell / method.replace("+", "_") / "predictions" / "test.npz"
+                if not path.exists():
+                    continue
+                predictions = Predictions.read(path)
+                order = {c: i for i, c in enumerate(predictions.clip_ids.tolist())}
+                scores[method].append(predictions.scores[[order[c] for c in test.clip_ids.tolist()]])
+        row: dict = {"metrics": {}, "comparisons": {}}
+        for method, per_seed in scores.items():
+            if per_seed:
+                row["metrics"][method] = {
+                    name: [float(scalar_metric(name)(y, s)) for s in per_seed] for name in METRICS
+                }
+        for baseline in ("B0", "B1"):
+            for method in METHODS:
+                if method == baseline or len(scores[method]) != len(scores[baseline]) or not scores[method]:
+                    continue
+                for name in ("ap_macro",):
+                    comparison = paired_bootstrap(
+                        seed_mean(scalar_metric(name), len(scores[method])),
+                        np.tile(y, (1, len(scores[method]))),
+                        np.hstack(scores[baseline]),
+                        np.hstack(scores[method]),
+                        rng=rng,
+                        num_resamples=args.resamples,
+                    )
+                    row["comparisons"][f"{method} vs {baseline}"] = comparison.as_dict()
+        results["rates"][f"{rate:.2f}"] = row
+    return results
+
+
+def seed_mean(metric, seeds: int):
+    """The mean over seeds of ``metric``, on scores of every seed stacked along the class axis."""
+
+    def averaged(y_true: np.ndarray, scores: np.ndarray, *, mask: np.ndarray | None = None) -> float:
+        classes = y_true.shape[1] // seeds
+        return float(
+            np.mean(
+                [
+                    metric(
+                        y_true[:, k * classes : (k + 1) * classes], scores[:, k * classes : (k + 1) * classes]
+                    )
+                    for k in range(seeds)
+                ]
+            )
+        )
+
+    return averaged
+
+
+def markdown(results: dict) -> str:
+    lines = [
+        "| missing rate | " + " | ".join(METHODS) + " |",
+        "|---|" + "---|" * len(METHODS),
+    ]
+    for name in METRICS:
+        lines.append(f"| **{name}** |" + " |" * len(METHODS))
+        for rate, row in results["rates"].items():
+            cells = []
+            for method in METHODS:
+                values = row["metrics"].get(method, {}).get(name)
+                cells.append(f"{np.mean(values):.4f} ± {np.std(values):.4f}" if values else "–")
+            lines.append(f"| {float(rate):.0%} | " + " | ".join(cells) + " |")
+    lines += ["", "Paired bootstrap of the seed-mean macro PR-AUC (difference, 95 % interval, p):", ""]
+    lines += ["| missing rate | comparison | difference | interval | p |", "|---|---|---|---|---|"]
+    for rate, row in results["rates"].items():
+        for label, c in row["comparisons"].items():
+            lines.append(
+                f"| {float(rate):.0%} | {label} | {c['difference']:+.4f} | "
+                f"[{c['low']:+.4f}, {c['high']:+.4f}] | {c['p_value']:.3f} |"
+            )
+    return "\n".join(lines)
+
+
+def box_plots(results: dict, folder: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for rate, row in results["rates"].items():
+        methods = [m for m in METHODS if m in row["metrics"]]
+        figure, axis = plt.subplots(figsize=(5.5, 3.2), dpi=110)
+        axis.boxplot([row["metrics"][m]["ap_macro"] for m in methods], tick_labels=methods)
+        axis.set_title(f"ESC-mix, {float(rate):.0%} of train labels missing: macro PR-AUC over seeds")
+        axis.set_ylabel("macro PR-AUC (test)")
+        axis.grid(axis="y", alpha=0.3)
+        figure.tight_layout()
+        path = folder / f"missing_labels_r{round(float(rate) * 100):02d}.png"
+        figure.savefig(path)
+        plt.close(figure)
+        paths.append(path)
+    return paths
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--prepared", type=Path, default=Path("runs/esc_mix_aisfx"))
+    parser.add_argument("--out", type=Path, default=Path("runs/missing_study"))
+    parser.add_argument("--rates", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.4, 0.8])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--segment-frames", type=int, default=4)
+    parser.add_argument("--resamples", type=int, default=1000)
+    parser.add_argument("--figures", type=Path, default=Path("benchmarks/figures"))
+    parser.add_argument("--report-only", action="store_true", help="only collect finished runs")
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    started = time.perf_counter()
+    if not args.report_only:
+        run_all(args)
+    results = collect(args)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    text = markdown(results)
+    (args.out / "results.md").write_text(text + "\n")
+    for path in box_plots(results, args.figures):
+        print(f"wrote {path}")
+    print(text)
+    print(f"\n{time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
