@@ -3,7 +3,8 @@
 Layout of a prepared directory::
 
     manifest.csv          clip_id, split, audio path (as the loader gave them)
-    loader_labels.csv     the loader's label table, before any clip was skipped
+    loader_labels.csv     the loader's label table, before any clip was skipped (label edits applied)
+    edits.csv             the label edits applied (only when ``edits`` were given)
     features/<split>/     one feature store per split (see earmark.features.store)
     labels.csv            the label table of the clips that have features, durations filled in
     skipped.csv           clip_id, split, path, reason of every skipped clip
@@ -13,6 +14,9 @@ Decoding runs in a small thread pool ahead of the front-end, so reading files ov
 computing features. A split whose store is finished is not touched again; an unfinished one
 continues where it stopped. With ``shard=(i, n)`` only every n-th clip (from the i-th) is
 prepared, into ``features/<split>/shard-i-of-n``; :func:`merge_shards` joins the shards.
+
+Label edits (:mod:`earmark.data.edits`) are applied to the loader's labels first: blacklisted
+clips are never decoded, ``add`` / ``remove`` edits change the label table.
 """
 
 from __future__ import annotations
@@ -23,13 +27,14 @@ import json
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from earmark.data.edits import LabelEdit, apply_edits, count_actions, read_edits, write_edits
 from earmark.data.labels import Labels
 from earmark.data.manifest import Manifest, read_manifest_csv, write_manifest_csv
 from earmark.data.table import read_labels, write_labels
@@ -53,6 +58,7 @@ class PrepareResult:
     seconds: float
     finished: bool
     labels: Labels | None
+    edits: dict[str, int] = dataclasses.field(default_factory=dict)  # label edits applied per action
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-safe summary."""
@@ -62,6 +68,7 @@ class PrepareResult:
             "skipped": len(self.skipped),
             "seconds": round(self.seconds, 3),
             "finished": self.finished,
+            "edits": self.edits,
         }
 
 
@@ -171,11 +178,14 @@ def prepare(
     batch_clips: int = 16,
     workers: int = 2,
     progress: Progress | None = None,
+    edits: Sequence[LabelEdit] | None = None,
 ) -> PrepareResult:
     """Compute and store the features of every clip of ``manifest`` under ``out``.
 
     Resumable: run it again after an interruption and it continues, redoing nothing finished.
-    Returns a :class:`PrepareResult`; ``labels`` is set once every split is finished.
+    ``edits`` (oldest first) are applied to the loader's labels before anything is decoded;
+    an edit naming an unknown clip or class raises. Returns a :class:`PrepareResult`;
+    ``labels`` is set once every split is finished.
     """
     started = time.perf_counter()
     out = Path(out)
@@ -187,6 +197,8 @@ def prepare(
         )
     if manifest.precomputed is not None:
         frontend = build_frontend(manifest.precomputed.config)
+    if edits:
+        manifest = _apply_edits(manifest, edits)
     if on_error == "raise":
         absent = manifest.check_files()
         if absent:
@@ -198,6 +210,10 @@ def prepare(
     out.mkdir(parents=True, exist_ok=True)
     write_manifest_csv(manifest, out / "manifest.csv")
     write_labels(manifest.labels, out / "loader_labels.csv")
+    if edits:
+        write_edits(out / "edits.csv", edits)
+    else:
+        (out / "edits.csv").unlink(missing_ok=True)
     for split in manifest.split_names:
         directory = _split_dir(out, split, shard)
         if (directory / "store.json").exists():
@@ -232,6 +248,13 @@ def prepare(
     return _finish(out, frontend.config, time.perf_counter() - started)
 
 
+def _apply_edits(manifest: Manifest, edits: Sequence[LabelEdit]) -> Manifest:
+    """The manifest with ``edits`` applied to its labels and its blacklisted clips left out."""
+    labels, _ = apply_edits(manifest.labels, edits)
+    keep = np.flatnonzero(np.isin(manifest.labels.clip_ids, labels.clip_ids))
+    return dataclasses.replace(manifest.take(keep), labels=labels)
+
+
 def _finish(out: Path, frontend_config: FrontendConfig, seconds: float) -> PrepareResult:
     """Write labels.csv, skipped.csv and prepare.json from the finished stores."""
     loader_labels = read_labels(out / "loader_labels.csv")
@@ -255,7 +278,10 @@ def _finish(out: Path, frontend_config: FrontendConfig, seconds: float) -> Prepa
         for clip, reason in skipped.items():
             split, path = paths.get(clip, ("", ""))
             writer.writerow([clip, split, path, reason])
-    result = PrepareResult(out, {s: len(st) for s, st in stores.items()}, skipped, seconds, True, labels)
+    edits = count_actions(read_edits(out / "edits.csv")) if (out / "edits.csv").exists() else {}
+    result = PrepareResult(
+        out, {s: len(st) for s, st in stores.items()}, skipped, seconds, True, labels, edits
+    )
     summary = {
         **result.as_dict(),
         "labels": labels.summary().as_dict(),

@@ -18,6 +18,7 @@ from earmark.cli import (  # noqa: F401  (registers the commands)
     export_cmd,
     predict_cmd,
     prepare_cmd,
+    review_cmd,
     simulate_cmd,
     train_cmd,
 )

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from earmark.cli.app import app, console, out
 from earmark.config import ConfigError, apply_overrides, from_dict, load_yaml
+from earmark.data.edits import read_edits
 from earmark.data.loaders import LOADERS, load_dataset
 from earmark.data.table import read_labels
 from earmark.features.frontend import FrontendConfig
@@ -64,6 +65,8 @@ def _summary_table(directory: Path) -> Table:
     table.add_row("fraction missing", f"{labels['fraction_missing']:.3f}")
     table.add_row("hours of audio", f"{labels['total_duration_seconds'] / 3600:.3f}")
     table.add_row("skipped", f"{summary['skipped']} (see skipped.csv)" if summary["skipped"] else "0")
+    if summary.get("edits"):
+        table.add_row("label edits", ", ".join(f"{k}: {v}" for k, v in summary["edits"].items()))
     table.add_row("seconds", f"{summary['seconds']:.1f}")
     table.add_row("front-end hash", summary["frontend_hash"])
     return table
@@ -84,6 +87,10 @@ def prepare_command(
         str | None, typer.Option(help="i/n: prepare only shard i of n ('auto' under torchrun)")
     ] = None,
     workers: Annotated[int | None, typer.Option(help="decoding threads")] = None,
+    edits: Annotated[
+        list[Path] | None,
+        typer.Option("--edits", help="a label-edits CSV to apply (repeatable; later files win)"),
+    ] = None,
 ) -> None:
     """Read a data set, compute its features into a store, and write its label table."""
     data: dict[str, Any] = load_yaml(config) if config else {}
@@ -103,6 +110,7 @@ def prepare_command(
     if workers is not None:
         data["workers"] = workers
     settings = from_dict(PrepareConfig, data)
+    label_edits = [edit for path in edits or [] for edit in read_edits(path)]
     manifest = load_dataset(settings.layout, settings.options)
     if manifest.precomputed is not None and not frontend_given:
         # a layout that ships its features (OpenMIC, AudioSet) describes them itself
@@ -117,7 +125,9 @@ def prepare_command(
     torch.set_num_threads(max(1, (os.cpu_count() or 1) - settings.workers))
     try:
         with _progress_bar() as bar:
-            task = bar.add_task("prepare", total=manifest.labels.num_clips)
+            blacklisted = {e.clip for e in label_edits if e.action == "blacklist"}
+            total = manifest.labels.num_clips - len(blacklisted & set(manifest.labels.clip_ids.tolist()))
+            task = bar.add_task("prepare", total=total)
             result: PrepareResult = prepare(
                 manifest,
                 out_dir,
@@ -127,6 +137,7 @@ def prepare_command(
                 batch_clips=settings.batch_clips,
                 workers=settings.workers,
                 progress=lambda n: bar.advance(task, n),
+                edits=label_edits,
             )
     finally:
         torch.set_num_threads(threads)
