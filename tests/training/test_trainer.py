@@ -273,3 +273,10 @@ def test_resume_after_sigkill_equals_uninterrupted(prepared, tmp_path):
         whole.model.state_dict().items(), resumed.model.state_dict().values(), strict=True
     ):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+
+
+def test_report_off_writes_the_summary_but_no_report(prepared, tmp_path):
+    Trainer(config(prepared, report=False, epochs=1), tmp_path / "run").fit()
+    assert (tmp_path / "run" / "summary.json").exists()
+    assert not (tmp_path / "run" / "report").exists()
+    assert not (tmp_path / "run" / "curves.png").exists()

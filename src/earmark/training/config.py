@@ -88,6 +88,7 @@ class TrainConfig:
     num_workers: int = 0
     sync_batchnorm: bool = True
     tensorboard: bool = False
+    report: bool = True  # write report/report.html and curves.png at the end (off for sweeps)
 
     def __post_init__(self) -> None:
         for name in ("segment_frames", "batch_size", "epochs", "checkpoint_every"):

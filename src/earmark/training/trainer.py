@@ -398,7 +398,8 @@ class Trainer:
                     summary.setdefault("reported", {}).setdefault(name, {})[split] = reported
             summary["clips"] = {k: v.num_clips for k, v in self.splits.items()}
             (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-            self._write_report()
+            if self.config.report:
+                self._write_report()
         self.context.barrier()
         return summary
 
