@@ -94,7 +94,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--drop", type=float, default=0.2)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (small models: 1 is fastest)")
     args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
     started = time.perf_counter()
     sample = args.data / "audioset_vggish_sample"
     prepared = args.out / "prepared"

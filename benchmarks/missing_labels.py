@@ -258,10 +258,11 @@ def main() -> None:
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--figures", type=Path, default=Path("benchmarks/figures"))
     parser.add_argument("--report-only", action="store_true", help="only collect finished runs")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (small models: 1 is fastest)")
     args = parser.parse_args()
     import torch
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    torch.set_num_threads(args.threads)
     started = time.perf_counter()
     if not args.report_only:
         run_all(args)
