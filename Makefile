@@ -25,6 +25,11 @@ $(BIN)/.aisfx-installed: $(BIN)/.installed
 
 install-aisfx: $(BIN)/.aisfx-installed
 
+# the optional sentence-embedding group for `earmark tags collapse --method embedding`, after torch
+$(BIN)/.embed-installed: $(BIN)/.installed
+	$(BIN)/pip install --quiet -e '.[embed]'
+	touch $@
+
 # the main job: prepare real ESC-10, train on folds 1-4, evaluate on fold 5, tag one clip
 demo: $(BIN)/.installed
 	$(BIN)/earmark prepare folder --root "$(DATA)/esc10/audio" --out $(DEMO_OUT)/esc10 \
@@ -37,7 +42,7 @@ demo: $(BIN)/.installed
 		--top-k 3 --out $(DEMO_OUT)/tags.csv
 	@echo "report: $(DEMO_OUT)/esc10-run/evaluation/report.html (training curves: $(DEMO_OUT)/esc10-run/report/report.html)"
 
-test: $(BIN)/.installed $(BIN)/.aisfx-installed
+test: $(BIN)/.installed $(BIN)/.aisfx-installed $(BIN)/.embed-installed
 	$(BIN)/python -m pytest -q
 
 lint: $(BIN)/.installed

@@ -10,6 +10,7 @@ import logging
 import sys
 
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from earmark.cli import (  # noqa: F401  (registers the commands)
     audit_cmd,
@@ -20,6 +21,7 @@ from earmark.cli import (  # noqa: F401  (registers the commands)
     prepare_cmd,
     review_cmd,
     simulate_cmd,
+    tags_cmd,
     train_cmd,
 )
 from earmark.cli.app import app, console
@@ -35,5 +37,5 @@ def main() -> None:
     try:
         app()
     except (ValueError, FileNotFoundError) as error:
-        console.print(f"[bold red]error:[/] {error}", highlight=False)
+        console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
         sys.exit(2)

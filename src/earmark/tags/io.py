@@ -1,0 +1,151 @@
+"""Reading tag lists, vocabularies and overrides; writing categories.
+
+Inputs are plain text or CSV, chosen by suffix:
+
+- a **tag list**: ``.csv`` with a ``tag`` column; any other suffix is plain text, one tag per
+  line, and only what comes before a tab counts (so a file of ``tag<TAB>target`` lines, like the
+  thesis's mapping files, reads as its tags). Blank lines are kept as empty tags (and reported);
+  a final newline does not make one.
+- a **vocabulary**: ``.csv`` with a ``tag`` (or ``target``) column and an optional ``category``
+  column (the thesis's ``targets.csv``); plain text: ``target`` or ``target<TAB>category`` lines,
+  blank lines and ``#`` comments skipped.
+- an **overrides** file: ``.csv`` with columns ``tag`` and ``target`` (empty target: the tag
+  collapses nowhere). A tag listed twice with different targets is an error.
+
+Every error names the file and, where there is one, the line.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from earmark.tags.categorize import TagCategory
+
+__all__ = [
+    "CATEGORY_COLUMNS",
+    "read_overrides",
+    "read_tag_list",
+    "read_vocabulary",
+    "write_categories",
+]
+
+CATEGORY_COLUMNS = ("tag", "normalized", "category", "rule", "matched", "score", "problems")
+
+
+def _read_text(path: Path, what: str) -> str:
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: {what} is not UTF-8 text ({error.reason} at byte {error.start})") from None
+
+
+def csv_rows(
+    path: Path, what: str, required: Iterable[str]
+) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """Header and ``(line, cells)`` rows of a CSV; each ``required`` entry is ``a`` or ``a|b`` (either)."""
+    lines = _read_text(path, what).splitlines()
+    reader = csv.reader(lines)
+    header = [cell.strip() for cell in next(reader, [])]
+    if not header:
+        raise ValueError(f"{path}: {what} is empty; expected a header line")
+    for options in required:
+        if not any(name in header for name in options.split("|")):
+            raise ValueError(
+                f"{path}: {what} has no column {options.replace('|', ' or ')!r} (header: {', '.join(header)})"
+            )
+    rows: list[tuple[int, dict[str, str]]] = []
+    for line, cells in enumerate(reader, start=2):
+        if not any(cell.strip() for cell in cells):
+            continue
+        if len(cells) > len(header):
+            raise ValueError(f"{path}, line {line}: {len(cells)} cells, the header has {len(header)}")
+        rows.append((line, dict(zip(header, cells, strict=False))))
+    return header, rows
+
+
+def read_tag_list(path: str | Path) -> list[str]:
+    """Raw tags from a ``.csv`` (``tag`` column) or plain text file, in file order.
+
+    Returns
+    -------
+    list of str, possibly with empty and repeated tags (handled downstream).
+
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".csv":
+        _, rows = csv_rows(path, "tag list", ["tag"])
+        tags = [cells.get("tag", "") for _, cells in rows]
+    else:
+        tags = [line.split("\t", 1)[0] for line in _read_text(path, "tag list").splitlines()]
+    if not tags:
+        raise ValueError(f"{path}: the tag list has no tags")
+    return tags
+
+
+def read_vocabulary(path: str | Path) -> list[tuple[str, str | None]]:
+    """Target names and categories (None where not given) from a ``.csv`` or plain text file."""
+    path = Path(path)
+    entries: list[tuple[str, str | None]] = []
+    if path.suffix.lower() == ".csv":
+        header, rows = csv_rows(path, "vocabulary", ["tag|target"])
+        column = "tag" if "tag" in header else "target"
+        for _, cells in rows:
+            entries.append((cells.get(column, ""), cells.get("category") or None))
+    else:
+        for line in _read_text(path, "vocabulary").splitlines():
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            name, _, category = line.partition("\t")
+            entries.append((name.strip(), category.strip() or None))
+    if not entries:
+        raise ValueError(f"{path}: the vocabulary lists no target")
+    return entries
+
+
+def read_overrides(path: str | Path) -> dict[str, str | None]:
+    """Raw tag → target name (None: no target) from a ``tag,target`` CSV."""
+    path = Path(path)
+    _, rows = csv_rows(path, "overrides file", ["tag", "target"])
+    overrides: dict[str, str | None] = {}
+    first: dict[str, int] = {}
+    for line, cells in rows:
+        tag, target = cells.get("tag", ""), (cells.get("target") or "").strip() or None
+        if not tag.strip():
+            raise ValueError(f"{path}, line {line}: empty tag")
+        if tag in overrides and overrides[tag] != target:
+            raise ValueError(
+                f"{path}, line {line}: tag {tag!r} is overridden to {target!r} here and to "
+                f"{overrides[tag]!r} on line {first[tag]}"
+            )
+        overrides[tag] = target
+        first.setdefault(tag, line)
+    return overrides
+
+
+def write_categories(categories: Iterable[TagCategory], path: str | Path) -> Path:
+    """Write categorised tags as CSV (:data:`CATEGORY_COLUMNS`), atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".tmp")
+    with open(partial, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(CATEGORY_COLUMNS)
+        for item in categories:
+            writer.writerow(
+                [
+                    item.tag.raw,
+                    item.tag.text,
+                    item.category,
+                    item.rule,
+                    item.matched,
+                    f"{item.score:.4f}",
+                    ";".join(item.tag.problems),
+                ]
+            )
+    os.replace(partial, path)
+    return path
