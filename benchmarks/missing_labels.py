@@ -147,9 +147,8 @@ def collect(args: argparse.Namespace) -> dict:
     for rate in args.rates:
         scores: dict[str, list[np.ndarray]] = {m: [] for m in METHODS}
         for seed in range(args.seeds):
-            cell = args.out / f"r{round(rate * 100):02d}" / f"s{seed}"
             for method in METHODS:
-                path = cell / method.replace("+", "_") / "predictions" / "test.npz"
+                path = run_dir(args, rate, seed, method) / "predictions" / "test.npz"
                 if not path.exists():
                     continue
                 predictions = Predictions.read(path)
@@ -163,8 +162,12 @@ def collect(args: argparse.Namespace) -> dict:
                 }
         for baseline in ("B0", "B1"):
             for method in METHODS:
-                if method == baseline or len(scores[method]) != len(scores[baseline]) or not scores[method]:
+                if METHODS.index(method) <= METHODS.index(baseline) or len(scores[method]) != len(
+                    scores[baseline]
+                ):
                     continue
+                if rate == 0.0 and SAME_AT_ZERO.get(method, method) == SAME_AT_ZERO.get(baseline, baseline):
+                    continue  # the same runs
                 for name in ("ap_macro",):
                     comparison = paired_bootstrap(
                         seed_mean(scalar_metric(name), len(scores[method])),
@@ -234,7 +237,8 @@ def box_plots(results: dict, folder: Path) -> list[Path]:
         methods = [m for m in METHODS if m in row["metrics"]]
         figure, axis = plt.subplots(figsize=(5.5, 3.2), dpi=110)
         axis.boxplot([row["metrics"][m]["ap_macro"] for m in methods], tick_labels=methods)
-        axis.set_title(f"ESC-mix, {float(rate):.0%} of train labels missing: macro PR-AUC over seeds")
+        seeds = len(row["metrics"][methods[0]]["ap_macro"])
+        axis.set_title(f"ESC-mix, {float(rate):.0%} of train labels missing ({seeds} seeds)", fontsize=10)
         axis.set_ylabel("macro PR-AUC (test)")
         axis.grid(axis="y", alpha=0.3)
         figure.tight_layout()
@@ -243,6 +247,81 @@ def box_plots(results: dict, folder: Path) -> list[Path]:
         plt.close(figure)
         paths.append(path)
     return paths
+
+
+def ablation(args: argparse.Namespace, rate: float = 0.4) -> str:
+    """Variants of LE and MT at one rate, on the first ``--ablation-seeds`` seeds of the study."""
+    full = read_labels(args.prepared / "labels.csv")
+    test = full.select(folds=[5])
+    steps = args.epochs * int(np.ceil((np.isin(full.fold, [1, 2, 3])).sum() / 64))
+    mean_teacher = {"alpha": 0.99, "consistency_weight": 3.0, "rampup_steps": steps // 3}
+    rows: dict[str, list[float]] = {}
+    diagnostics: dict[str, list[tuple[float, float]]] = {}
+    for seed in range(args.ablation_seeds):
+        labels_path = args.out / f"r{round(rate * 100):02d}" / f"s{seed}" / "labels.csv"
+        b0, b1 = run_dir(args, rate, seed, "B0"), run_dir(args, rate, seed, "B1")
+        variants: dict[str, tuple[str, dict]] = {
+            "LE γ=80": ("label_enhancement", {"teacher_run": str(b0), "gamma": 80.0}),
+            "LE γ=90": ("label_enhancement", {"teacher_run": str(b0), "gamma": 90.0}),
+            "LE γ=99": ("label_enhancement", {"teacher_run": str(b0), "gamma": 99.0}),
+            "LE γ=95, B1 teacher": ("label_enhancement", {"teacher_run": str(b1), "gamma": 95.0}),
+            "MT β=1": ("mean_teacher", {**mean_teacher, "consistency_weight": 1.0}),
+            "MT β=10": ("mean_teacher", {**mean_teacher, "consistency_weight": 10.0}),
+            "MT α=0.999": ("mean_teacher", {**mean_teacher, "alpha": 0.999}),
+            "MT no ramp-up": ("mean_teacher", {**mean_teacher, "rampup_steps": 0}),
+            "MT + SpecAugment teacher view": (
+                "mean_teacher",
+                {**mean_teacher, "teacher_view": "specaugment"},
+            ),
+        }
+        for name in ("B0", "B1", "LE", "MT"):
+            rows.setdefault(name, []).append(_test_ap(run_dir(args, rate, seed, name), test))
+        diagnostics.setdefault("LE", []).append(_flag_quality(run_dir(args, rate, seed, "LE"), full))
+        for name, (strategy, options) in variants.items():
+            directory = args.out / "ablation" / f"r{round(rate * 100):02d}" / f"s{seed}" / _slug(name)
+            config = {
+                **base_config(args, labels_path, seed),
+                "strategy": strategy,
+                "strategy_options": options,
+            }
+            train(directory, config)
+            rows.setdefault(name, []).append(_test_ap(directory, test))
+            if strategy == "label_enhancement":
+                diagnostics.setdefault(name, []).append(_flag_quality(directory, full))
+    lines = [
+        f"| variant ({rate:.0%} missing, {args.ablation_seeds} seeds) | test macro PR-AUC | "
+        "masked entries that were hidden positives | hidden positives masked |",
+        "|---|---|---|---|",
+    ]
+    for name, values in rows.items():
+        quality = diagnostics.get(name)
+        precision = f"{np.mean([q[0] for q in quality]):.3f}" if quality else "–"
+        recall = f"{np.mean([q[1] for q in quality]):.3f}" if quality else "–"
+        lines.append(f"| {name} | {np.mean(values):.4f} ± {np.std(values):.4f} | {precision} | {recall} |")
+    return "\n".join(lines)
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name).strip("_")
+
+
+def _test_ap(directory: Path, test) -> float:
+    predictions = Predictions.read(directory / "predictions" / "test.npz")
+    order = {c: i for i, c in enumerate(predictions.clip_ids.tolist())}
+    scores = predictions.scores[[order[c] for c in test.clip_ids.tolist()]]
+    return float(scalar_metric("ap_macro")(test.positive, scores))
+
+
+def _flag_quality(directory: Path, full) -> tuple[float, float]:
+    """Of the entries LE kept masked: the share that were hidden positives; and the share of
+    hidden positives (in the training clips) that LE kept masked."""
+    enhanced = read_labels(directory / "enhanced_labels.csv")
+    truth = full.select(clip_ids=enhanced.clip_ids.tolist())
+    hidden_positive = truth.positive & ~enhanced.positive
+    masked = enhanced.missing
+    precision = float(hidden_positive[masked].mean()) if masked.any() else 0.0
+    recall = float(masked[hidden_positive].mean()) if hidden_positive.any() else 0.0
+    return precision, recall
 
 
 def main() -> None:
@@ -258,6 +337,7 @@ def main() -> None:
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--figures", type=Path, default=Path("benchmarks/figures"))
     parser.add_argument("--report-only", action="store_true", help="only collect finished runs")
+    parser.add_argument("--ablation-seeds", type=int, default=0, help="run the LE / MT variants at 40 %%")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (small models: 1 is fastest)")
     args = parser.parse_args()
     import torch
@@ -273,6 +353,10 @@ def main() -> None:
     for path in box_plots(results, args.figures):
         print(f"wrote {path}")
     print(text)
+    if args.ablation_seeds:
+        table = ablation(args)
+        (args.out / "ablation.md").write_text(table + "\n")
+        print(table)
     print(f"\n{time.perf_counter() - started:.0f} s")
 
 
