@@ -29,6 +29,7 @@ CASES = [
     ),
     ("mean_teacher", {"missing": "negative", "teacher_view": "specaugment", "rampup_steps": 5}, ["bce"]),
     ("label_enhancement", {"teacher_run": "runs/teacher", "gamma": 10}, ["bce"]),
+    ("consistency", {"weight": 1.0, "views": "specaugment"}, ["bce", "consistency"]),
     (
         "le_mean_teacher",
         {"teacher_run": "runs/teacher", "percent": 1.0, "teacher_view": "specaugment"},

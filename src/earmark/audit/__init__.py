@@ -1,16 +1,34 @@
 """Audits: ranked lists of suspected label errors, ready to review and to turn into label edits."""
 
 from earmark.audit.missing import rank_within_class, suspected_missing
+from earmark.audit.noisy import (
+    NOISY_METHODS,
+    PRIOR_CLIPS,
+    class_thresholds,
+    clip_suspicion,
+    confident_flags,
+    junk_scores,
+    label_suspicion,
+    suspected_noisy,
+)
 from earmark.audit.scoring import score_run
 from earmark.audit.table import AUDIT_COLUMNS, AuditItem, format_top, read_audit, write_audit
 
 __all__ = [
     "AUDIT_COLUMNS",
+    "NOISY_METHODS",
+    "PRIOR_CLIPS",
     "AuditItem",
+    "class_thresholds",
+    "clip_suspicion",
+    "confident_flags",
     "format_top",
+    "junk_scores",
+    "label_suspicion",
     "rank_within_class",
     "read_audit",
     "score_run",
     "suspected_missing",
+    "suspected_noisy",
     "write_audit",
 ]

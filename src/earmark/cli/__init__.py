@@ -17,6 +17,7 @@ from earmark.cli import (  # noqa: F401  (registers the commands)
     config_cmd,
     evaluate_cmd,
     export_cmd,
+    pipeline_cmd,
     predict_cmd,
     prepare_cmd,
     review_cmd,

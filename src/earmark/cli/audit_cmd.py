@@ -45,3 +45,96 @@ def audit_missing_command(
         f"{len(items)} suspected missing labels among {int(labels.missing.sum())} missing entries "
         f"of {labels.num_clips} clips; wrote {path}"
     )
+
+
+def _count_or_share(text: str | None) -> int | float | None:
+    if text is None:
+        return None
+    try:
+        return float(text) if "." in text else int(text)
+    except ValueError:
+        raise ValueError(
+            f"--flag-top must be a count (e.g. 20) or a share (e.g. 0.05), got {text!r}"
+        ) from None
+
+
+@audit_app.command("noisy")
+def audit_noisy_command(
+    run: Annotated[Path, typer.Option(help="a training run or a cross-validation directory (earmark cv)")],
+    out_path: Annotated[
+        Path | None, typer.Option("--out", help="the CSV to write (default: RUN/audit_noisy.csv)")
+    ] = None,
+    rounds: Annotated[
+        int, typer.Option(help="automatic blacklist rounds: each blacklists the clips it flags, 0 = none")
+    ] = 0,
+    folds: Annotated[int, typer.Option(help="out-of-fold folds (when fold models must be trained)")] = 5,
+    seed: Annotated[int, typer.Option(help="seed of the fold assignment")] = 0,
+    sources: Annotated[
+        list[str] | None, typer.Option("--source", help="audit clips of this source (repeatable)")
+    ] = None,
+    flag_top: Annotated[
+        str | None, typer.Option(help="a round flags this many clips (20) or this share (0.05)")
+    ] = None,
+    flag_above: Annotated[
+        float | None,
+        typer.Option(
+            help="a round flags clips whose suspicion is above this (default: confident learning's rule)"
+        ),
+    ] = None,
+    method: Annotated[str, typer.Option(help="calibrated_margin, margin or self_confidence")] = (
+        "calibrated_margin"
+    ),
+    junk_below: Annotated[
+        float, typer.Option(help="suggest blacklisting clips whose every class stays below this share")
+    ] = 0.25,
+    edits_path: Annotated[
+        Path | None,
+        typer.Option("--edits", help="label edits of the rounds (default: RUN/audit_noisy/blacklist.csv)"),
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="at most this many rows in the CSV")] = None,
+    show: Annotated[int, typer.Option(help="rows to print")] = 10,
+) -> None:
+    """Suspected wrong labels and junk clips: out-of-fold scores that disagree with the labels."""
+    from earmark.audit import NOISY_METHODS, write_audit
+    from earmark.data.edits import write_edits
+    from earmark.pipeline.audit_run import audit_noisy_run
+
+    if method not in NOISY_METHODS:
+        raise ValueError(f"--method must be one of {', '.join(NOISY_METHODS)}, got {method!r}")
+    if flag_top is not None and flag_above is not None:
+        raise ValueError("give --flag-top or --flag-above, not both")
+
+    def on_fold(round_number: int, fold: int, total: int) -> None:
+        console.print(f"round {round_number}: training fold model {fold} of {total}")
+
+    audit = audit_noisy_run(
+        run,
+        rounds=rounds,
+        folds=folds,
+        seed=seed,
+        sources=tuple(sources or ("curated", "noisy")),
+        top=_count_or_share(flag_top),
+        above=flag_above,
+        method=method,  # type: ignore[arg-type]
+        junk_below=junk_below,
+        on_fold=on_fold,
+    )
+    last = audit.rounds[-1]
+    items = last.items if limit is None else last.items[:limit]
+    path = write_audit(items, out_path or run / "audit_noisy.csv")
+    table = Table("rank", "clip", "class", "suggestion", "score", title="suspected wrong labels")
+    for rank, item in enumerate(items[:show], start=1):
+        table.add_row(str(rank), item.clip, item.class_name, item.suggestion, f"{item.score:.3f}")
+    out.print(table)
+    for result in audit.rounds if rounds else []:
+        console.print(
+            f"round {result.round}: {result.labels.num_clips} clips scored out of fold, "
+            f"{int(result.flagged.sum())} flagged and blacklisted"
+        )
+    if rounds:
+        edits = write_edits(edits_path or run / "audit_noisy" / "blacklist.csv", audit.edits)
+        console.print(f"{len(audit.edits)} blacklist edits written to {edits}")
+    console.print(
+        f"{len(last.items)} suspected wrong labels or junk clips among {last.labels.num_clips} audited "
+        f"clips; wrote {path}"
+    )

@@ -1,6 +1,6 @@
 """Strategies: how labels become a loss. Importing this package registers them all."""
 
-from earmark.strategies import label_enhancement, le_mean_teacher, mean_teacher, supervised
+from earmark.strategies import consistency, label_enhancement, le_mean_teacher, mean_teacher, supervised
 from earmark.strategies.base import (
     STRATEGIES,
     Strategy,
@@ -15,6 +15,7 @@ __all__ = [
     "Strategy",
     "TrainingContext",
     "build_strategy",
+    "consistency",
     "label_enhancement",
     "le_mean_teacher",
     "masked_bce",

@@ -66,6 +66,7 @@ class TrainConfig:
     model_options: dict[str, Any] = dataclasses.field(default_factory=dict)
     strategy: str = "supervised"
     strategy_options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    init_from: str | None = None  # an earlier run: start from its best (else last) model weights
     augment: dict[str, Any] = dataclasses.field(default_factory=dict)
     optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
     segment_frames: int = 128

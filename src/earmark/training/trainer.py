@@ -18,6 +18,7 @@ drawn from seeded, checkpointed generators).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -91,6 +92,8 @@ class Trainer:
         self.splits: dict[str, Labels] = select_splits(labels, config.data, seed=config.seed)
         torch.manual_seed(config.seed)
         self.model: nn.Module = build_model(config.model, self.spec, config.model_options).to(self.device)
+        if config.init_from:
+            self._initialise_from(Path(config.init_from))
         self.strategy: Strategy = build_strategy(config.strategy, self.spec, config.strategy_options)
         self.teacher = self.strategy.make_teacher(self.model)
         if self.context.is_main:
@@ -147,6 +150,26 @@ class Trainer:
         self.steps_per_epoch = self.train_loader.steps_per_epoch
         epochs_steps = config.epochs * self.steps_per_epoch
         self.total_steps = min(epochs_steps, config.max_steps) if config.max_steps else epochs_steps
+
+    def _initialise_from(self, run: Path) -> None:
+        """Load the model weights of run ``run``'s best checkpoint (its last without one)."""
+        path = run / "checkpoints" / "best.pt"
+        if not path.exists():
+            path = run / "checkpoints" / "last.pt"
+        if not path.exists():
+            raise ConfigError(f"init_from: {run} has no checkpoints/best.pt or checkpoints/last.pt")
+        payload = load_checkpoint(path)
+        stored: TaggingSpec = payload["spec"]
+        stored.check_compatible(
+            dataclasses.replace(self.spec, segment_frames=stored.segment_frames), what=f"init_from {path}"
+        )
+        try:
+            self.model.load_state_dict(payload["model"])
+        except RuntimeError as error:
+            raise ConfigError(
+                f"init_from: the weights in {path} do not fit model {self.config.model!r} with these "
+                f"model_options ({str(error).splitlines()[0]})"
+            ) from error
 
     # ------------------------------------------------------------------ state
     def _state(self) -> dict[str, Any]:
