@@ -105,3 +105,12 @@ def test_the_audit_finds_planted_missing_labels(tmp_path):
     chance = is_planted.mean()
     print(f"planted {is_planted.sum()} of {len(items)} missing entries; AP {ap:.3f}, chance {chance:.3f}")
     assert ap > 0.9, f"planted missing labels ranked with average precision {ap:.3f} (chance {chance:.3f})"
+
+
+def test_audit_missing_bad_input_names_what_is_wrong(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(app, ["audit", "missing", "--run", str(tmp_path / "nowhere")])
+    assert result.exit_code != 0
+    assert "not a training run" in str(result.exception)
+    result = runner.invoke(app, ["audit", "missing", "--run", str(tmp_path), "--split", "dev"])
+    assert "--split must be train, valid, test or all" in str(result.exception)

@@ -144,3 +144,24 @@ def test_esc_sources_leave_out_esc10_fold_4_and_cover_the_50_categories(shared_d
     }  # fmt: skip
     train, test = split_recordings(sources, test_share=0.3, seed=0)
     assert {c.recording for c in train}.isdisjoint({c.recording for c in test})
+
+
+def test_simulate_commands_refuse_bad_input(tmp_path):
+    from typer.testing import CliRunner
+
+    from earmark.cli import app
+    from earmark.data.table import write_labels
+
+    labels = write_labels(complete_labels(), tmp_path / "labels.csv")
+    runner = CliRunner()
+    common = ["simulate", "missing", "--labels", str(labels), "--out", str(tmp_path / "o.csv")]
+    result = runner.invoke(app, [*common, "--rate", "0.2", "--mode", "sometimes"])
+    assert "--mode must be explicit or positives_only" in str(result.exception)
+    result = runner.invoke(app, [*common, "--rate", "2"])
+    assert "rate must be in [0, 1]" in str(result.exception)
+    result = runner.invoke(
+        app, ["simulate", "esc-mix", "--out", str(tmp_path / "m"), "--data", str(tmp_path)]
+    )
+    assert "lacks esc10/audio" in str(result.exception)
+    ok = runner.invoke(app, [*common, "--rate", "0.2", "--keep-folds", "5"])
+    assert ok.exit_code == 0, ok.output
