@@ -20,8 +20,9 @@ one crowd worker gave it (the worker is drawn with the seed). One pipeline recip
 * ``upper``    every training clip with its true label;
 * ``naive_pi``, ``upper_pi``  controls: ``naive`` and ``upper`` trained with the Pi-model
   (``consistency``) too, to tell its regularisation from the handling of the noisy labels;
-* ``stage2_nofilter`` stage2 without the filter (every noisy label kept), ``naive_long`` naive
-  continued with stage2's optimizer for as many epochs: controls of stage2's schedule.
+* ``stage2_nofilter`` stage2 without the filter (every noisy label kept), ``naive_long`` and
+  ``upper_long``: naive and upper continued with stage2's optimizer for as many epochs (so both
+  ends of the gap get stage2's training budget): controls of stage2's schedule.
 
 Then: test accuracy and lwlrap over the pooled test folds (mean ± sd over seeds, paired bootstrap
 over clips of the seed-mean metric), the share of the naive-to-upper gap the best pipeline
@@ -204,6 +205,13 @@ def recipe(args, cell: Path, seed: int, fold: int) -> dict:
             "train": {"strategy": "consistency", "strategy_options": pi, "optim": fine_tune},
         },
         {"name": "naive_long", "kind": "train", "init_from": "naive", "train": {"optim": fine_tune}},
+        {
+            "name": "upper_long",
+            "kind": "train",
+            "labels_from": "truth",
+            "init_from": "upper",
+            "train": {"optim": fine_tune},
+        },
     ]
     for stage in stages:
         if stage["kind"] == "train":  # a class whose clips all come from one recording has no
