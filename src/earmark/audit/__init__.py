@@ -12,12 +12,21 @@ from earmark.audit.noisy import (
     suspected_noisy,
 )
 from earmark.audit.scoring import score_run
-from earmark.audit.table import AUDIT_COLUMNS, AuditItem, format_top, read_audit, write_audit
+from earmark.audit.table import (
+    AUDIT_COLUMNS,
+    AuditError,
+    AuditItem,
+    format_top,
+    parse_top,
+    read_audit,
+    write_audit,
+)
 
 __all__ = [
     "AUDIT_COLUMNS",
     "NOISY_METHODS",
     "PRIOR_CLIPS",
+    "AuditError",
     "AuditItem",
     "class_thresholds",
     "clip_suspicion",
@@ -25,6 +34,7 @@ __all__ = [
     "format_top",
     "junk_scores",
     "label_suspicion",
+    "parse_top",
     "rank_within_class",
     "read_audit",
     "score_run",

@@ -4,16 +4,14 @@
 :func:`~earmark.review.page.build_review` and :class:`~earmark.review.server.ReviewServer`.
 """
 
-from earmark.review.audit import AuditItem, ReviewError, read_audit
+from earmark.review.errors import ReviewError
 from earmark.review.page import ReviewPage, build_review
 from earmark.review.server import ReviewServer, serve_review
 
 __all__ = [
-    "AuditItem",
     "ReviewError",
     "ReviewPage",
     "ReviewServer",
     "build_review",
-    "read_audit",
     "serve_review",
 ]

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from earmark.audit.table import AuditItem, read_audit
 from earmark.data.edits import read_edits
 from earmark.data.labels import Labels
 from earmark.data.manifest import read_manifest_csv
@@ -36,7 +37,7 @@ from earmark.data.table import read_labels
 from earmark.features.audio import AudioError
 from earmark.features.store import FeatureStore
 from earmark.plots import PlotsUnavailable
-from earmark.review.audit import AuditItem, ReviewError, read_audit
+from earmark.review.errors import ReviewError
 from earmark.review.media import AudioFormat, resolve_audio_path, spectrogram_png, write_snippet
 
 __all__ = ["ReviewPage", "build_review", "embed_json"]
@@ -139,7 +140,7 @@ def build_review(
     Parameters
     ----------
     audit
-        An audit CSV (see :mod:`earmark.review.audit`) or its items.
+        An audit CSV (see :mod:`earmark.audit.table`) or its items.
     prepared
         The prepared directory the audit is about (``earmark prepare --out``).
     out
@@ -326,7 +327,7 @@ def _item_data(item: AuditItem) -> dict[str, Any]:
         "score": item.score,
         "classRank": item.class_rank,
         "modelScore": item.model_score,
-        "top": [[name, score] for name, score in item.top],
+        "top": [[name, score] for name, score in item.top_scores],
     }
 
 

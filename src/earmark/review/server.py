@@ -30,7 +30,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from earmark.data.edits import EditError, LabelEdit, read_edits, update_edits
-from earmark.review.audit import ReviewError
+from earmark.review.errors import ReviewError
 
 __all__ = ["HOST", "ReviewServer", "serve_review"]
 

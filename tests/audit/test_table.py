@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from earmark.review.audit import AuditItem, ReviewError, parse_top, read_audit
+from earmark.audit import AuditError, AuditItem, parse_top, read_audit, write_audit
 
 
 def test_read_sorts_by_rank_and_parses_optional_columns(tmp_path):
@@ -17,12 +17,12 @@ def test_read_sorts_by_rank_and_parses_optional_columns(tmp_path):
     )
     items = read_audit(path)
     assert [item.clip for item in items] == ["c1", "c2", "c3"]
-    assert items[0] == AuditItem(
-        1, "c1", "rain", "add", 0.9, 3, 0.91, (("rain", 0.91), ("dog", 0.05)), line=4
-    )
+    assert items[0] == AuditItem("c1", "rain", "add", 0.9, 3, 0.91, "rain=0.91;dog=0.05")
+    assert (items[0].rank, items[0].line) == (1, 4)
+    assert items[0].top_scores == (("rain", 0.91), ("dog", 0.05))
     assert items[1].class_rank is None
     assert items[1].model_score is None
-    assert items[1].top == ()
+    assert items[1].top_scores == ()
     assert items[2].class_name == ""
 
 
@@ -36,7 +36,9 @@ def test_parse_top_keeps_odd_names():
     ("text", "message"),
     [
         ("rank,clip,class,suggestion\n1,c,d,add\n", "no column 'score'"),
-        ("", "no column 'rank'"),
+        ("", "no column 'clip'"),
+        ("clip,label\nc,d\n", "not an audit table: no column 'class'"),
+        ("rank,clip,class,suggestion,score,class_rank\n1,c,d,add,0.5,first\n", r"line 2: class_rank 'first'"),
         ("rank,clip,class,suggestion,score\n1,c,d,upsert,0.5\n", r"line 2: unknown suggestion 'upsert'"),
         ("rank,clip,class,suggestion,score\n1,c,d,blacklist,0.5\n", r"line 2: a blacklist suggestion"),
         ("rank,clip,class,suggestion,score\n1,c,,add,0.5\n", r"line 2: an add suggestion needs a class"),
@@ -48,11 +50,28 @@ def test_parse_top_keeps_odd_names():
 def test_bad_audits_name_file_and_line(tmp_path, text, message):
     path = tmp_path / "bad.csv"
     path.write_text(text, encoding="utf-8")
-    with pytest.raises(ReviewError, match=message) as caught:
+    with pytest.raises(AuditError, match=message) as caught:
         read_audit(path)
     assert "bad.csv" in str(caught.value)
 
 
 def test_missing_audit_file():
-    with pytest.raises(ReviewError, match="audit file not found"):
+    with pytest.raises(FileNotFoundError, match="audit file not found"):
         read_audit("/nonexistent/audit.csv")
+
+
+def test_without_a_rank_column_file_order_is_the_rank(tmp_path):
+    path = tmp_path / "hand.csv"
+    path.write_text("clip,class,suggestion,score\nb,dog,remove,0.2\na,,blacklist,0.9\n", encoding="utf-8")
+    assert [(item.rank, item.clip) for item in read_audit(path)] == [(1, "b"), (2, "a")]
+
+
+def test_a_written_table_reads_back_equal(tmp_path):
+    items = [
+        AuditItem("c1", "dog; <b>", "add", 0.9, 1, 0.9, "dog; <b>=0.900;cat=0.050"),
+        AuditItem("c2", "", "blacklist", 0.5),
+    ]
+    back = read_audit(write_audit(items, tmp_path / "audit.csv"))
+    assert back == items
+    assert [item.rank for item in back] == [1, 2]
+    assert back[0].top_scores == (("dog; <b>", 0.9), ("cat", 0.05))
