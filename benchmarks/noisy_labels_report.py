@@ -96,7 +96,7 @@ def audit_quality(args) -> dict:
             given = noisy.positive.argmax(1)
             probabilities = oof.scores / oof.scores.sum(1, keepdims=True)
             with warnings.catch_warnings():  # "may not flag all label issues in class k": a class
-                warnings.filterwarnings("ignore", "May not flag all label issues")  # of < 5 clips
+                warnings.filterwarnings("ignore", "May not flag all label issues")  # given to <= 1 clip
                 issues = find_label_issues(given, probabilities)
             row |= _precision_recall("cleanlab", wrong, issues)
             row["ap_cleanlab"] = _ap(wrong, 1.0 - get_label_quality_scores(given, probabilities))
