@@ -136,12 +136,27 @@ def test_the_pipeline_runs_every_stage_and_a_second_run_skips_them(study, tmp_pa
     events = Events()
     run_pipeline(recipe(study, tmp_path), only="stage1", on_event=events)
     assert (events.of("skip"), events.of("done")) == ([], ["stage1"])
+    # stage1 ran again: what was built on it (filter, stage2) is stale and runs again
+    events = Events()
+    run_pipeline(recipe(study, tmp_path), on_event=events)
+    assert (events.of("skip"), events.of("done")) == (
+        ["warmup_set", "stage0", "stage1"],
+        ["filter", "stage2"],
+    )
     # a changed stage runs again; the others are kept
     changed = copy.deepcopy(STAGES)
     changed[4]["train"]["epochs"] = 1
     events = Events()
     run_pipeline(recipe(study, tmp_path, changed), on_event=events)
     assert events.of("done") == ["stage2"]
+    # a changed early stage: every stage built on it, directly or not, runs again
+    changed[1]["train"]["epochs"] = 2
+    events = Events()
+    run_pipeline(recipe(study, tmp_path, changed), on_event=events)
+    assert (events.of("skip"), events.of("done")) == (
+        ["warmup_set"],
+        ["stage0", "stage1", "filter", "stage2"],
+    )
     # an interrupted training stage resumes in its directory instead of starting over
     status_path = out / "stage2" / "stage.json"
     status = json.loads(status_path.read_text())

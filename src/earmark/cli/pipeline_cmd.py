@@ -33,7 +33,10 @@ def pipeline_command(
     start: Annotated[
         str | None, typer.Option("--from", help="run this stage and every later one again")
     ] = None,
-    only: Annotated[str | None, typer.Option(help="run only this stage again")] = None,
+    only: Annotated[
+        str | None,
+        typer.Option(help="run only this stage again (the stages built on it follow on the next full run)"),
+    ] = None,
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="where the stages go (default: the recipe's out)")
     ] = None,

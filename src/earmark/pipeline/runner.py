@@ -2,9 +2,12 @@
 
 Each stage writes ``<out>/<stage name>/`` with a ``stage.json`` holding its status (``running``,
 ``done`` or ``failed``), a fingerprint of its definition, its summary and, on failure, the error.
-Run the pipeline again and every stage that is ``done`` with an unchanged definition is skipped;
-an interrupted training stage resumes from its last checkpoint; a stage whose definition
-changed, or that failed, is run again from scratch. ``start`` (``--from``) runs a stage and
+Run the pipeline again and every stage that is ``done`` with an unchanged definition and
+unchanged inputs is skipped; an interrupted training stage resumes from its last checkpoint; a
+stage whose definition changed, or that failed, is run again from scratch. Every finished run of
+a stage gets a new ``run_id``, and a stage's fingerprint holds the ``run_id`` of each stage it
+uses (``labels_from``, ``init_from``, ...), so a stage that ran again makes the stages built on it
+run again too, never leaving them on its old output. ``start`` (``--from``) runs a stage and
 every later one again (earlier stages as usual: skipped when done); ``only`` (``--only``) runs
 one stage again alone. A stage that needs an
 earlier one that failed or never finished stops with both named.
@@ -17,6 +20,7 @@ import hashlib
 import json
 import shutil
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -62,13 +66,20 @@ class PipelineRun:
         tmp.replace(directory / "stage.json")
 
     def definition(self, stage: Stage) -> str:
-        """A fingerprint of what the stage does: its own entry and the recipe's shared settings."""
+        """A fingerprint of what the stage does.
+
+        It covers the stage's own entry, the recipe's shared settings and which finished run of
+        each stage it uses.
+        """
         recipe = self.recipe
         payload = {
             "stage": stage.definition,
             "prepared": recipe.prepared,
             "labels": recipe.labels,
             "train": recipe.train if stage.kind in ("train", "filter") else None,
+            "inputs": {
+                name: (self.status(name) or {}).get("run_id") for _, name in stage.options.referenced()
+            },
         }
         text = json.dumps(payload, sort_keys=True, default=str)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
@@ -165,7 +176,11 @@ def run_pipeline(
                 raise
             raise PipelineError(message) from error
         run.write_status(
-            stage, status="done", summary=summary, seconds=round(time.perf_counter() - started, 1)
+            stage,
+            status="done",
+            summary=summary,
+            seconds=round(time.perf_counter() - started, 1),
+            run_id=uuid.uuid4().hex[:16],
         )
         results[stage.name] = run.status(stage.name) or {}
         if on_event:
