@@ -221,39 +221,22 @@ def markdown(results: dict) -> str:
             )
         lines.append(f"| {title} (`{stage}`) | " + " | ".join(cells) + " |")
     best = results["best_pipeline"]
-    lines += [
-        "",
-        f"Best pipeline by mean accuracy: `{best}`. Share of the gap between curated + noisy naively and "
-        "the upper bound that it closes, with stage2's training budget on both ends "
+    headings = {
+        "gap_closed_long": f"Best pipeline by mean accuracy: `{best}`. Share of the gap between curated + "
+        "noisy naively and the upper bound that it closes, with stage2's training budget on both ends "
         "(`naive_long` → `upper_long`, the like-for-like comparison):",
-        "",
-    ]
-    for m, gap in results["gap_closed_long"].items():
-        lines.append(
-            f"- {m}: {gap['share']:.2f} (95 % bootstrap interval over clips "
-            f"{gap['low']:.2f} to {gap['high']:.2f})"
-        )
-    lines += [
-        "",
-        f"The same share against `naive` → `upper`, which train for fewer steps than `{best}`'s stages "
-        "together (unequal budgets, shown for completeness):",
-        "",
-    ]
-    for m, gap in results["gap_closed"].items():
-        lines.append(
-            f"- {m}: {gap['share']:.2f} (95 % bootstrap interval over clips "
-            f"{gap['low']:.2f} to {gap['high']:.2f})"
-        )
-    lines += [
-        "",
-        "Share of the `naive_pi` → `upper_pi` gap (the Pi-model on both ends) that `stage2` closes:",
-        "",
-    ]
-    for m, gap in results["gap_closed_pi"].items():
-        lines.append(
-            f"- {m}: {gap['share']:.2f} (95 % bootstrap interval over clips "
-            f"{gap['low']:.2f} to {gap['high']:.2f})"
-        )
+        "gap_closed": f"The same share against `naive` → `upper`, which train for fewer steps than "
+        f"`{best}`'s stages together (unequal budgets, shown for completeness):",
+        "gap_closed_pi": "Share of the `naive_pi` → `upper_pi` gap (the Pi-model on both ends) that "
+        "`stage2` closes:",
+    }
+    for key, heading in headings.items():
+        lines += ["", heading, ""]
+        lines += [
+            f"- {m}: {gap['share']:.2f} (95 % bootstrap interval over clips {gap['low']:.2f} to "
+            f"{gap['high']:.2f})"
+            for m, gap in results[key].items()
+        ]
     cells = results["audit"]["cells"]
     mean = lambda key: np.mean([c[key] for c in cells])  # noqa: E731
     std = lambda key: np.std([c[key] for c in cells])  # noqa: E731
