@@ -31,6 +31,9 @@ first blacklisting round's out-of-fold scores) beside ``cleanlab.filter.find_lab
 the same scores (cleanlab is needed for this script only: ``pip install cleanlab``).
 
     .venv/bin/python benchmarks/noisy_labels.py            # resumable: finished stages are kept
+    .venv/bin/python benchmarks/noisy_labels.py --seeds 2 &  # two processes share the seeds,
+    .venv/bin/python benchmarks/noisy_labels.py --first-seed 2 --seeds 4; wait
+    .venv/bin/python benchmarks/noisy_labels.py --seeds 4 --report-only
 """
 
 from __future__ import annotations
@@ -227,7 +230,7 @@ def recipe(args, cell: Path, seed: int, fold: int) -> dict:
 
 def run_all(args, truth: Labels, crowd: dict[int, Labels], folds: np.ndarray) -> None:
     started = time.perf_counter()
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.seeds):
         for fold in range(1, args.folds + 1):
             cell = args.out / f"s{seed}" / f"f{fold}"
             cell.mkdir(parents=True, exist_ok=True)
@@ -249,6 +252,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/noisy_study"))
     parser.add_argument("--prepared", type=Path, default=Path("runs/noisy_study/prepared"))
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="train only seeds first-seed .. seeds-1 (to share the seeds between processes); "
+        "the report still needs all of them",
+    )
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--curated-per-class", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=60)
@@ -269,6 +279,9 @@ def main() -> None:
             order = crowd[seed].clip_ids.tolist()
             crowd[seed] = crowd[seed].select(clip_ids=sorted(order))
         run_all(args, truth, crowd, np.array([fold_of[c] for c in crowd[0].clip_ids.tolist()]))
+        if args.first_seed:
+            print(f"trained seeds {args.first_seed}..{args.seeds - 1}; report with --report-only")
+            return
     results = collect(args, truth, crowd)
     results["seconds"] = time.perf_counter() - started
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
