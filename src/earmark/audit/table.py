@@ -28,9 +28,10 @@ import os
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
+
+from earmark.data.edits import ACTIONS, Action
 
 __all__ = [
     "AUDIT_COLUMNS",
@@ -45,8 +46,9 @@ __all__ = [
 
 AUDIT_COLUMNS = ("rank", "clip", "class", "suggestion", "score", "class_rank", "model_score", "top")
 REQUIRED_COLUMNS = ("clip", "class", "suggestion", "score")
-SUGGESTIONS = ("add", "remove", "blacklist")
-Suggestion = Literal["add", "remove", "blacklist"]
+# a suggestion is the label edit it becomes once a person accepts it
+SUGGESTIONS = ACTIONS
+Suggestion = Action
 
 
 class AuditError(ValueError):
