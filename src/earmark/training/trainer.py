@@ -79,6 +79,7 @@ class Trainer:
         run_dir: str | Path,
         *,
         on_step: Callable[[int, int], None] | None = None,
+        on_validation: Callable[[int, dict[str, float]], None] | None = None,
     ) -> None:
         from earmark.models import build_model  # imported here: models register on import
 
@@ -126,6 +127,9 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(config.seed * 1000 + self.context.rank)
         self.augment = build_augment(config.augment)
         self.on_step = on_step
+        # called on rank 0 after each validation with (step, metrics); may raise to stop the run
+        # (a hyper-parameter search prunes a trial this way)
+        self.on_validation = on_validation
         self.tensorboard = self._tensorboard_writer() if config.tensorboard and self.context.is_main else None
         self.step = 0
         # this process's time waiting for batches and computing steps, and clips trained on
@@ -303,6 +307,8 @@ class Trainer:
             else:
                 self.bad_validations += 1
             self._log({"step": self.step, "epoch": epoch, "split": "valid", **values, "best": improved})
+            if self.on_validation is not None:
+                self.on_validation(self.step, values)
             stop = bool(self.config.patience and self.bad_validations >= self.config.patience)
         if self.context.enabled:
             flag = torch.tensor([1.0 if stop else 0.0])
