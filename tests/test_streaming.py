@@ -32,8 +32,13 @@ def test_streamed_waveform_frames(tmp_path, rng):
 
 
 class MeanModel(torch.nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mean(1)[:, :3] * 3.0
+    """Mean over the valid frames of the first three dims, times 3 (a stand-in for a tagger)."""
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        if lengths is None:
+            return x.mean(1)[:, :3] * 3.0
+        valid = torch.arange(x.shape[1])[None, :] < lengths[:, None]
+        return (x * valid[:, :, None]).sum(1)[:, :3] / lengths[:, None] * 3.0
 
 
 @pytest.mark.parametrize("total", [5, 40, 41, 47, 100])
@@ -55,7 +60,7 @@ def test_tag_file_and_bad_files(tmp_path):
     scores = tag_file(
         path,
         frontend,
-        torch.nn.Sequential(MeanModel()),
+        MeanModel(),
         segment_frames=50,
         hop_frames=25,
         aggregate="mean_probability",

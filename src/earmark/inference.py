@@ -1,7 +1,8 @@
 """Clip-level scores from a segment model: cover each clip with segments, aggregate their outputs.
 
 A clip of any length is cut into segments of ``segment_frames`` frames every ``hop_frames``
-frames (the last one zero-padded, as in the FSDKaggle2019 system); the model scores every
+frames (a clip shorter than one segment is zero-padded, and the model is told how many of its
+frames are real, so the padding does not count); the model scores every
 segment and the clip's score aggregates them: the mean of probabilities, the mean of logits
 (the FSDKaggle2019 code) or the maximum.
 """
@@ -44,30 +45,37 @@ def aggregate_segments(logits: torch.Tensor, how: Aggregate) -> torch.Tensor:
     raise ValueError(f"unknown aggregate {how!r}; use mean_probability, mean_logit or max")
 
 
-def _segments(frames: np.ndarray, segment_frames: int, hop_frames: int) -> np.ndarray:
+def _segments(frames: np.ndarray, segment_frames: int, hop_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """Segments ``(n, segment_frames, dim)`` covering a clip, and the valid frames of each."""
     starts = segment_starts(frames.shape[0], segment_frames, hop_frames)
     out = np.zeros((len(starts), segment_frames, frames.shape[1]), dtype=np.float32)
+    valid = np.zeros(len(starts), dtype=np.int64)
     for i, start in enumerate(starts.tolist()):
         piece = frames[start : start + segment_frames]
         out[i, : piece.shape[0]] = piece
-    return out
+        valid[i] = piece.shape[0]
+    return out, valid
 
 
 def _chunks(
     clips: Iterable[np.ndarray], segment_frames: int, hop_frames: int, batch_segments: int
-) -> Iterator[tuple[np.ndarray, list[int]]]:
-    """Stacks of segments (at most ``batch_segments``, whole clips) and segments per clip."""
+) -> Iterator[tuple[np.ndarray, np.ndarray, list[int]]]:
+    """Stacks of segments (at most ``batch_segments``, whole clips), their valid frames, counts."""
     pending: list[np.ndarray] = []
+    lengths: list[np.ndarray] = []
     counts: list[int] = []
     for frames in clips:
-        segments = _segments(np.asarray(frames), segment_frames, hop_frames)
+        if len(frames) == 0:
+            raise ValueError("a clip has no frames; it cannot be scored")
+        segments, valid = _segments(np.asarray(frames), segment_frames, hop_frames)
         if pending and sum(counts) + len(segments) > batch_segments:
-            yield np.concatenate(pending), counts
-            pending, counts = [], []
+            yield np.concatenate(pending), np.concatenate(lengths), counts
+            pending, lengths, counts = [], [], []
         pending.append(segments)
+        lengths.append(valid)
         counts.append(len(segments))
     if pending:
-        yield np.concatenate(pending), counts
+        yield np.concatenate(pending), np.concatenate(lengths), counts
 
 
 @torch.inference_mode()
@@ -91,11 +99,11 @@ def predict_frames(
     model.eval()
     rows: list[np.ndarray] = []
     try:
-        for stack, counts in _chunks(clips, segment_frames, hop_frames, batch_segments):
+        for stack, valid, counts in _chunks(clips, segment_frames, hop_frames, batch_segments):
             features = torch.from_numpy(stack).to(device)
             if transform is not None:
                 features = transform(features)
-            logits = model(features).float().cpu()
+            logits = model(features, torch.from_numpy(valid).to(device)).float().cpu()
             for piece in torch.split(logits, counts):
                 rows.append(aggregate_segments(piece, aggregate).numpy())
     finally:

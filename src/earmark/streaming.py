@@ -134,6 +134,7 @@ class SegmentAggregator:
         self.next_start = 0
         self.covered = 0  # end of the last segment taken
         self.pending: list[np.ndarray] = []
+        self.pending_valid: list[int] = []
         self.count = 0
         self.sum: torch.Tensor | None = None
         self.max: torch.Tensor | None = None
@@ -146,6 +147,7 @@ class SegmentAggregator:
         while self.next_start + seg <= self.total:
             local = self.next_start - self.offset
             self.pending.append(self.buffer[local : local + seg])
+            self.pending_valid.append(seg)
             self.covered = self.next_start + seg
             self.next_start += self.hop_frames
             if len(self.pending) >= self.batch_segments:
@@ -160,8 +162,9 @@ class SegmentAggregator:
         if not self.pending:
             return
         batch = torch.from_numpy(np.stack(self.pending).astype(np.float32)).to(self.device)
-        logits = self.model(batch).float().cpu()
-        self.pending = []
+        lengths = torch.tensor(self.pending_valid, dtype=torch.long, device=self.device)
+        logits = self.model(batch, lengths).float().cpu()
+        self.pending, self.pending_valid = [], []
         values = torch.sigmoid(logits) if self.aggregate == "mean_probability" else logits
         total = values.sum(0)
         self.sum = total if self.sum is None else self.sum + total
@@ -177,9 +180,10 @@ class SegmentAggregator:
         if self.total <= seg:
             padded = np.zeros((seg, self.buffer.shape[1]), dtype=np.float32)
             padded[: self.total] = self.buffer[: self.total]
-            self.pending = [padded]
+            self.pending, self.pending_valid = [padded], [self.total]
         elif self.covered < self.total:
             self.pending.append(self.buffer[self.total - seg - self.offset :])
+            self.pending_valid.append(seg)
         self._score()
         if self.sum is None or self.max is None:
             raise ValueError("no segment was scored")

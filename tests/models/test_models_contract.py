@@ -93,10 +93,12 @@ def test_logits_of_any_length(name: str) -> None:
             assert logits.shape == (2, len(CLASSES))
             assert logits.dtype == torch.float32
             assert torch.isfinite(logits).all()
-            embeddings = model.embed(features_for(model, frames))
+            features = features_for(model, frames)
+            embeddings, lengths = model.embed(features, torch.full((2,), frames))
             assert embeddings.dim() == 3
             assert embeddings.shape[0] == 2
             assert embeddings.shape[1] >= 1
+            assert lengths.tolist() == [embeddings.shape[1]] * 2
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -172,18 +174,51 @@ def test_seeded_construction_repeats_exactly(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_traced_and_scripted_models_match_eager(name: str) -> None:
+def test_traced_models_match_eager_with_and_without_lengths(name: str) -> None:
     model = make(name).eval()
     segment = CASES[name].spec.segment_frames
     example = features_for(model, segment)
     traced = torch.jit.trace(model, example)
-    scripted = torch.jit.script(model)
+    traced_lengths = torch.jit.trace(model, (example, torch.tensor([segment, segment - 1])))
     with torch.no_grad():
         for frames in (segment, 3 * segment + 1):
             features = features_for(model, frames, batch=3, seed=frames)
-            expected = model(features)
-            torch.testing.assert_close(traced(features), expected)
-            torch.testing.assert_close(scripted(features), expected)
+            torch.testing.assert_close(traced(features), model(features))
+            lengths = torch.tensor([frames, max(model.min_frames, frames // 2), model.min_frames])
+            torch.testing.assert_close(traced_lengths(features, lengths), model(features, lengths))
+
+
+POOLINGS = ("mean", "max", "logsumexp", "attention", "attention_probability")
+
+
+@pytest.mark.parametrize("pooling", POOLINGS)
+@pytest.mark.parametrize("name", NAMES)
+def test_a_padded_clip_scores_exactly_as_the_clip_alone(name: str, pooling: str) -> None:
+    torch.manual_seed(0)
+    model = build_model(name, CASES[name].spec, {**CASES[name].options, "pooling": pooling}).eval()
+    for module in model.modules():  # random batch-norm statistics, so the padding would show
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.running_mean.uniform_(-1, 1)
+            module.running_var.uniform_(0.5, 2)
+            if module.affine:
+                module.bias.data.uniform_(-1, 1)
+    if pooling.startswith("attention"):  # attention weights start at zero: make them informative
+        torch.nn.init.normal_(model.pooling.attention.weight)
+    segment = CASES[name].spec.segment_frames
+    lengths = [model.min_frames, model.min_frames + 1, segment - 1, segment + 5]
+    clips = [features_for(model, n, batch=1, seed=n)[0] for n in lengths]
+    with torch.no_grad():
+        alone = torch.cat([model(clip[None]) for clip in clips])
+        for padded_frames, fill in (
+            (max(lengths), 0.0),
+            (3 * max(lengths) + 2, 0.0),
+            (max(lengths) + 7, 9.0),
+        ):
+            batch = torch.full((len(clips), padded_frames, model.input_dim), fill)
+            for row, clip in enumerate(clips):
+                batch[row, : len(clip)] = clip
+            padded = model(batch, torch.tensor(lengths))
+            torch.testing.assert_close(padded, alone, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -29,7 +29,7 @@ from torch import Tensor
 from earmark.augment.base import Transform, check_probability, random_bernoulli, register_augmentation
 from earmark.config import ConfigError
 
-__all__ = ["MixedBatch", "Mixup", "MixupConfig", "MixupParams"]
+__all__ = ["MixedBatch", "Mixup", "MixupConfig", "MixupParams", "mixed_lengths"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,3 +156,12 @@ class Mixup(Transform[MixupConfig, MixupParams]):
             raise ValueError(
                 f"mixup parameters are for {tuple(params.weights.shape)} examples, the batch has {batch_size}"
             )
+
+
+def mixed_lengths(lengths: torch.Tensor, weights: torch.Tensor, partners: torch.Tensor) -> torch.Tensor:
+    """Valid frames of mixed rows: the longer of the pair, or one clip's own when its weight is 0 or 1."""
+    lengths = lengths.to(partners.device)
+    other = lengths[partners]
+    longer = torch.maximum(lengths, other)
+    weights = weights.to(partners.device)
+    return torch.where(weights >= 1, lengths, torch.where(weights <= 0, other, longer))

@@ -77,11 +77,11 @@ class AttentionMilTagger(TaggerModel):
         self.layers = nn.Sequential(*layers)
         self.pooling = config.pooling_head(width, num_classes)
 
-    def embed(self, features: Tensor) -> Tensor:
-        """Per-frame embeddings ``(batch, frames, hidden_units)``."""
+    def embed(self, features: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """Per-frame embeddings ``(batch, frames, hidden_units)``; frame-wise, so lengths are kept."""
         normalized: Tensor = self.input_norm(features.transpose(1, 2))
         embeddings: Tensor = self.layers(normalized.transpose(1, 2))
-        return embeddings
+        return embeddings, lengths
 
 
 @register_model("attention_mil", AttentionMilConfig)

@@ -15,6 +15,7 @@ from earmark.features.embeddings import PrecomputedConfig
 from earmark.features.frontend import build_frontend, frontend_name
 from earmark.features.logmel import LogMelConfig
 from earmark.features.waveform import WaveformConfig
+from earmark.models.masking import full_lengths
 from earmark.spec import TaggingSpec
 
 __all__ = [
@@ -51,14 +52,19 @@ class TaggerModel(nn.Module):
         self.min_frames = int(min_frames)
         self.pooling: nn.Module = nn.Identity()  # replaced by each subclass
 
-    def forward(self, features: Tensor) -> Tensor:
-        """Clip-level logits ``(batch, num_classes)`` of features ``(batch, frames, input_dim)``."""
+    def forward(self, features: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """Clip-level logits ``(batch, num_classes)`` of features ``(batch, frames, input_dim)``.
+
+        ``lengths`` ``(batch,)`` gives each row's valid frames (the rest is padding, ignored as
+        described in :mod:`earmark.models.masking`); None means every frame is valid.
+        """
         self.check_features(features)
-        logits: Tensor = self.pooling(self.embed(features))
+        embeddings, frame_lengths = self.embed(features, full_lengths(features, lengths))
+        logits: Tensor = self.pooling(embeddings, frame_lengths)
         return logits
 
-    def embed(self, features: Tensor) -> Tensor:
-        """Per-frame embeddings ``(batch, frames_out, channels)`` (``frames_out`` ≥ 1)."""
+    def embed(self, features: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """Per-frame embeddings ``(batch, frames_out, channels)`` and their valid lengths ``(batch,)``."""
         raise NotImplementedError
 
     def check_features(self, features: Tensor) -> None:

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from earmark.config import ConfigError
 from earmark.models.base import MelInput, TaggerModel, require_logmel
+from earmark.models.masking import run_masked
 from earmark.models.pooling import HeadConfig
 from earmark.models.registry import register_model
 from earmark.spec import TaggingSpec
@@ -76,6 +77,10 @@ class ConvBlock(nn.Module):
         maps: Tensor = self.layers(images)
         return maps
 
+    def forward_masked(self, images: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """Downsampled maps and their valid time lengths (padding zeroed before each conv)."""
+        return run_masked(self.layers, images, lengths)
+
 
 class ConvTrunk(nn.Module):
     """Log-mel ``(B, T, n_mels)`` → per-frame embeddings ``(B, T // 2**blocks, channels[-1])``."""
@@ -88,10 +93,10 @@ class ConvTrunk(nn.Module):
         self.out_channels = channels[-1]
         self.downsampling = 2 ** len(channels)
 
-    def forward(self, features: Tensor) -> Tensor:
-        """Embeddings ``(batch, frames_out, out_channels)``; frequency averaged away."""
-        maps: Tensor = self.blocks(self.input(features))
-        return maps.mean(dim=3).transpose(1, 2)
+    def forward(self, features: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """Embeddings ``(batch, frames_out, out_channels)`` and their valid lengths."""
+        maps, lengths = run_masked(self.blocks, self.input(features), lengths)
+        return maps.mean(dim=3).transpose(1, 2), lengths
 
 
 class CnnTagger(TaggerModel):
@@ -105,10 +110,10 @@ class CnnTagger(TaggerModel):
         self.dropout = nn.Dropout(config.dropout)
         self.pooling = config.pooling_head(self.trunk.out_channels, num_classes)
 
-    def embed(self, features: Tensor) -> Tensor:
+    def embed(self, features: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         """Per-frame embeddings ``(batch, frames // 16, channels[-1])`` (with four blocks)."""
-        embeddings: Tensor = self.dropout(self.trunk(features))
-        return embeddings
+        embeddings, lengths = self.trunk(features, lengths)
+        return self.dropout(embeddings), lengths
 
 
 @register_model("cnn", CnnConfig)

@@ -11,6 +11,7 @@ import dataclasses
 from typing import Literal
 
 from torch import Tensor, nn
+from torch.nn.utils import rnn as rnn_utils
 
 from earmark.config import ConfigError
 from earmark.models.base import TaggerModel, require_logmel
@@ -69,11 +70,20 @@ class CrnnTagger(TaggerModel):
         self.dropout = nn.Dropout(config.dropout)
         self.pooling = config.pooling_head(2 * config.rnn_hidden, num_classes)
 
-    def embed(self, features: Tensor) -> Tensor:
-        """Per-frame embeddings ``(batch, frames // 16, 2 * rnn_hidden)`` (with four blocks)."""
-        sequence, _ = self.rnn(self.trunk(features))
-        embeddings: Tensor = self.dropout(sequence)
-        return embeddings
+    def embed(self, features: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """Per-frame embeddings ``(batch, frames // 16, 2 * rnn_hidden)`` (with four blocks).
+
+        The recurrent layer runs on packed sequences, so its backward direction starts at each
+        row's last valid frame, not in the padding.
+        """
+        sequence, lengths = self.trunk(features, lengths)
+        packed = rnn_utils.pack_padded_sequence(
+            sequence, lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
+        outputs, _ = self.rnn(packed)
+        unpacked, _ = rnn_utils.pad_packed_sequence(outputs, batch_first=True, total_length=sequence.shape[1])
+        embeddings: Tensor = self.dropout(unpacked)
+        return embeddings, lengths
 
 
 @register_model("crnn", CrnnConfig)

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from earmark.config import ConfigError
 from earmark.models.base import MelInput, TaggerModel, require_logmel
 from earmark.models.cnn import scale_channels
+from earmark.models.masking import run_masked
 from earmark.models.pooling import HeadConfig
 from earmark.models.registry import register_model
 from earmark.spec import TaggingSpec
@@ -85,6 +86,10 @@ class DepthwiseSeparable(nn.Module):
         out: Tensor = self.layers(maps)
         return out
 
+    def forward_masked(self, maps: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """Output maps and their valid time lengths (padding zeroed before the depthwise conv)."""
+        return run_masked(self.layers, maps, lengths)
+
 
 class MobileNetTagger(TaggerModel):
     """The ``mobilenet`` model: stem, depthwise-separable blocks, frequency mean, pooling."""
@@ -107,11 +112,11 @@ class MobileNetTagger(TaggerModel):
         self.dropout = nn.Dropout(config.dropout)
         self.pooling = config.pooling_head(channels[-1], num_classes)
 
-    def embed(self, features: Tensor) -> Tensor:
+    def embed(self, features: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         """Per-frame embeddings ``(batch, ~frames / 16, channels[-1])`` with the default strides."""
-        maps: Tensor = self.layers(self.input(features))
+        maps, lengths = run_masked(self.layers, self.input(features), lengths)
         embeddings: Tensor = self.dropout(maps.mean(dim=3).transpose(1, 2))
-        return embeddings
+        return embeddings, lengths
 
 
 @register_model("mobilenet", MobileNetConfig)

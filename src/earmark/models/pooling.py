@@ -21,6 +21,9 @@ Every model ends in one of these modules, so the pooling is a config choice shar
     finite input, with non-vanishing gradients where a clamped ``p`` would have none.
 
 The attention heads have no bias: a bias constant over time cancels in the softmax.
+
+Every pooling takes the valid frames of each row, ``lengths`` ``(batch,)``, and ignores the
+frames beyond them (zero-padding of short clips), so a padded clip pools as the clip alone.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from torch import Tensor, nn
 from torch.nn import functional
 
 from earmark.config import ConfigError
+from earmark.models.masking import frame_mask, masked_mean
 
 __all__ = [
     "POOLINGS",
@@ -86,18 +90,34 @@ class HeadConfig:
         )
 
 
-def mean_pool(frame_logits: Tensor) -> Tensor:
-    """Mean over time: ``(batch, frames, classes)`` → ``(batch, classes)``."""
-    return frame_logits.mean(dim=1)
+def _valid(frame_values: Tensor, lengths: Tensor | None) -> Tensor:
+    """Boolean ``(batch, frames, 1)``: which frames are real (all when ``lengths`` is None)."""
+    batch, frames = frame_values.shape[0], frame_values.shape[1]
+    if lengths is None:
+        return torch.ones(batch, frames, 1, dtype=torch.bool, device=frame_values.device)
+    return frame_mask(lengths.to(frame_values.device), frames).unsqueeze(2)
 
 
-def max_pool(frame_logits: Tensor) -> Tensor:
-    """Max over time: ``(batch, frames, classes)`` → ``(batch, classes)``."""
-    return frame_logits.amax(dim=1)
+def _fill_padding(values: Tensor, lengths: Tensor | None, fill: float) -> Tensor:
+    if lengths is None:
+        return values
+    return values.masked_fill(~_valid(values, lengths), fill)
 
 
-def logsumexp_pool(frame_logits: Tensor, sharpness: float) -> Tensor:
-    """Normalised log-sum-exp over time, ``(1/r) log mean_t exp(r z_t)``.
+def mean_pool(frame_logits: Tensor, lengths: Tensor | None = None) -> Tensor:
+    """Mean over the valid frames: ``(batch, frames, classes)`` → ``(batch, classes)``."""
+    if lengths is None:
+        return frame_logits.mean(dim=1)
+    return masked_mean(frame_logits, lengths.to(frame_logits.device), dim=1)
+
+
+def max_pool(frame_logits: Tensor, lengths: Tensor | None = None) -> Tensor:
+    """Max over the valid frames: ``(batch, frames, classes)`` → ``(batch, classes)``."""
+    return _fill_padding(frame_logits, lengths, -math.inf).amax(dim=1)
+
+
+def logsumexp_pool(frame_logits: Tensor, sharpness: float, lengths: Tensor | None = None) -> Tensor:
+    """Normalised log-sum-exp over the valid frames, ``(1/r) log mean_t exp(r z_t)``.
 
     Parameters
     ----------
@@ -105,6 +125,8 @@ def logsumexp_pool(frame_logits: Tensor, sharpness: float) -> Tensor:
         Per-frame logits ``(batch, frames, classes)``.
     sharpness
         ``r > 0``; small values approach the mean, large values the max.
+    lengths
+        Valid frames of each row ``(batch,)``; all frames when None.
 
     Returns
     -------
@@ -112,26 +134,33 @@ def logsumexp_pool(frame_logits: Tensor, sharpness: float) -> Tensor:
         ``(batch, classes)``.
 
     """
-    frames = frame_logits.shape[1]
-    return (torch.logsumexp(frame_logits * sharpness, dim=1) - math.log(frames)) / sharpness
+    scaled = _fill_padding(frame_logits * sharpness, lengths, -math.inf)
+    if lengths is None:
+        counts = torch.full_like(frame_logits[:, 0, :1], float(frame_logits.shape[1]))
+    else:
+        counts = lengths.to(device=frame_logits.device, dtype=frame_logits.dtype).unsqueeze(1)
+    return (torch.logsumexp(scaled, dim=1) - torch.log(counts)) / sharpness
 
 
-def attention_pool(frame_values: Tensor, attention_logits: Tensor) -> Tensor:
-    """Attention-weighted mean over time; the weights are a softmax over time of ``attention_logits``.
+def attention_pool(frame_values: Tensor, attention_logits: Tensor, lengths: Tensor | None = None) -> Tensor:
+    """Attention-weighted mean over the valid frames (a softmax over time of ``attention_logits``).
 
     Both inputs are ``(batch, frames, classes)``; the result is ``(batch, classes)``. Uniform
     attention logits give the plain mean.
     """
-    weights = torch.softmax(attention_logits, dim=1)
-    return (weights * frame_values).sum(dim=1)
+    weights = torch.softmax(_fill_padding(attention_logits, lengths, -math.inf), dim=1)
+    return (weights * _fill_padding(frame_values, lengths, 0.0)).sum(dim=1)
 
 
-def attention_probability_pool(frame_logits: Tensor, attention_logits: Tensor) -> Tensor:
+def attention_probability_pool(
+    frame_logits: Tensor, attention_logits: Tensor, lengths: Tensor | None = None
+) -> Tensor:
     """Logit of the attention-weighted mean probability ``Σ_t a_t σ(z_t)``, computed in log space.
 
     Both inputs are ``(batch, frames, classes)``; the result ``(batch, classes)`` holds logits.
+    Padded frames (at or beyond ``lengths``) get zero weight.
     """
-    log_weights = torch.log_softmax(attention_logits, dim=1)
+    log_weights = torch.log_softmax(_fill_padding(attention_logits, lengths, -math.inf), dim=1)
     log_positive = torch.logsumexp(log_weights + functional.logsigmoid(frame_logits), dim=1)
     log_negative = torch.logsumexp(log_weights + functional.logsigmoid(-frame_logits), dim=1)
     return log_positive - log_negative
@@ -144,9 +173,9 @@ class MeanPooling(nn.Module):
         super().__init__()
         self.classifier = nn.Linear(in_features, num_classes)
 
-    def forward(self, frame_embeddings: Tensor) -> Tensor:
+    def forward(self, frame_embeddings: Tensor, lengths: Tensor | None = None) -> Tensor:
         """Logits ``(batch, classes)`` of embeddings ``(batch, frames, in_features)``."""
-        logits: Tensor = self.classifier(frame_embeddings.mean(dim=1))
+        logits: Tensor = self.classifier(mean_pool(frame_embeddings, lengths))
         return logits
 
 
@@ -157,9 +186,9 @@ class MaxPooling(nn.Module):
         super().__init__()
         self.classifier = nn.Linear(in_features, num_classes)
 
-    def forward(self, frame_embeddings: Tensor) -> Tensor:
+    def forward(self, frame_embeddings: Tensor, lengths: Tensor | None = None) -> Tensor:
         """Logits ``(batch, classes)`` of embeddings ``(batch, frames, in_features)``."""
-        return max_pool(self.classifier(frame_embeddings))
+        return max_pool(self.classifier(frame_embeddings), lengths)
 
 
 class LogSumExpPooling(nn.Module):
@@ -170,9 +199,9 @@ class LogSumExpPooling(nn.Module):
         self.classifier = nn.Linear(in_features, num_classes)
         self.sharpness = float(sharpness)
 
-    def forward(self, frame_embeddings: Tensor) -> Tensor:
+    def forward(self, frame_embeddings: Tensor, lengths: Tensor | None = None) -> Tensor:
         """Logits ``(batch, classes)`` of embeddings ``(batch, frames, in_features)``."""
-        return logsumexp_pool(self.classifier(frame_embeddings), self.sharpness)
+        return logsumexp_pool(self.classifier(frame_embeddings), self.sharpness, lengths)
 
 
 class AttentionPooling(nn.Module):
@@ -185,13 +214,13 @@ class AttentionPooling(nn.Module):
         nn.init.zeros_(self.attention.weight)  # start from uniform attention, i.e. the mean
         self.over_probabilities = bool(over_probabilities)
 
-    def forward(self, frame_embeddings: Tensor) -> Tensor:
+    def forward(self, frame_embeddings: Tensor, lengths: Tensor | None = None) -> Tensor:
         """Logits ``(batch, classes)`` of embeddings ``(batch, frames, in_features)``."""
         frame_logits = self.classifier(frame_embeddings)
         attention_logits = self.attention(frame_embeddings)
         if self.over_probabilities:
-            return attention_probability_pool(frame_logits, attention_logits)
-        return attention_pool(frame_logits, attention_logits)
+            return attention_probability_pool(frame_logits, attention_logits, lengths)
+        return attention_pool(frame_logits, attention_logits, lengths)
 
 
 def build_pooling(

@@ -6,8 +6,11 @@ the options strictly (:func:`earmark.config.from_dict`) and calls the builder.
 
 The contract (checked for every registered model by ``tests/models``):
 
-* ``forward(features)`` takes float32 features ``(batch, frames, dim)`` and returns clip-level
-  **logits** ``(batch, num_classes)``, never probabilities (apply a sigmoid for scores).
+* ``forward(features, lengths=None)`` takes float32 features ``(batch, frames, dim)`` and the
+  valid frames of each row ``(batch,)`` (the rest is zero-padding, which the model ignores:
+  :mod:`earmark.models.masking`), and returns clip-level **logits** ``(batch, num_classes)``,
+  never probabilities (apply a sigmoid for scores). In eval mode a padded clip scores exactly
+  as the clip alone, for every model and pooling.
 * ``dim`` equals the spec's front-end dim (``n_mels``, ``frame_samples`` or the embedding
   ``dim``; attribute ``input_dim``); ``frames`` may be any number ≥ the attribute
   ``min_frames``, because every model ends in a global pooling over time, so inference can run
@@ -18,9 +21,10 @@ The contract (checked for every registered model by ``tests/models``):
 * Dropout is the only randomness in ``forward`` (Mean Teacher uses it as noise); in eval mode a
   forward pass is deterministic. Construction uses torch's global generator, so
   ``torch.manual_seed`` before :func:`build_model` repeats the initial weights exactly.
-* Models work with ``torch.jit.trace`` and ``torch.jit.script`` and round-trip through
-  ``state_dict``; ``num_parameters()`` gives the size and ``embed(features)`` the per-frame
-  embeddings ``(batch, frames_out, channels)`` before the pooling head.
+* Models work with ``torch.jit.trace`` (with or without ``lengths``) and round-trip through
+  ``state_dict``; ``num_parameters()`` gives the size and ``embed(features, lengths)`` the
+  per-frame embeddings ``(batch, frames_out, channels)`` before the pooling head, with their
+  valid lengths.
 
 Registered models: ``cnn``, ``crnn``, ``resnet``, ``se_resnet``, ``mobilenet``,
 ``attention_mil``, ``waveform`` (see each module for its config and default size).

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from earmark.config import ConfigError
 from earmark.models.base import MelInput, TaggerModel, require_logmel
 from earmark.models.cnn import scale_channels
+from earmark.models.masking import masked_mean, run_masked
 from earmark.models.pooling import HeadConfig
 from earmark.models.registry import register_model
 from earmark.spec import TaggingSpec
@@ -102,6 +103,12 @@ class SqueezeExcitation(nn.Module):
         gates: Tensor = self.gate(maps)
         return maps * gates
 
+    def forward_masked(self, maps: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """Gated maps, the channel means taken over the valid frames only."""
+        pooled = masked_mean(maps, lengths, dim=2).mean(dim=2, keepdim=True).unsqueeze(3)
+        gates: Tensor = self.gate[1:](pooled)  # the gate's own average pooling is replaced
+        return maps * gates, lengths
+
 
 class BasicBlock(nn.Module):
     """Two 3×3 conv-BN layers, optional SE, plus a shortcut (1×1 conv-BN when the shape changes)."""
@@ -130,6 +137,16 @@ class BasicBlock(nn.Module):
         activated: Tensor = self.activation(summed)
         return activated
 
+    def forward_masked(self, maps: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """Output maps and their valid time lengths (padding zeroed before each conv)."""
+        residual, out_lengths = run_masked(self.residual, maps, lengths)
+        if isinstance(self.shortcut, nn.Sequential):
+            shortcut, _ = run_masked(self.shortcut, maps, lengths)
+        else:
+            shortcut = maps
+        activated: Tensor = self.activation(residual + shortcut)
+        return activated, out_lengths
+
 
 class ResNetTagger(TaggerModel):
     """The ``resnet`` / ``se_resnet`` model: stem, residual stages, frequency mean, pooling."""
@@ -157,11 +174,12 @@ class ResNetTagger(TaggerModel):
         self.dropout = nn.Dropout(config.dropout)
         self.pooling = config.pooling_head(channels[-1], num_classes)
 
-    def embed(self, features: Tensor) -> Tensor:
+    def embed(self, features: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         """Per-frame embeddings ``(batch, ~frames / 16, channels[-1])`` (with four stages)."""
-        maps: Tensor = self.stages(self.stem(self.input(features)))
+        maps, lengths = run_masked(self.stem, self.input(features), lengths)
+        maps, lengths = run_masked(self.stages, maps, lengths)
         embeddings: Tensor = self.dropout(maps.mean(dim=3).transpose(1, 2))
-        return embeddings
+        return embeddings, lengths
 
 
 def _build(spec: TaggingSpec, config: ResNetConfig, name: str) -> ResNetTagger:

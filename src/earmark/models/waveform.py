@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from earmark.config import ConfigError
 from earmark.models.base import TaggerModel, require_waveform
 from earmark.models.cnn import scale_channels
+from earmark.models.masking import run_masked
 from earmark.models.pooling import HeadConfig
 from earmark.models.registry import register_model
 from earmark.spec import TaggingSpec
@@ -77,6 +78,10 @@ class SampleBlock(nn.Module):
         maps: Tensor = self.layers(signal)
         return maps
 
+    def forward_masked(self, signal: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """Downsampled maps and their valid lengths (padding zeroed before the conv)."""
+        return run_masked(self.layers, signal, lengths)
+
 
 class SampleCnnTagger(TaggerModel):
     """The ``waveform`` model: strided conv, sample-level blocks, dropout, clip pooling."""
@@ -95,12 +100,14 @@ class SampleCnnTagger(TaggerModel):
         self.dropout = nn.Dropout(config.dropout)
         self.pooling = config.pooling_head(channels[-1], num_classes)
 
-    def embed(self, features: Tensor) -> Tensor:
+    def embed(self, features: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         """Per-position embeddings ``(batch, samples // 3 ** (blocks + 1), channels[-1])``."""
         signal = features.flatten(1).unsqueeze(1)
-        maps: Tensor = self.blocks(self.first(signal))
+        samples = lengths * features.shape[2]
+        maps, samples = run_masked(self.first, signal, samples)
+        maps, samples = run_masked(self.blocks, maps, samples)
         embeddings: Tensor = self.dropout(maps.transpose(1, 2))
-        return embeddings
+        return embeddings, samples
 
 
 @register_model("waveform", WaveformModelConfig)

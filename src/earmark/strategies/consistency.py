@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from earmark.augment.mixup import mixed_lengths
 from earmark.augment.specaugment import SpecAugment, SpecAugmentConfig
 from earmark.config import ConfigError, from_dict
 from earmark.spec import TaggingSpec
@@ -116,20 +117,21 @@ class Consistency(Strategy):
             features = self._specaugment(batch.features, self._generator(step, 0))
         else:
             features = batch.features
-        logits = student(features)
+        logits = student(features, batch.lengths)
         bce = masked_bce(logits, targets, weights)
         if scale == 0.0:
             consistency = torch.zeros((), device=logits.device)
         elif self.config.views == "specaugment":
-            other = student(self._specaugment(batch.features, self._generator(step, 1)))
+            other = student(self._specaugment(batch.features, self._generator(step, 1)), batch.lengths)
             consistency = sigmoid_consistency(other, torch.sigmoid(logits))
         else:
-            consistency = self._mixup_consistency(batch.features, logits, student, step)
+            consistency = self._mixup_consistency(batch, logits, student, step)
         return {"bce": bce, "consistency": consistency, "total": bce + scale * consistency}
 
     def _mixup_consistency(
-        self, features: torch.Tensor, logits: torch.Tensor, student: nn.Module, step: int
+        self, batch: Batch, logits: torch.Tensor, student: nn.Module, step: int
     ) -> torch.Tensor:
+        features = batch.features
         generator = self._generator(step, 1)
         size = features.shape[0]
         partners = torch.randperm(size, generator=generator).to(features.device)
@@ -139,4 +141,5 @@ class Consistency(Strategy):
         mixed = lam[:, None, None] * features + (1 - lam[:, None, None]) * features[partners]
         probabilities = torch.sigmoid(logits)
         target = lam[:, None] * probabilities + (1 - lam[:, None]) * probabilities[partners]
-        return sigmoid_consistency(student(mixed), target)
+        lengths = mixed_lengths(batch.valid_frames, lam, partners)
+        return sigmoid_consistency(student(mixed, lengths), target)

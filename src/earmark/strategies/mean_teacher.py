@@ -99,10 +99,10 @@ class MeanTeacher(Strategy):
         if teacher is None:
             raise ValueError("mean_teacher needs the teacher made by make_teacher")
         targets, weights = supervised_targets(batch, self._supervised)
-        logits = student(batch.features)
+        logits = student(batch.features, batch.lengths)
         bce = masked_bce(logits, targets, weights)
         with torch.no_grad(), noisy_teacher_mode(teacher, dropout=self.mean_teacher.teacher_dropout):
-            teacher_probabilities = torch.sigmoid(teacher(self._teacher_features(batch, step)))
+            teacher_probabilities = torch.sigmoid(teacher(self._teacher_features(batch, step), batch.lengths))
         consistency = (torch.sigmoid(logits) - teacher_probabilities).pow(2).mean()
         total = bce + self.consistency_scale(step) * consistency
         return {"bce": bce, "consistency": consistency, "total": total}

@@ -64,7 +64,7 @@ class Supervised(Strategy):
     ) -> dict[str, torch.Tensor]:
         """``{"bce", "total"}`` of the student's logits."""
         targets, weights = supervised_targets(batch, self.loss_config)
-        logits = student(batch.features)
+        logits = student(batch.features, batch.lengths)
         pos_weight = None if self._pos_weight is None else self._pos_weight.to(logits.device)
         bce = masked_bce(logits, targets, weights, pos_weight=pos_weight)
         return {"bce": bce, "total": bce}

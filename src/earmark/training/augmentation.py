@@ -28,6 +28,7 @@ Augment = Callable[[Batch, torch.Generator], Batch]
 def build_augment(options: Mapping[str, Any]) -> Augment | None:
     """The augmentation a recipe asks for, or None when it asks for none."""
     from earmark.augment import Mixup, build_augmentation
+    from earmark.augment.mixup import mixed_lengths
 
     if not options:
         return None
@@ -38,9 +39,15 @@ def build_augment(options: Mapping[str, Any]) -> Augment | None:
     def augment(batch: Batch, generator: torch.Generator) -> Batch:
         for transform in transforms:
             if isinstance(transform, Mixup):
-                mixed = transform.mix_batch(batch.features, batch.positive, batch.annotated, generator)
+                size, frames, dim = batch.features.shape
+                params = transform.sample(size, frames, dim, generator)
+                mixed = transform.mix(batch.features, batch.positive, batch.annotated, params)
                 batch = dataclasses.replace(
-                    batch, features=mixed.features, positive=mixed.positive, annotated=mixed.annotated
+                    batch,
+                    features=mixed.features,
+                    positive=mixed.positive,
+                    annotated=mixed.annotated,
+                    lengths=mixed_lengths(batch.valid_frames, params.weights, params.partners),
                 )
             else:
                 batch = batch.with_features(transform(batch.features, generator))

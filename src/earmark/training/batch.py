@@ -21,6 +21,8 @@ class Batch:
     labeled : (batch,) bool; False for clips whose source is ``unlabeled``.
     clip_ids : the clip of each row.
     sources : ``curated`` / ``noisy`` / ``unlabeled`` of each row.
+    lengths : (batch,) int64, the valid frames of each row; the frames after them are padding,
+        which every model ignores (see :mod:`earmark.models.masking`). Every frame when omitted.
 
     """
 
@@ -30,11 +32,17 @@ class Batch:
     labeled: torch.Tensor
     clip_ids: tuple[str, ...]
     sources: tuple[str, ...]
+    lengths: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         b = self.features.shape[0]
         if self.features.ndim != 3:
             raise ValueError(f"features must be (batch, frames, dim), got {tuple(self.features.shape)}")
+        if self.lengths is None:
+            full = torch.full((b,), self.features.shape[1], dtype=torch.long, device=self.features.device)
+            object.__setattr__(self, "lengths", full)
+        elif tuple(self.lengths.shape) != (b,):
+            raise ValueError(f"lengths must be (batch={b},), got {tuple(self.lengths.shape)}")
         if self.positive.shape != self.annotated.shape or self.positive.shape[0] != b:
             raise ValueError(
                 f"positive {tuple(self.positive.shape)} and annotated {tuple(self.annotated.shape)} "
@@ -56,7 +64,15 @@ class Batch:
             positive=self.positive.to(device, non_blocking=True),
             annotated=self.annotated.to(device, non_blocking=True),
             labeled=self.labeled.to(device, non_blocking=True),
+            lengths=self.valid_frames.to(device, non_blocking=True),
         )
+
+    @property
+    def valid_frames(self) -> torch.Tensor:
+        """``lengths`` as a tensor (never None after construction)."""
+        if self.lengths is None:  # pragma: no cover - filled in __post_init__
+            raise ValueError("a Batch always has lengths")
+        return self.lengths
 
     def with_features(self, features: torch.Tensor) -> Batch:
         """The same labels with other features (an augmented view)."""

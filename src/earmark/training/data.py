@@ -39,15 +39,19 @@ CropPolicy = Literal["head", "random"]
 
 def crop_segment(
     frames: np.ndarray, length: int, policy: CropPolicy, rng: np.random.Generator | None
-) -> np.ndarray:
-    """A ``(length, dim)`` float32 segment of ``frames``; zero-padded when the clip is shorter."""
+) -> tuple[np.ndarray, int]:
+    """A ``(length, dim)`` float32 segment of ``frames`` and its valid frames.
+
+    A clip shorter than ``length`` is zero-padded at the end; the valid count tells the model
+    where the padding starts.
+    """
     available = frames.shape[0]
     if available >= length:
         start = 0 if policy == "head" or rng is None else int(rng.integers(0, available - length + 1))
-        return np.asarray(frames[start : start + length], dtype=np.float32)
+        return np.asarray(frames[start : start + length], dtype=np.float32), length
     out = np.zeros((length, frames.shape[1]), dtype=np.float32)
     out[:available] = frames
-    return out
+    return out, available
 
 
 class StoreSet:
@@ -92,8 +96,8 @@ class StoreSet:
             raise StoreError(f"{len(absent)} labeled clips have no features, e.g. {absent[0]!r}")
 
 
-class SegmentDataset(Dataset[tuple[np.ndarray, int]]):
-    """Item ``i``: a segment of clip ``labels.clip_ids[i]`` and the row ``i`` itself."""
+class SegmentDataset(Dataset[tuple[np.ndarray, int, int]]):
+    """Item ``i``: a segment of clip ``labels.clip_ids[i]``, its valid frames and the row ``i``."""
 
     def __init__(
         self,
@@ -124,17 +128,19 @@ class SegmentDataset(Dataset[tuple[np.ndarray, int]]):
     def __len__(self) -> int:
         return self.labels.num_clips
 
-    def __getitem__(self, row: int) -> tuple[np.ndarray, int]:
+    def __getitem__(self, row: int) -> tuple[np.ndarray, int, int]:
         clip = str(self.labels.clip_ids[row])
         rng = np.random.default_rng((self.seed, self.epoch, row)) if self.policy == "random" else None
-        return crop_segment(self.stores[clip], self.segment_frames, self.policy, rng), row
+        segment, valid = crop_segment(self.stores[clip], self.segment_frames, self.policy, rng)
+        return segment, valid, row
 
-    def batch(self, items: Sequence[tuple[np.ndarray, int]]) -> Batch:
+    def batch(self, items: Sequence[tuple[np.ndarray, int, int]]) -> Batch:
         """Collate items into a :class:`Batch`."""
-        rows = [row for _, row in items]
+        rows = [row for _, _, row in items]
         index = torch.tensor(rows, dtype=torch.long)
         return Batch(
-            features=torch.from_numpy(np.stack([segment for segment, _ in items])),
+            features=torch.from_numpy(np.stack([segment for segment, _, _ in items])),
+            lengths=torch.tensor([valid for _, valid, _ in items], dtype=torch.long),
             positive=self._positive[index],
             annotated=self._annotated[index],
             labeled=self._labeled[index],
@@ -254,7 +260,7 @@ class LabeledUnlabeledBatches(Sampler[list[int]]):
 class TrainLoader:
     """The training DataLoader with its resumable sampler, built from a config's ``sampler``."""
 
-    loader: DataLoader[tuple[np.ndarray, int]]  # yields Batch through its collate_fn
+    loader: DataLoader[tuple[np.ndarray, int, int]]  # yields Batch through its collate_fn
     sampler: EpochSampler | LabeledUnlabeledBatches
     steps_per_epoch: int
     batch_size: int
