@@ -8,6 +8,9 @@ words, why a spec does not suit it and which model to use instead.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -82,6 +85,16 @@ class TaggerModel(nn.Module):
                 f"features have {features.shape[1]} frames but the model needs at least "
                 f"{self.min_frames}; zero-pad short clips to min_frames"
             )
+
+    @torch.jit.unused
+    def fit_input_statistics(self, clips: Iterable[np.ndarray]) -> None:
+        """Fit whatever the model computes from its training data before training (nothing here).
+
+        The Trainer calls this once on a new model (not on resume or ``init_from``, whose
+        checkpoints carry the fitted values) with the frames ``(num_frames, dim)`` of every
+        training clip; models that standardise their input (``attention_mil``, ``linear``,
+        ``mlp``) store the statistics in buffers, so they travel in every checkpoint.
+        """
 
     @torch.jit.unused
     def num_parameters(self, trainable_only: bool = False) -> int:

@@ -92,9 +92,13 @@ class Trainer:
         self.spec = TaggingSpec(labels.class_names, self.stores.frontend, config.segment_frames)
         self.splits: dict[str, Labels] = select_splits(labels, config.data, seed=config.seed)
         torch.manual_seed(config.seed)
-        self.model: nn.Module = build_model(config.model, self.spec, config.model_options).to(self.device)
+        model = build_model(config.model, self.spec, config.model_options)
         if config.init_from:
+            self.model: nn.Module = model.to(self.device)
             self._initialise_from(Path(config.init_from))
+        else:
+            model.fit_input_statistics(self.stores[c] for c in self.splits["train"].clip_ids.tolist())
+            self.model = model.to(self.device)
         self.strategy: Strategy = build_strategy(config.strategy, self.spec, config.strategy_options)
         self.teacher = self.strategy.make_teacher(self.model)
         if self.context.is_main:
