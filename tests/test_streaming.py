@@ -7,7 +7,7 @@ import torch
 from earmark.features.audio import AudioError, load_audio
 from earmark.features.logmel import LogMel, LogMelConfig
 from earmark.features.waveform import Waveform, WaveformConfig
-from earmark.inference import predict_frames
+from earmark.inference import Segmenting, predict_frames
 from earmark.streaming import SegmentAggregator, stream_frames, tag_file
 from earmark.testing import write_broken_files, write_tone
 
@@ -57,14 +57,7 @@ def test_aggregator_equals_batch_prediction(total, aggregate, rng):
 def test_tag_file_and_bad_files(tmp_path):
     path = write_tone(tmp_path / "t.wav", duration_seconds=3.0)
     frontend = LogMel(LogMelConfig(n_mels=8))
-    scores = tag_file(
-        path,
-        frontend,
-        MeanModel(),
-        segment_frames=50,
-        hop_frames=25,
-        aggregate="mean_probability",
-    )
+    scores = tag_file(path, frontend, MeanModel(), Segmenting(50, 25, "mean_probability"))
     assert scores.shape == (3,)
     broken = write_broken_files(tmp_path / "broken")
     for kind, message in [("corrupt", "cannot be decoded"), ("zero_length", "no samples"), ("nan", "NaN")]:

@@ -9,16 +9,96 @@ segment and the clip's score aggregates them: the mean of probabilities, the mea
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Literal
+import dataclasses
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["Aggregate", "aggregate_segments", "predict_frames", "segment_starts"]
+__all__ = [
+    "Aggregate",
+    "Coverage",
+    "Segmenting",
+    "aggregate_segments",
+    "predict_frames",
+    "segment_starts",
+]
 
 Aggregate = Literal["mean_probability", "mean_logit", "max"]
+Coverage = Literal["cover", "head"]
+AGGREGATES: tuple[str, ...] = ("mean_probability", "mean_logit", "max")
+
+
+@dataclasses.dataclass(frozen=True)
+class Segmenting:
+    """How a run cuts clips into segments and scores them: the one home of these settings.
+
+    Resolved once when a run starts (lengths in seconds become frames at the front-end's frame
+    rate), stored in every checkpoint, and used by every path that scores clips with the run:
+    validation, test predictions, ``earmark predict``, audits, pipelines and teacher runs.
+
+    Parameters
+    ----------
+    segment_frames
+        Frames per segment.
+    hop_frames
+        Frames between segment starts when a clip is covered (``coverage="cover"``).
+    aggregate
+        How segment outputs become the clip score (mean of probabilities, mean of logits, max).
+    coverage
+        ``cover``: segments every ``hop_frames`` cover the whole clip (the "X" input of the
+        FSDKaggle2018 system); ``head``: only the first segment, the start of the clip ("LH").
+
+    """
+
+    segment_frames: int
+    hop_frames: int
+    aggregate: Aggregate = "mean_probability"
+    coverage: Coverage = "cover"
+
+    def __post_init__(self) -> None:
+        if self.segment_frames <= 0 or self.hop_frames <= 0:
+            raise ValueError(
+                f"segment_frames ({self.segment_frames}) and hop_frames ({self.hop_frames}) must be positive"
+            )
+        if self.aggregate not in AGGREGATES:
+            raise ValueError(f"unknown aggregate {self.aggregate!r}; use {', '.join(AGGREGATES)}")
+        if self.coverage not in ("cover", "head"):
+            raise ValueError(f"coverage must be 'cover' or 'head', got {self.coverage!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (stored in checkpoints)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Segmenting:
+        """Inverse of :meth:`to_dict`; unknown keys raise."""
+        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown segmenting key {', '.join(unknown)}")
+        return cls(**dict(data))
+
+    def score(
+        self,
+        model: nn.Module,
+        clips: Iterable[np.ndarray],
+        *,
+        device: torch.device | str = "cpu",
+        batch_segments: int = 256,
+    ) -> np.ndarray:
+        """Clip probabilities ``(clips, classes)`` of ``model`` for clips of frames ``(n, dim)``."""
+        return predict_frames(
+            model,
+            clips,
+            segment_frames=self.segment_frames,
+            hop_frames=self.hop_frames,
+            aggregate=self.aggregate,
+            coverage=self.coverage,
+            device=device,
+            batch_segments=batch_segments,
+        )
 
 
 def segment_starts(num_frames: int, segment_frames: int, hop_frames: int) -> np.ndarray:
@@ -45,9 +125,13 @@ def aggregate_segments(logits: torch.Tensor, how: Aggregate) -> torch.Tensor:
     raise ValueError(f"unknown aggregate {how!r}; use mean_probability, mean_logit or max")
 
 
-def _segments(frames: np.ndarray, segment_frames: int, hop_frames: int) -> tuple[np.ndarray, np.ndarray]:
-    """Segments ``(n, segment_frames, dim)`` covering a clip, and the valid frames of each."""
+def _segments(
+    frames: np.ndarray, segment_frames: int, hop_frames: int, coverage: Coverage
+) -> tuple[np.ndarray, np.ndarray]:
+    """Segments ``(n, segment_frames, dim)`` covering a clip (or its head), and their valid frames."""
     starts = segment_starts(frames.shape[0], segment_frames, hop_frames)
+    if coverage == "head":
+        starts = starts[:1]
     out = np.zeros((len(starts), segment_frames, frames.shape[1]), dtype=np.float32)
     valid = np.zeros(len(starts), dtype=np.int64)
     for i, start in enumerate(starts.tolist()):
@@ -58,7 +142,7 @@ def _segments(frames: np.ndarray, segment_frames: int, hop_frames: int) -> tuple
 
 
 def _chunks(
-    clips: Iterable[np.ndarray], segment_frames: int, hop_frames: int, batch_segments: int
+    clips: Iterable[np.ndarray], segment_frames: int, hop_frames: int, batch_segments: int, coverage: Coverage
 ) -> Iterator[tuple[np.ndarray, np.ndarray, list[int]]]:
     """Stacks of segments (at most ``batch_segments``, whole clips), their valid frames, counts."""
     pending: list[np.ndarray] = []
@@ -67,7 +151,7 @@ def _chunks(
     for frames in clips:
         if len(frames) == 0:
             raise ValueError("a clip has no frames; it cannot be scored")
-        segments, valid = _segments(np.asarray(frames), segment_frames, hop_frames)
+        segments, valid = _segments(np.asarray(frames), segment_frames, hop_frames, coverage)
         if pending and sum(counts) + len(segments) > batch_segments:
             yield np.concatenate(pending), np.concatenate(lengths), counts
             pending, lengths, counts = [], [], []
@@ -86,20 +170,22 @@ def predict_frames(
     segment_frames: int,
     hop_frames: int | None = None,
     aggregate: Aggregate = "mean_probability",
+    coverage: Coverage = "cover",
     batch_segments: int = 256,
     device: torch.device | str = "cpu",
     transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> np.ndarray:
     """Clip probabilities ``(clips, classes)`` for clips given as frames ``(num_frames, dim)``.
 
-    ``hop_frames`` defaults to half a segment (50 % overlap). The model is put in eval mode.
+    ``hop_frames`` defaults to half a segment (50 % overlap); ``coverage="head"`` scores only
+    the first segment of each clip. The model is put in eval mode.
     """
     hop_frames = hop_frames or max(1, segment_frames // 2)
     was_training = model.training
     model.eval()
     rows: list[np.ndarray] = []
     try:
-        for stack, valid, counts in _chunks(clips, segment_frames, hop_frames, batch_segments):
+        for stack, valid, counts in _chunks(clips, segment_frames, hop_frames, batch_segments, coverage):
             features = torch.from_numpy(stack).to(device)
             if transform is not None:
                 features = transform(features)

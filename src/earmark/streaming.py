@@ -20,7 +20,7 @@ from earmark.features.audio import AudioError, to_mono
 from earmark.features.frontend import Frontend
 from earmark.features.logmel import LogMel
 from earmark.features.waveform import Waveform
-from earmark.inference import Aggregate
+from earmark.inference import Aggregate, Segmenting
 
 __all__ = ["SegmentAggregator", "decode_blocks", "stream_frames", "tag_file"]
 
@@ -197,15 +197,31 @@ def tag_file(
     path: str | Path,
     frontend: Frontend,
     model: nn.Module,
+    segmenting: Segmenting,
     *,
-    segment_frames: int,
-    hop_frames: int,
-    aggregate: Aggregate,
     device: torch.device | str = "cpu",
 ) -> np.ndarray:
-    """Clip probabilities ``(classes,)`` of one audio file of any length, in bounded memory."""
+    """Clip probabilities ``(classes,)`` of one audio file of any length, in bounded memory.
+
+    Segments are cut and aggregated as ``segmenting`` says; with ``coverage="head"`` only the
+    start of the file is decoded and scored.
+    """
+    if segmenting.coverage == "head":
+        head: list[np.ndarray] = []
+        for frames in stream_frames(path, frontend):
+            head.append(frames)
+            if sum(len(f) for f in head) >= segmenting.segment_frames:
+                break
+        if not head:
+            raise ValueError(f"{path} gave no frames")
+        scores: np.ndarray = segmenting.score(model, [np.concatenate(head)], device=device)[0]
+        return scores
     aggregator = SegmentAggregator(
-        model, segment_frames=segment_frames, hop_frames=hop_frames, aggregate=aggregate, device=device
+        model,
+        segment_frames=segmenting.segment_frames,
+        hop_frames=segmenting.hop_frames,
+        aggregate=segmenting.aggregate,
+        device=device,
     )
     for frames in stream_frames(path, frontend):
         aggregator.add(frames)

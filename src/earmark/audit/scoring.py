@@ -6,10 +6,8 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import torch
 
 from earmark.data.labels import Labels
-from earmark.inference import predict_frames
 from earmark.spec import TaggingSpec
 
 __all__ = ["score_run"]
@@ -46,14 +44,4 @@ def score_run(
         if split not in splits:
             raise ValueError(f"run {run_dir} has no {split} split; it has {', '.join(splits)}")
         part = splits[split]
-    config = run.config
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    scores = predict_frames(
-        run.model.to(device),
-        (stores[c] for c in part.clip_ids.tolist()),
-        segment_frames=config.segment_frames,
-        hop_frames=config.predict_hop_frames,
-        aggregate=config.predict_aggregate,
-        device=device,
-    )
-    return part, scores
+    return part, run.score(stores[c] for c in part.clip_ids.tolist())

@@ -48,19 +48,10 @@ def predict_command(
         raise ConfigError(f"--out must end in .csv or .json, got {out_path}")
     loaded = load_run(run)
     frontend = build_frontend(loaded.spec.frontend)
-    config = loaded.config
-    hop = config.predict_hop_frames or max(1, config.segment_frames // 2)
     results: list[dict[str, Any]] = []
     for path in _audio_files(paths):
         try:
-            scores = tag_file(
-                path,
-                frontend,
-                loaded.model,
-                segment_frames=config.segment_frames,
-                hop_frames=hop,
-                aggregate=config.predict_aggregate,
-            )
+            scores = tag_file(path, frontend, loaded.model, loaded.segmenting)
         except AudioError as error:
             if on_error == "raise":
                 raise

@@ -103,6 +103,11 @@ class AisfxConfig(FrontendConfig):
         """``hop_seconds`` in whole spectrogram frames."""
         return round(self.hop_seconds * self.sample_rate / FRAME_HOP_SAMPLES)
 
+    @property
+    def frames_per_second(self) -> float:
+        """Embeddings per second of audio (one per hop)."""
+        return self.sample_rate / (self.hop_frames * FRAME_HOP_SAMPLES)
+
 
 def num_spectrogram_frames(num_samples: int) -> int:
     """Spectrogram frames of a waveform: frame ``k`` is centred on sample ``1024 k``.
@@ -277,7 +282,7 @@ class Aisfx(Frontend):
     @property
     def frames_per_second(self) -> float:
         """Blocks per second of audio."""
-        return self.config.sample_rate / (self.config.hop_frames * FRAME_HOP_SAMPLES)
+        return self.config.frames_per_second
 
     def num_frames(self, num_samples: int) -> int:
         """Embeddings produced for a waveform of ``num_samples`` samples."""

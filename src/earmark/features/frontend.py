@@ -25,6 +25,7 @@ __all__ = [
     "FrontendConfig",
     "build_frontend",
     "config_hash",
+    "frames_per_second",
     "frontend_config_from_dict",
     "frontend_config_to_dict",
     "register_frontend",
@@ -143,3 +144,15 @@ def config_hash(config: FrontendConfig) -> str:
 def build_frontend(config: FrontendConfig) -> Frontend:
     """Instantiate the front-end whose config ``config`` is."""
     return _frontend_class(frontend_name(config))(config)
+
+
+def frames_per_second(config: FrontendConfig) -> float:
+    """Frame rate of the front-end ``config`` describes, in frames per second of audio.
+
+    Read from the config when it says (so a store of pretrained embeddings can be trained on
+    without the package that computed them), else from the front-end itself.
+    """
+    rate = getattr(config, "frames_per_second", None)
+    if isinstance(rate, int | float):
+        return float(rate)
+    return float(build_frontend(config).frames_per_second)

@@ -51,7 +51,6 @@ def changed_entries(before: Labels, after: Labels, *, who: str, why: str) -> lis
 
 def score_with_run(run_dir: Path, prepared: str, labels: Labels) -> np.ndarray:
     """The clip probabilities ``(clips, classes)`` of a finished run's model for ``labels``' clips."""
-    from earmark.inference import predict_frames
     from earmark.runs import load_run
     from earmark.spec import TaggingSpec
     from earmark.training.config import DataConfig
@@ -62,14 +61,7 @@ def score_with_run(run_dir: Path, prepared: str, labels: Labels) -> np.ndarray:
     loaded.spec.check_compatible(
         TaggingSpec(labels.class_names, stores.frontend, loaded.spec.segment_frames), what=f"run {run_dir}"
     )
-    config = loaded.config
-    return predict_frames(
-        loaded.model,
-        (stores[c] for c in labels.clip_ids.tolist()),
-        segment_frames=config.segment_frames,
-        hop_frames=config.predict_hop_frames,
-        aggregate=config.predict_aggregate,
-    )
+    return loaded.score(stores[c] for c in labels.clip_ids.tolist())
 
 
 def _who(stage: Stage) -> str:

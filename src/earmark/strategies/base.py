@@ -23,6 +23,7 @@ from torch import nn
 
 from earmark.config import ConfigError, from_dict
 from earmark.data.labels import Labels
+from earmark.inference import Segmenting
 from earmark.spec import TaggingSpec
 from earmark.training.batch import Batch
 
@@ -38,15 +39,16 @@ class TrainingContext:
     run_dir : the run directory (files a strategy writes there are part of the run).
     spec : the run's TaggingSpec.
     is_main : True on the process that writes files (rank 0, or the only process).
-    score : ``score(model, labels, segment_frames)`` returns the model's clip probabilities
-        ``(clips, classes)`` for ``labels``' clips, from the run's feature store.
+    score : ``score(model, labels, segmenting)`` returns the model's clip probabilities
+        ``(clips, classes)`` for ``labels``' clips, from the run's feature store, cut and
+        aggregated as ``segmenting`` says (a teacher run's own settings).
 
     """
 
     run_dir: Path
     spec: TaggingSpec
     is_main: bool
-    score: Callable[[nn.Module, Labels, int], np.ndarray]
+    score: Callable[[nn.Module, Labels, Segmenting], np.ndarray]
 
 
 class Strategy(ABC):

@@ -95,7 +95,7 @@ class EnhancesLabels:
             dataclasses.replace(self.spec, segment_frames=teacher.spec.segment_frames),
             what=f"teacher run {self.config.teacher_run}",
         )
-        scores = context.score(teacher.model, train, teacher.config.segment_frames)
+        scores = context.score(teacher.model, train, teacher.segmenting)  # cut as the teacher was
         enhanced, flagged = enhance_labels(train, scores, share=enhancement_share(self.config))
         if context.is_main:
             write_labels(enhanced, context.run_dir / "enhanced_labels.csv")

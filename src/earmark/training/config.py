@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any, Literal
 
 from earmark.config import ConfigError
+from earmark.inference import Segmenting
 
-__all__ = ["DataConfig", "OptimConfig", "TrainConfig"]
+__all__ = ["DEFAULT_SEGMENT_FRAMES", "DataConfig", "OptimConfig", "TrainConfig", "check_group_pattern"]
+
+DEFAULT_SEGMENT_FRAMES = 128
 
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-    """Which prepared data to train, validate and test on.
+    r"""Which prepared data to train, validate and test on.
 
     ``prepared`` is a directory written by ``earmark prepare``; ``labels`` optionally replaces
     its label table (e.g. an enhanced or simulated one). Folds select clips; an empty tuple
     means "not used" for valid / test, and "every fold not used elsewhere" for train.
-    ``valid_fraction`` holds out a seeded share of the training clips when no valid folds are set.
+    ``valid_fraction`` holds out a seeded share of the training clips when no valid folds are set;
+    with ``group_pattern`` (a regex whose first group keys a recording, e.g. ``'^(\d+-\d+)-'``
+    for ESC's twin takes) whole groups are held out, so no recording straddles train and valid.
     """
 
     prepared: str = ""
@@ -27,15 +33,30 @@ class DataConfig:
     test_folds: tuple[int, ...] = ()
     train_sources: tuple[str, ...] = ()
     valid_fraction: float = 0.0
+    group_pattern: str | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.valid_fraction < 1.0:
             raise ConfigError(f"data.valid_fraction must be in [0, 1), got {self.valid_fraction}")
+        if self.group_pattern is not None:
+            check_group_pattern(self.group_pattern, "data.group_pattern")
         overlap = (set(self.train_folds) & set(self.valid_folds + self.test_folds)) | (
             set(self.valid_folds) & set(self.test_folds)
         )
         if overlap:
             raise ConfigError(f"fold {sorted(overlap)[0]} is in more than one of train / valid / test")
+
+
+def check_group_pattern(pattern: str, key: str) -> None:
+    """``ConfigError`` naming ``key`` unless ``pattern`` compiles and has a capturing group."""
+    try:
+        compiled = re.compile(pattern)
+    except re.error as error:
+        raise ConfigError(f"{key} is not a valid regular expression ({error}): {pattern!r}") from error
+    if compiled.groups < 1:
+        raise ConfigError(
+            f"{key} needs a capturing group that keys a recording, e.g. '^(\\d+-\\d+)-'; got {pattern!r}"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +90,8 @@ class TrainConfig:
     init_from: str | None = None  # an earlier run: start from its best (else last) model weights
     augment: dict[str, Any] = dataclasses.field(default_factory=dict)
     optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
-    segment_frames: int = 128
+    segment_frames: int | None = None  # default 128 frames; or give segment_seconds
+    segment_seconds: float | None = None
     crop: Literal["head", "random"] = "random"
     sampler: Literal["shuffle", "balanced", "labeled_unlabeled"] = "shuffle"
     labeled_per_batch: int = 0  # with sampler labeled_unlabeled; 0 = half the batch
@@ -81,8 +103,10 @@ class TrainConfig:
     checkpoint_every: int = 200
     metric: str = "lwlrap"
     patience: int = 0
-    predict_hop_frames: int | None = None
+    predict_hop_frames: int | None = None  # default half a segment; or give hop_seconds
+    hop_seconds: float | None = None
     predict_aggregate: Literal["mean_probability", "mean_logit", "max"] = "mean_probability"
+    predict_coverage: Literal["auto", "cover", "head"] = "auto"  # auto: head when crop is head
     seed: int = 0
     device: str = "auto"
     amp: bool = True
@@ -92,8 +116,34 @@ class TrainConfig:
     report: bool = True  # write report/report.html and curves.png at the end (off for sweeps)
 
     def __post_init__(self) -> None:
-        for name in ("segment_frames", "batch_size", "epochs", "checkpoint_every"):
+        for name in ("batch_size", "epochs", "checkpoint_every"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("segment_frames", "segment_seconds", "predict_hop_frames", "hop_seconds"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ConfigError(f"{name} must be positive, got {value}")
+        for frames, seconds in (("segment_frames", "segment_seconds"), ("predict_hop_frames", "hop_seconds")):
+            if getattr(self, frames) is not None and getattr(self, seconds) is not None:
+                raise ConfigError(f"give {frames} or {seconds}, not both")
         if self.validate_every < 0 or self.patience < 0:
             raise ConfigError("validate_every and patience must be >= 0")
+
+    def segmenting(self, frames_per_second: float) -> Segmenting:
+        """The run's segment settings in frames of a front-end with ``frames_per_second``.
+
+        Seconds are rounded to whole frames (at least one); without either length a segment
+        is 128 frames, and the prediction hop is half a segment.
+        """
+        if self.segment_seconds is not None:
+            segment = max(1, round(self.segment_seconds * frames_per_second))
+        else:
+            segment = self.segment_frames or DEFAULT_SEGMENT_FRAMES
+        if self.hop_seconds is not None:
+            hop = max(1, round(self.hop_seconds * frames_per_second))
+        else:
+            hop = self.predict_hop_frames or max(1, segment // 2)
+        coverage = self.predict_coverage
+        if coverage == "auto":
+            coverage = "head" if self.crop == "head" else "cover"
+        return Segmenting(segment, hop, self.predict_aggregate, coverage)

@@ -22,6 +22,7 @@ import dataclasses
 import json
 import math
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,8 @@ from torch import nn
 
 from earmark.config import ConfigError, dump_yaml
 from earmark.data.labels import Labels
-from earmark.inference import predict_frames
+from earmark.features.frontend import frames_per_second
+from earmark.inference import Segmenting
 from earmark.metrics import is_single_label, scalar_metric
 from earmark.predictions import Predictions
 from earmark.spec import TaggingSpec
@@ -89,7 +91,8 @@ class Trainer:
         self.context: DistributedContext = setup(config.device)
         self.device = self.context.device
         self.stores, labels = open_prepared(config.data)
-        self.spec = TaggingSpec(labels.class_names, self.stores.frontend, config.segment_frames)
+        self.segmenting: Segmenting = config.segmenting(frames_per_second(self.stores.frontend))
+        self.spec = TaggingSpec(labels.class_names, self.stores.frontend, self.segmenting.segment_frames)
         self.splits: dict[str, Labels] = select_splits(labels, config.data, seed=config.seed)
         torch.manual_seed(config.seed)
         model = build_model(config.model, self.spec, config.model_options)
@@ -147,7 +150,7 @@ class Trainer:
         self.dataset = SegmentDataset(
             self.stores,
             self.splits["train"],
-            segment_frames=config.segment_frames,
+            segment_frames=self.segmenting.segment_frames,
             policy=config.crop,
             seed=config.seed,
         )
@@ -155,9 +158,25 @@ class Trainer:
             self.dataset, self.splits["train"], config, rank=context.rank, world_size=context.world_size
         )
         self.loader = self.train_loader.loader
+        self._warn_if_segment_dwarfs_clips()
         self.steps_per_epoch = self.train_loader.steps_per_epoch
         epochs_steps = config.epochs * self.steps_per_epoch
         self.total_steps = min(epochs_steps, config.max_steps) if config.max_steps else epochs_steps
+
+    def _warn_if_segment_dwarfs_clips(self) -> None:
+        """Warn when a segment is far longer than every training clip (most of it padding)."""
+        clips = self.splits["train"].clip_ids.tolist()
+        longest = max(self.stores.num_frames(c) for c in clips)
+        segment = self.segmenting.segment_frames
+        if segment > 4 * longest:
+            rate = frames_per_second(self.stores.frontend)
+            warnings.warn(
+                f"the segment is {segment} frames ({segment / rate:.2f} s) but the longest training "
+                f"clip has {longest} frames ({longest / rate:.2f} s): most of every segment is "
+                f"padding (masked, but wasted work); set segment_seconds near the clip length",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def _initialise_from(self, run: Path) -> None:
         """Load the model weights of run ``run``'s best checkpoint (its last without one)."""
@@ -184,6 +203,7 @@ class Trainer:
         return {
             "spec": self.spec.to_dict(),
             "config": dump_yaml(self.config),
+            "segmenting": self.segmenting.to_dict(),
             "model": self.model.state_dict(),
             "teacher": None if self.teacher is None else self.teacher.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -245,26 +265,13 @@ class Trainer:
     def predict(self, labels: Labels, model: nn.Module | None = None) -> Predictions:
         """Clip scores of ``labels``' clips with the evaluated model (or ``model``)."""
         model = model or self.strategy.evaluation_model(self.model, self.teacher)
-        scores = predict_frames(
-            model,
-            (self.stores[c] for c in labels.clip_ids.tolist()),
-            segment_frames=self.config.segment_frames,
-            hop_frames=self.config.predict_hop_frames,
-            aggregate=self.config.predict_aggregate,
-            device=self.device,
-        )
+        scores = self._score(model, labels, self.segmenting)
         return Predictions.from_spec(self.spec, labels.clip_ids, scores)
 
-    def _score(self, model: nn.Module, labels: Labels, segment_frames: int) -> np.ndarray:
+    def _score(self, model: nn.Module, labels: Labels, segmenting: Segmenting) -> np.ndarray:
         """``model``'s clip probabilities for ``labels``' clips (what strategies score with)."""
-        return predict_frames(
-            model.to(self.device),
-            (self.stores[c] for c in labels.clip_ids.tolist()),
-            segment_frames=segment_frames,
-            hop_frames=self.config.predict_hop_frames,
-            aggregate=self.config.predict_aggregate,
-            device=self.device,
-        )
+        clips = (self.stores[c] for c in labels.clip_ids.tolist())
+        return segmenting.score(model.to(self.device), clips, device=self.device)
 
     def evaluate(self, labels: Labels, predictions: Predictions) -> dict[str, float]:
         """Headline metrics of ``predictions`` against ``labels`` (annotated entries only)."""
@@ -304,6 +311,7 @@ class Trainer:
                         "model": model.state_dict(),
                         "model_name": self.config.model,
                         "model_options": self.config.model_options,
+                        "segmenting": self.segmenting.to_dict(),
                         "step": self.step,
                         self.config.metric: value,
                     },
