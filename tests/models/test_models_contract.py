@@ -52,6 +52,12 @@ CASES: dict[str, Case] = {
         "'logmel'",
     ),
     "attention_mil": Case(EMBEDDING, {"hidden_layers": 2, "hidden_units": 8, "dropout": 0.5}, None),
+    "linear": Case(EMBEDDING, {"dropout": 0.5}, None),
+    "mlp": Case(
+        EMBEDDING,
+        {"hidden_layers": 2, "hidden_units": 8, "dropout": 0.5, "statistics": ["mean", "max", "std"]},
+        None,
+    ),
     "waveform": Case(
         WAVEFORM,
         {"channels": [4, 8, 8], "width_multiplier": 1.0, "dropout": 0.5},
@@ -188,21 +194,42 @@ def test_traced_models_match_eager_with_and_without_lengths(name: str) -> None:
             torch.testing.assert_close(traced_lengths(features, lengths), model(features, lengths))
 
 
-POOLINGS = ("mean", "max", "logsumexp", "attention", "attention_probability")
+POOLINGS = ("mean", "max", "logsumexp", "attention", "attention_probability", "attention_sigmoid")
 
 
-@pytest.mark.parametrize("pooling", POOLINGS)
-@pytest.mark.parametrize("name", NAMES)
-def test_a_padded_clip_scores_exactly_as_the_clip_alone(name: str, pooling: str) -> None:
+def has_pooling_option(name: str) -> bool:
+    return "pooling" in {f.name for f in dataclasses.fields(MODELS[name].config_class)}
+
+
+# every model with a pooling option x every pooling; the probes (their pooling is fixed) once each
+PADDING_CASES = [
+    (name, pooling) for name in NAMES for pooling in (POOLINGS if has_pooling_option(name) else (None,))
+]
+
+
+def fit_on_random_clips(model: TaggerModel) -> None:
+    """Fit input statistics far from the identity, so that padding would show through them."""
+    generator = torch.Generator().manual_seed(11)
+    clips = [
+        (3.0 + 2.0 * torch.randn(frames, model.input_dim, generator=generator)).numpy()
+        for frames in (4, 9, 1)
+    ]
+    model.fit_input_statistics(iter(clips))
+
+
+@pytest.mark.parametrize(("name", "pooling"), PADDING_CASES)
+def test_a_padded_clip_scores_exactly_as_the_clip_alone(name: str, pooling: str | None) -> None:
     torch.manual_seed(0)
-    model = build_model(name, CASES[name].spec, {**CASES[name].options, "pooling": pooling}).eval()
+    options = CASES[name].options if pooling is None else {**CASES[name].options, "pooling": pooling}
+    model = build_model(name, CASES[name].spec, options).eval()
+    fit_on_random_clips(model)
     for module in model.modules():  # random batch-norm statistics, so the padding would show
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
             module.running_mean.uniform_(-1, 1)
             module.running_var.uniform_(0.5, 2)
             if module.affine:
                 module.bias.data.uniform_(-1, 1)
-    if pooling.startswith("attention"):  # attention weights start at zero: make them informative
+    if pooling is not None and pooling.startswith("attention"):  # weights may start at zero: randomise
         torch.nn.init.normal_(model.pooling.attention.weight)
     segment = CASES[name].spec.segment_frames
     lengths = [model.min_frames, model.min_frames + 1, segment - 1, segment + 5]
@@ -224,6 +251,7 @@ def test_a_padded_clip_scores_exactly_as_the_clip_alone(name: str, pooling: str)
 @pytest.mark.parametrize("name", NAMES)
 def test_state_dict_round_trip(name: str) -> None:
     model = make(name, seed=5).train()
+    fit_on_random_clips(model)  # input statistics, where a model has them, must travel too
     model(features_for(model, CASES[name].spec.segment_frames, batch=4))  # move batch-norm statistics
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)

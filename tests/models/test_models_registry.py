@@ -17,7 +17,17 @@ LOGMEL64 = TaggingSpec(CLASSES, LogMelConfig(n_mels=64), segment_frames=128)
 
 
 def test_the_registry_holds_every_model_of_the_design() -> None:
-    assert set(MODELS) == {"cnn", "crnn", "resnet", "se_resnet", "mobilenet", "attention_mil", "waveform"}
+    assert set(MODELS) == {
+        "cnn",
+        "crnn",
+        "resnet",
+        "se_resnet",
+        "mobilenet",
+        "attention_mil",
+        "linear",
+        "mlp",
+        "waveform",
+    }
 
 
 def test_unknown_model_lists_the_valid_names() -> None:

@@ -10,6 +10,7 @@ from earmark.models.cnn import CnnConfig, CnnTagger
 from earmark.models.crnn import CrnnConfig, CrnnTagger
 from earmark.models.mobilenet import MobileNetConfig, MobileNetTagger
 from earmark.models.pooling import POOLINGS, HeadConfig, build_pooling
+from earmark.models.probe import LinearProbeConfig, MlpProbeConfig, ProbeTagger
 from earmark.models.registry import MODELS, ModelEntry, build_model, model_config, register_model
 from earmark.models.resnet import ResNetConfig, ResNetTagger, SeResNetConfig
 from earmark.models.waveform import SampleCnnTagger, WaveformModelConfig
@@ -24,9 +25,12 @@ __all__ = [
     "CrnnConfig",
     "CrnnTagger",
     "HeadConfig",
+    "LinearProbeConfig",
+    "MlpProbeConfig",
     "MobileNetConfig",
     "MobileNetTagger",
     "ModelEntry",
+    "ProbeTagger",
     "ResNetConfig",
     "ResNetTagger",
     "SampleCnnTagger",

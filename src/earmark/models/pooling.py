@@ -19,8 +19,18 @@ Every model ends in one of these modules, so the pooling is a config choice shar
     log space, ``log Σ_t a_t σ(z_t) − log Σ_t a_t σ(−z_t)`` (the second sum is ``1 − p`` since
     the weights sum to one), so no clamp of ``p`` is needed and the value is finite for any
     finite input, with non-vanishing gradients where a clamped ``p`` would have none.
+``attention_sigmoid``
+    decision-level attention in Kong et al.'s form, as in Gururani & Lerch's released model:
+    attention weights ``a_t = σ(u_t) / Σ_s σ(u_s)`` (sigmoid attention logits normalised to sum
+    to one over the valid frames) times per-frame probabilities, ``p = Σ_t a_t σ(z_t)``. Since
+    ``a`` is the softmax over time of ``log σ(u_t)``, the logit of ``p`` is computed in log space
+    exactly as for ``attention_probability`` (no clamp; Kong et al.'s code clamps ``σ(u)`` to
+    ``[1e-7, 1 − 1e-7]``, which changes the weights only when the sigmoid saturates).
 
-The attention heads have no bias: a bias constant over time cancels in the softmax.
+The softmax attention heads have no bias: a bias constant over time cancels in the softmax;
+they start from zero weights, i.e. uniform attention. The sigmoid attention head keeps its bias
+(it sets where on the sigmoid the frames sit, so it does not cancel) and PyTorch's default
+initialisation, as a plain linear layer.
 
 Every pooling takes the valid frames of each row, ``lengths`` ``(batch,)``, and ignores the
 frames beyond them (zero-padding of short clips), so a padded clip pools as the clip alone.
@@ -45,14 +55,22 @@ __all__ = [
     "PoolingName",
     "attention_pool",
     "attention_probability_pool",
+    "attention_sigmoid_pool",
     "build_pooling",
     "logsumexp_pool",
     "max_pool",
     "mean_pool",
 ]
 
-PoolingName = Literal["mean", "max", "logsumexp", "attention", "attention_probability"]
-POOLINGS: tuple[str, ...] = ("mean", "max", "logsumexp", "attention", "attention_probability")
+PoolingName = Literal["mean", "max", "logsumexp", "attention", "attention_probability", "attention_sigmoid"]
+POOLINGS: tuple[str, ...] = (
+    "mean",
+    "max",
+    "logsumexp",
+    "attention",
+    "attention_probability",
+    "attention_sigmoid",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,6 +184,29 @@ def attention_probability_pool(
     return log_positive - log_negative
 
 
+def attention_sigmoid_pool(
+    frame_logits: Tensor, attention_logits: Tensor, lengths: Tensor | None = None
+) -> Tensor:
+    """Logit of ``Σ_t a_t σ(z_t)`` with ``a_t = σ(u_t) / Σ_s σ(u_s)`` over the valid frames.
+
+    Parameters
+    ----------
+    frame_logits
+        Per-frame class logits ``z`` ``(batch, frames, classes)``.
+    attention_logits
+        Per-frame, per-class attention logits ``u`` ``(batch, frames, classes)``.
+    lengths
+        Valid frames of each row ``(batch,)``; all frames when None. Padded frames get zero weight.
+
+    Returns
+    -------
+    Tensor
+        Clip logits ``(batch, classes)``, computed in log space (finite for any finite input).
+
+    """
+    return attention_probability_pool(frame_logits, functional.logsigmoid(attention_logits), lengths)
+
+
 class MeanPooling(nn.Module):
     """Classifier of the time-averaged embedding (= mean of per-frame logits)."""
 
@@ -223,6 +264,20 @@ class AttentionPooling(nn.Module):
         return attention_pool(frame_logits, attention_logits, lengths)
 
 
+class SigmoidAttentionPooling(nn.Module):
+    """Kong et al.'s attention: normalised sigmoid weights times per-frame probabilities."""
+
+    def __init__(self, in_features: int, num_classes: int) -> None:
+        super().__init__()
+        self.classifier = nn.Linear(in_features, num_classes)
+        self.attention = nn.Linear(in_features, num_classes)
+
+    def forward(self, frame_embeddings: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """Logits ``(batch, classes)`` of embeddings ``(batch, frames, in_features)``."""
+        frame_logits = self.classifier(frame_embeddings)
+        return attention_sigmoid_pool(frame_logits, self.attention(frame_embeddings), lengths)
+
+
 def build_pooling(
     name: str, in_features: int, num_classes: int, *, logsumexp_sharpness: float = 5.0
 ) -> nn.Module:
@@ -237,4 +292,6 @@ def build_pooling(
         return LogSumExpPooling(in_features, num_classes, logsumexp_sharpness)
     if name in ("attention", "attention_probability"):
         return AttentionPooling(in_features, num_classes, name == "attention_probability")
+    if name == "attention_sigmoid":
+        return SigmoidAttentionPooling(in_features, num_classes)
     raise ValueError(f"unknown pooling {name!r}; choose one of {', '.join(POOLINGS)}")
