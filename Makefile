@@ -14,7 +14,7 @@ $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==$(TORCH_VERSION)
-	$(BIN)/pip install --quiet -e '.[dev,plots,tags,export]'
+	$(BIN)/pip install --quiet -e '.[dev,plots,tags,export,tune]'
 	touch $@
 
 # the optional aisfx front-end: --no-deps, since aisfx 0.1.2 pins old numpy and librosa

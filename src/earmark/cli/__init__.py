@@ -24,6 +24,7 @@ from earmark.cli import (  # noqa: F401  (registers the commands)
     simulate_cmd,
     tags_cmd,
     train_cmd,
+    tune_cmd,
 )
 from earmark.cli.app import app, console
 

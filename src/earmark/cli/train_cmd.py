@@ -14,9 +14,13 @@ from earmark.training.config import TrainConfig
 
 
 def load_train_config(path: Path | None, overrides: list[str]) -> TrainConfig:
-    """A recipe file (or the defaults) with command-line overrides, validated strictly."""
-    data = load_yaml(path) if path else {}
-    return from_dict(TrainConfig, apply_overrides(data, overrides))
+    """A recipe file (or the defaults) with command-line overrides, validated strictly.
+
+    A ``tune:`` block (the search space of ``earmark tune``) is dropped: it does not train.
+    """
+    data = apply_overrides(load_yaml(path) if path else {}, overrides)
+    data.pop("tune", None)
+    return from_dict(TrainConfig, data)
 
 
 @app.command("train")
@@ -24,7 +28,9 @@ def train_command(
     overrides: Annotated[
         list[str] | None, typer.Argument(help="config overrides, e.g. optim.lr=3e-3")
     ] = None,
-    config: Annotated[Path | None, typer.Option(help="a training recipe (YAML)")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="a training recipe (YAML); its tune: block, if any, is ignored")
+    ] = None,
     run_dir: Annotated[Path, typer.Option("--run-dir", help="where the run is written")] = Path("runs/train"),
     resume: Annotated[bool, typer.Option(help="continue from the run's last checkpoint")] = False,
 ) -> None:
@@ -64,7 +70,9 @@ def train_command(
 @app.command("cv")
 def cv_command(
     overrides: Annotated[list[str] | None, typer.Argument(help="config overrides, e.g. epochs=40")] = None,
-    config: Annotated[Path | None, typer.Option(help="a training recipe (YAML)")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="a training recipe (YAML); its tune: block, if any, is ignored")
+    ] = None,
     run_dir: Annotated[Path, typer.Option("--run-dir", help="one sub-directory per fold goes here")] = Path(
         "runs/cv"
     ),
