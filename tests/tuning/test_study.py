@@ -76,6 +76,12 @@ def test_median_pruning_stops_a_clearly_worse_curve(tmp_path):
     assert set(_states(unpruned).values()) == {"COMPLETE"}
 
 
+def test_no_trial_starts_after_the_timeout(tmp_path):
+    space = SearchSpace.from_config_dict(SPACE)
+    study = run_study(quadratic, space, tmp_path / "study.db", StudySettings(trials=3, timeout_seconds=0.0))
+    assert study.trials == []
+
+
 def test_a_study_file_of_another_search_is_refused(tmp_path):
     space = SearchSpace.from_config_dict(SPACE)
     run_study(quadratic, space, tmp_path / "study.db", StudySettings(trials=1), fingerprint="a")

@@ -15,9 +15,9 @@ from earmark.data.table import read_labels
 from earmark.predictions import Predictions
 from earmark.testing.prepared import make_prepared
 from earmark.training.config import TrainConfig
-from earmark.tuning import recipe_from_dict, tune
+from earmark.tuning import TrainingObjective, recipe_from_dict, tune
 
-pytest.importorskip("optuna")
+optuna = pytest.importorskip("optuna")
 
 runner = CliRunner()
 TEST_FOLD = 4
@@ -149,3 +149,37 @@ def test_inner_cross_validation_trains_one_run_per_inner_fold(prepared, tmp_path
         json.loads((trial / f / "summary.json").read_text())["valid"]["lwlrap"] for f in ("fold-1", "fold-2")
     ]
     assert result.rows[0].value == pytest.approx(sum(values) / 2)
+
+
+class PruningContext:
+    """A trial context that asks to stop at the second validation."""
+
+    number = 0
+
+    def __init__(self) -> None:
+        self.reports: list[tuple[int, float]] = []
+        self.notes: dict[str, object] = {}
+
+    def report(self, step: int, value: float) -> None:
+        self.reports.append((step, value))
+        if len(self.reports) == 2:
+            raise optuna.TrialPruned("stop")
+
+    def note(self, name: str, value: object) -> None:
+        self.notes[name] = value
+
+
+def test_the_training_objective_reports_each_validation_and_stops_when_pruned(prepared, tmp_path):
+    recipe = recipe_from_dict(_recipe(prepared, trials=1))
+    labels = read_labels(prepared / "labels.csv")
+    objective = TrainingObjective(recipe, tmp_path, labels)
+    context = PruningContext()
+    with pytest.raises(optuna.TrialPruned):
+        objective({"optim.lr": 1.0e-3, "epochs": 6}, context)
+    assert [step for step, _ in context.reports] == [1, 2]  # one report per validation (epoch)
+    run = tmp_path / "trials" / "0"
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    validations = [row for row in rows if row["split"] == "valid"]
+    assert [row["lwlrap"] for row in validations] == [value for _, value in context.reports]
+    assert context.notes["steps"] == validations[-1]["step"]  # stopped at the second validation
+    assert not (run / "summary.json").exists()
