@@ -11,9 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from earmark.cli import app
-from earmark.config import from_dict, load_yaml
+from earmark.cli.train_cmd import load_train_config
+from earmark.config import load_yaml
 from earmark.testing.audio import write_tone
-from earmark.training.config import TrainConfig
+from earmark.tuning.config import load_tune_recipe
 
 # training recipes; pipeline recipes (a list of ``stages``) are checked in tests/pipeline
 RECIPES = sorted(
@@ -33,8 +34,10 @@ def summary(run_dir: Path) -> dict:
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=[r.stem for r in RECIPES])
 def test_every_recipe_is_a_valid_training_config(recipe):
-    config = from_dict(TrainConfig, load_yaml(recipe))
+    config = load_train_config(recipe, [])
     assert config.data.prepared
+    if "tune" in load_yaml(recipe):  # its search space must load too, every drawn key checked
+        assert load_tune_recipe(recipe, []).tune.space.parameters
 
 
 @pytest.mark.realdata
