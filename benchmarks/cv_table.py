@@ -98,9 +98,8 @@ def main() -> None:
             }
     all_folds = sorted({f for r in rows.values() for f in r})
     metric = "accuracy" if all("accuracy" in v for r in rows.values() for v in r.values()) else "lwlrap"
-    print(
-        f"| run | {' | '.join(f'fold {f}' for f in all_folds)} | mean ± sd {metric} | lwlrap | minutes per fold |"
-    )
+    headers = " | ".join(f"fold {f}" for f in all_folds)
+    print(f"| run | {headers} | mean ± sd {metric} | lwlrap | minutes per fold |")
     print("|---|" + "---|" * (len(all_folds) + 3))
     for name, by_fold in rows.items():
         values = [by_fold[f][metric] for f in all_folds if f in by_fold]
