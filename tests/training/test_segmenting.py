@@ -113,3 +113,37 @@ def test_one_frame_clips_in_long_segments_learn_as_in_one_frame_segments(tmp_pat
         results[segment] = trainer.fit()["valid"]
     assert results[250]["lwlrap"] > 0.8, results
     assert results[250]["lwlrap"] == pytest.approx(results[1]["lwlrap"], abs=1e-6)
+
+
+def test_short_crops_are_padded_masked_and_repeat_for_a_seed(tmp_path):
+    from earmark.data.table import read_labels
+    from earmark.features.store import FeatureStore
+    from earmark.training.data import SegmentDataset, StoreSet
+
+    prepared = make_prepared(tmp_path / "prepared", num_clips=40, min_frames=40, max_frames=60)
+    stores = StoreSet([FeatureStore(prepared / "features" / "all")])
+    labels = read_labels(prepared / "labels.csv")
+
+    def lengths(share: float, epoch: int) -> list[int]:
+        dataset = SegmentDataset(
+            stores, labels, segment_frames=32, seed=3, short_crop_share=share, short_crop_min_frames=5
+        )
+        dataset.set_epoch(epoch)
+        items = [dataset[row] for row in range(labels.num_clips)]
+        for segment, valid, _ in items:
+            assert segment.shape == (32, 16)
+            assert not segment[valid:].any()  # the padding is zero
+            assert segment[:valid].any()
+        return [valid for _, valid, _ in items]
+
+    assert lengths(0.0, 0) == [32] * 40
+    every = lengths(1.0, 0)
+    assert min(every) >= 5
+    assert max(every) <= 32
+    assert len(set(every)) > 10  # drawn, not fixed
+    assert every == lengths(1.0, 0)  # the same seed and epoch cut the same crops
+    assert every != lengths(1.0, 1)
+    half = lengths(0.5, 0)
+    assert 5 <= sum(v < 32 for v in half) <= 35
+    with pytest.raises(ConfigError, match="short_crop_share must be in"):
+        TrainConfig(short_crop_share=1.5)

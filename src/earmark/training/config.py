@@ -93,6 +93,8 @@ class TrainConfig:
     segment_frames: int | None = None  # default 128 frames; or give segment_seconds
     segment_seconds: float | None = None
     crop: Literal["head", "random"] = "random"
+    short_crop_share: float = 0.0  # share of training crops cut shorter, down to short_crop_min_seconds
+    short_crop_min_seconds: float = 0.2
     sampler: Literal["shuffle", "balanced", "labeled_unlabeled"] = "shuffle"
     labeled_per_batch: int = 0  # with sampler labeled_unlabeled; 0 = half the batch
     batch_size: int = 32
@@ -128,6 +130,10 @@ class TrainConfig:
                 raise ConfigError(f"give {frames} or {seconds}, not both")
         if self.validate_every < 0 or self.patience < 0:
             raise ConfigError("validate_every and patience must be >= 0")
+        if not 0.0 <= self.short_crop_share <= 1.0:
+            raise ConfigError(f"short_crop_share must be in [0, 1], got {self.short_crop_share}")
+        if self.short_crop_min_seconds <= 0:
+            raise ConfigError(f"short_crop_min_seconds must be positive, got {self.short_crop_min_seconds}")
 
     def segmenting(self, frames_per_second: float) -> Segmenting:
         """The run's segment settings in frames of a front-end with ``frames_per_second``.

@@ -2,9 +2,11 @@
 
 Segments are cut with a policy: ``head`` (the start of the clip, the "LH" input of the
 FSDKaggle2018 system) or ``random`` (anywhere in the clip, "X"); a clip shorter than a segment is
-zero-padded at the end. Random crops draw from a generator seeded by ``(seed, epoch, clip)``, so a
-resumed run cuts exactly the crops an uninterrupted one would have, whatever the number of loader
-workers.
+zero-padded at the end, and the batch says how many frames are real. With ``short_crop_share``,
+that share of the crops is cut shorter (a length drawn uniformly down to
+``short_crop_min_frames``) and padded, so the model also learns to tag short sounds. Random
+crops draw from a generator seeded by ``(seed, epoch, clip)``, so a resumed run cuts exactly the
+crops an uninterrupted one would have, whatever the number of loader workers.
 """
 
 from __future__ import annotations
@@ -107,7 +109,11 @@ class SegmentDataset(Dataset[tuple[np.ndarray, int, int]]):
         segment_frames: int,
         policy: CropPolicy = "random",
         seed: int = 0,
+        short_crop_share: float = 0.0,
+        short_crop_min_frames: int = 1,
     ) -> None:
+        if not 0.0 <= short_crop_share <= 1.0:
+            raise ValueError(f"short_crop_share must be in [0, 1], got {short_crop_share}")
         if labels.num_clips == 0:
             raise ValueError("the training selection is empty: no clips to train on")
         stores.check_labels(labels)
@@ -116,6 +122,8 @@ class SegmentDataset(Dataset[tuple[np.ndarray, int, int]]):
         self.segment_frames = segment_frames
         self.policy = policy
         self.seed = seed
+        self.short_crop_share = short_crop_share
+        self.short_crop_min_frames = max(1, min(short_crop_min_frames, segment_frames))
         self.epoch = 0
         self._positive = torch.from_numpy(labels.positive.astype(np.float32))
         self._annotated = torch.from_numpy(labels.annotated.astype(np.float32))
@@ -131,8 +139,22 @@ class SegmentDataset(Dataset[tuple[np.ndarray, int, int]]):
     def __getitem__(self, row: int) -> tuple[np.ndarray, int, int]:
         clip = str(self.labels.clip_ids[row])
         rng = np.random.default_rng((self.seed, self.epoch, row)) if self.policy == "random" else None
-        segment, valid = crop_segment(self.stores[clip], self.segment_frames, self.policy, rng)
+        length = self._crop_length(row)
+        segment, valid = crop_segment(self.stores[clip], length, self.policy, rng)
+        if length < self.segment_frames:  # a short crop, padded back to the segment length
+            padded = np.zeros((self.segment_frames, segment.shape[1]), dtype=np.float32)
+            padded[:length] = segment
+            segment = padded
         return segment, valid, row
+
+    def _crop_length(self, row: int) -> int:
+        """The segment length, or for a share of draws a shorter one (uniform in frames)."""
+        if self.short_crop_share <= 0.0:
+            return self.segment_frames
+        rng = np.random.default_rng((self.seed, self.epoch, row, 1))
+        if rng.random() >= self.short_crop_share:
+            return self.segment_frames
+        return int(rng.integers(self.short_crop_min_frames, self.segment_frames + 1))
 
     def batch(self, items: Sequence[tuple[np.ndarray, int, int]]) -> Batch:
         """Collate items into a :class:`Batch`."""

@@ -153,6 +153,10 @@ class Trainer:
             segment_frames=self.segmenting.segment_frames,
             policy=config.crop,
             seed=config.seed,
+            short_crop_share=config.short_crop_share,
+            short_crop_min_frames=round(
+                config.short_crop_min_seconds * frames_per_second(self.stores.frontend)
+            ),
         )
         self.train_loader = TrainLoader.build(
             self.dataset, self.splits["train"], config, rank=context.rank, world_size=context.world_size
