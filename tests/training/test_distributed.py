@@ -24,7 +24,13 @@ def recipe(prepared: Path, batch_size: int) -> dict:
         # no dropout and no batch norm (on CPU each rank would normalise its own share of the
         # batch): then DDP's averaged gradient is the one-process gradient of the global batch
         "model": "attention_mil",
-        "model_options": {"hidden_layers": 2, "hidden_units": 32, "dropout": 0.0},
+        "model_options": {
+            "hidden_layers": 2,
+            "hidden_units": 32,
+            "dropout": 0.0,
+            "input_norm": False,
+            "hidden_norm": False,
+        },
         "segment_frames": 16,
         "batch_size": batch_size,
         "epochs": 2,
