@@ -112,6 +112,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     amp: bool = True
+    compile: bool = False  # torch.compile the training model (see benchmarks/train_speed.py)
     num_workers: int = 0
     sync_batchnorm: bool = True
     tensorboard: bool = False

@@ -120,6 +120,8 @@ class Trainer:
             self.trained_model = nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
+        if config.compile:  # the training forward and backward through torch.compile (inductor)
+            self.trained_model = torch.compile(self.trained_model)  # type: ignore[assignment]
         self._build_data()
         parameters = [p for p in self.model.parameters() if p.requires_grad]
         optimizer_class = torch.optim.AdamW if config.optim.name == "adamw" else torch.optim.Adam
