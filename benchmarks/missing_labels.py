@@ -87,11 +87,28 @@ def strategies(teacher_runs: dict[str, Path], steps: int) -> dict[str, tuple[str
 
 
 def train(run_dir: Path, config: dict) -> float:
+    """Train one run (unless finished); returns its wall seconds and writes ``cpu.json``.
+
+    ``cpu.json`` holds the process CPU seconds (user + system, every thread) and the wall
+    seconds of building the Trainer and fitting, i.e. data loading, training, validation and
+    test predictions; a resumed run records only what it did after resuming.
+    """
     if (run_dir / "summary.json").exists():
         return 0.0
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     Trainer(from_dict(TrainConfig, config), run_dir).fit(resume=True)
-    return time.perf_counter() - started
+    seconds = {
+        "cpu_seconds": time.process_time() - cpu_started,
+        "wall_seconds": time.perf_counter() - started,
+    }
+    (run_dir / "cpu.json").write_text(json.dumps(seconds, indent=2))
+    return seconds["wall_seconds"]
+
+
+def cpu_seconds(run: Path) -> float | None:
+    """The CPU seconds ``train`` recorded for ``run``, or None (run from before they were kept)."""
+    path = run / "cpu.json"
+    return float(json.loads(path.read_text())["cpu_seconds"]) if path.exists() else None
 
 
 #: At a 0 % missing rate no entry is missing, so these methods train exactly as another one does.
@@ -133,7 +150,8 @@ def run_all(args: argparse.Namespace) -> None:
                     summary = json.loads((runs[name] / "summary.json").read_text())
                     print(
                         f"r={rate:.2f} seed={seed} {name:6s} test ap_macro {summary['test']['ap_macro']:.4f} "
-                        f"({seconds:.0f} s, {total_seconds / 60:.1f} min so far)",
+                        f"({seconds:.0f} s wall, {cpu_seconds(runs[name]):.0f} s CPU, "
+                        f"{total_seconds / 60:.1f} min so far)",
                         flush=True,
                     )
 
@@ -154,7 +172,11 @@ def collect(args: argparse.Namespace) -> dict:
                 predictions = Predictions.read(path)
                 order = {c: i for i, c in enumerate(predictions.clip_ids.tolist())}
                 scores[method].append(predictions.scores[[order[c] for c in test.clip_ids.tolist()]])
-        row: dict = {"metrics": {}, "comparisons": {}}
+        row: dict = {"metrics": {}, "comparisons": {}, "cpu_seconds": {}}
+        for method in (*METHODS, "MT0"):
+            cpu = [cpu_seconds(run_dir(args, rate, seed, method)) for seed in range(args.seeds)]
+            if any(c is not None for c in cpu):
+                row["cpu_seconds"][method] = cpu
         for method, per_seed in scores.items():
             if per_seed:
                 row["metrics"][method] = {
@@ -213,6 +235,24 @@ def markdown(results: dict) -> str:
             for method in METHODS:
                 values = row["metrics"].get(method, {}).get(name)
                 cells.append(f"{np.mean(values):.4f} ± {np.std(values):.4f}" if values else "–")
+            lines.append(f"| {float(rate):.0%} | " + " | ".join(cells) + " |")
+    cpu_rows = [
+        (rate, row["cpu_seconds"]) for rate, row in results["rates"].items() if row.get("cpu_seconds")
+    ]
+    if cpu_rows:
+        names = [m for m in (*METHODS, "MT0") if any(m in cpu for _, cpu in cpu_rows)]
+        lines += [
+            "",
+            "Process CPU seconds per run (mean ± sd over the seeds that recorded them; "
+            "LE and LE+MT exclude their teacher runs, B0 and MT0):",
+            "",
+        ]
+        lines += ["| missing rate | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+        for rate, cpu in cpu_rows:
+            cells = []
+            for method in names:
+                values = [c for c in cpu.get(method, []) if c is not None]
+                cells.append(f"{np.mean(values):.1f} ± {np.std(values):.1f}" if values else "–")
             lines.append(f"| {float(rate):.0%} | " + " | ".join(cells) + " |")
     lines += ["", "Paired bootstrap of the seed-mean macro PR-AUC (difference, 95 % interval, p):", ""]
     lines += ["| missing rate | comparison | difference | interval | p |", "|---|---|---|---|---|"]
