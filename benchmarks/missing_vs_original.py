@@ -39,7 +39,8 @@ Usage (from the repository root, after the study)::
         --methods B0 B1 LE MT MT-lr1e-3 MT-drop
 
 ``MT-lr1e-3`` and ``MT-drop`` are variants of the released Mean Teacher, for reference (see
-:data:`METHODS`); the default ``--methods`` are the four of the target. Finished runs (``cpu.json`` and ``test_predictions.npz`` present) are not redone.
+:data:`METHODS`); the default ``--methods`` are the four of the target. Finished runs
+(``cpu.json`` and ``test_predictions.npz`` present) are not redone.
 """
 
 from __future__ import annotations
