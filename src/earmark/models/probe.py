@@ -209,8 +209,8 @@ class ProbeTagger(TaggerModel):
             for name in statistics:
                 clip_moments[name].update(_numpy_statistic(frames, name)[None])
         self.standardizer.set_statistics(frame_moments)
-        frame_mean = self.standardizer.mean.double().numpy()
-        frame_std = self.standardizer.std.double().numpy()
+        frame_mean = self.standardizer.mean.detach().cpu().double().numpy()
+        frame_std = self.standardizer.std.detach().cpu().double().numpy()
         # statistics of standardised frames: mean and max shift and scale, std only scales
         centers = [
             (clip_moments[n].mean - (0.0 if n == "std" else frame_mean)) / frame_std for n in statistics
