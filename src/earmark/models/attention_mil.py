@@ -42,10 +42,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from earmark.config import ConfigError
 from earmark.models.base import TaggerModel, frontend_dim
 from earmark.models.framewise import (
     InputStandardizer,
+    check_hidden_shape,
     hidden_block,
     scatter_frames,
     valid_frames,
@@ -90,10 +90,7 @@ class AttentionMilConfig(HeadConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.hidden_layers < 0:
-            raise ConfigError(f"hidden_layers must be >= 0, got {self.hidden_layers}")
-        if self.hidden_units <= 0:
-            raise ConfigError(f"hidden_units must be positive, got {self.hidden_units}")
+        check_hidden_shape(self.hidden_layers, self.hidden_units)
 
 
 class AttentionMilTagger(TaggerModel):

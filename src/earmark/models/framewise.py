@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from earmark.config import ConfigError
 from earmark.models.masking import frame_mask
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "InputStandardizer",
     "RunningMoments",
     "check_clip_frames",
+    "check_hidden_shape",
     "floor_std",
     "hidden_block",
     "scatter_frames",
@@ -198,3 +200,11 @@ def hidden_block(in_features: int, units: int, layers: int, dropout: float, *, n
         modules += [nn.ReLU(inplace=True), nn.Dropout(dropout)]
         width = units
     return nn.Sequential(*modules)
+
+
+def check_hidden_shape(hidden_layers: int, hidden_units: int) -> None:
+    """``ConfigError`` unless ``hidden_layers >= 0`` and ``hidden_units > 0``."""
+    if hidden_layers < 0:
+        raise ConfigError(f"hidden_layers must be >= 0, got {hidden_layers}")
+    if hidden_units <= 0:
+        raise ConfigError(f"hidden_units must be positive, got {hidden_units}")

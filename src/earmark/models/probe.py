@@ -38,6 +38,7 @@ from earmark.models.framewise import (
     InputStandardizer,
     RunningMoments,
     check_clip_frames,
+    check_hidden_shape,
     floor_std,
     hidden_block,
 )
@@ -104,10 +105,7 @@ class MlpProbeConfig(LinearProbeConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.hidden_layers < 0:
-            raise ConfigError(f"hidden_layers must be >= 0, got {self.hidden_layers}")
-        if self.hidden_units <= 0:
-            raise ConfigError(f"hidden_units must be positive, got {self.hidden_units}")
+        check_hidden_shape(self.hidden_layers, self.hidden_units)
 
 
 def clip_statistics(frames: Tensor, lengths: Tensor, statistics: tuple[str, ...]) -> Tensor:
