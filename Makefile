@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
 DATA ?= $(or $(EARMARK_DATA),../shared/data)
 DEMO_OUT ?= runs/demo
-DEMO_EPOCHS ?= 25
+DEMO_EPOCHS ?= 60
 
 .PHONY: demo test lint typecheck bench clean install-aisfx
 
