@@ -43,7 +43,7 @@ TINY_RESNET = {"channels": [4, 8], "blocks": [1, 1], "width_multiplier": 1.0, "d
 CASES: dict[str, Case] = {
     "cnn": Case(LOGMEL, TINY_CNN, EMBEDDING, "needs 2-D time-frequency features from the 'logmel'"),
     "crnn": Case(LOGMEL, {**TINY_CNN, "rnn_hidden": 6}, WAVEFORM, "'logmel' front-end.*'waveform'"),
-    "resnet": Case(LOGMEL, TINY_RESNET, EMBEDDING, "use 'attention_mil' for per-frame embeddings"),
+    "resnet": Case(LOGMEL, TINY_RESNET, EMBEDDING, "use 'attention_mil', 'linear' or 'mlp' for per-frame"),
     "se_resnet": Case(LOGMEL, {**TINY_RESNET, "se_reduction": 2}, EMBEDDING, "'logmel'"),
     "mobilenet": Case(
         LOGMEL,

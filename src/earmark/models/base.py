@@ -164,8 +164,8 @@ def require_logmel(spec: TaggingSpec, model: str, *, min_mel_bands: int) -> int:
     if not isinstance(config, LogMelConfig):
         raise ValueError(
             f"model {model!r} needs 2-D time-frequency features from the 'logmel' front-end, but "
-            f"the spec's front-end is {describe_frontend(spec)}; use 'attention_mil' for per-frame "
-            "embeddings or 'waveform' for raw audio"
+            f"the spec's front-end is {describe_frontend(spec)}; use 'attention_mil', 'linear' or "
+            "'mlp' for per-frame embeddings, or 'waveform' for raw audio"
         )
     if config.n_mels < min_mel_bands:
         raise ValueError(
@@ -183,6 +183,6 @@ def require_waveform(spec: TaggingSpec, model: str) -> WaveformConfig:
         raise ValueError(
             f"model {model!r} reads raw audio and needs the 'waveform' front-end, but the spec's "
             f"front-end is {describe_frontend(spec)}; use 'cnn', 'crnn', 'resnet' or 'mobilenet' "
-            "for log-mel features and 'attention_mil' for embeddings"
+            "for log-mel features and 'attention_mil', 'linear' or 'mlp' for embeddings"
         )
     return config

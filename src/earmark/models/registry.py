@@ -27,7 +27,8 @@ The contract (checked for every registered model by ``tests/models``):
   valid lengths.
 
 Registered models: ``cnn``, ``crnn``, ``resnet``, ``se_resnet``, ``mobilenet``,
-``attention_mil``, ``waveform`` (see each module for its config and default size).
+``attention_mil``, ``linear``, ``mlp``, ``waveform`` (see each module for its config and default
+size).
 """
 
 from __future__ import annotations
