@@ -15,7 +15,14 @@ import numpy as np
 
 from earmark.metrics import ClassScores, precision_recall_curve
 
-__all__ = ["PlotsUnavailable", "ap_bar_chart", "confusion_matrix_chart", "pr_curves_chart"]
+__all__ = [
+    "PlotsUnavailable",
+    "agg_figure",
+    "ap_bar_chart",
+    "confusion_matrix_chart",
+    "png_bytes",
+    "pr_curves_chart",
+]
 
 
 class PlotsUnavailable(RuntimeError):
@@ -23,7 +30,8 @@ class PlotsUnavailable(RuntimeError):
 
 
 @contextmanager
-def _figure(width_inches: float, height_inches: float) -> Iterator[Any]:
+def agg_figure(width_inches: float, height_inches: float) -> Iterator[Any]:
+    """A matplotlib figure on the Agg canvas (no display), for charts rendered to PNG bytes."""
     try:
         import matplotlib
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -36,7 +44,8 @@ def _figure(width_inches: float, height_inches: float) -> Iterator[Any]:
         yield figure
 
 
-def _png(figure: Any) -> bytes:
+def png_bytes(figure: Any) -> bytes:
+    """The figure as PNG bytes, laid out tightly, without a software stamp (reproducible)."""
     buffer = io.BytesIO()
     figure.tight_layout()
     figure.savefig(buffer, format="png", metadata={"Software": None})
@@ -65,7 +74,7 @@ def ap_bar_chart(ap: ClassScores) -> bytes:
     scored = np.flatnonzero(ap.included)
     order = scored[np.argsort(-ap.values[scored], kind="stable")]
     height = min(max(2.0, 0.22 * len(order) + 1.0), 60.0)
-    with _figure(7.0, height) as figure:
+    with agg_figure(7.0, height) as figure:
         axes = figure.add_subplot()
         positions = np.arange(len(order))
         axes.barh(positions, ap.values[order], color="#4c72b0")
@@ -77,7 +86,7 @@ def ap_bar_chart(ap: ClassScores) -> bytes:
         if ap.excluded:
             title += f", {len(ap.excluded)} classes excluded"
         axes.set_title(title, fontsize=9)
-        return _png(figure)
+        return png_bytes(figure)
 
 
 def pr_curves_chart(
@@ -113,7 +122,7 @@ def pr_curves_chart(
     order = scored[np.argsort(-ap.values[scored], kind="stable")]
     best = order[:per_side].tolist()
     worst = [j for j in order[::-1][:per_side].tolist() if j not in best][::-1]
-    with _figure(7.0, 4.5) as figure:
+    with agg_figure(7.0, 4.5) as figure:
         axes = figure.add_subplot()
         for j, style in [(j, "-") for j in best] + [(j, "--") for j in worst]:
             column_mask = None if mask is None else mask[:, j]
@@ -131,7 +140,7 @@ def pr_curves_chart(
         axes.set_ylabel("precision")
         axes.set_title("PR curves: best (solid) and worst (dashed) classes", fontsize=9)
         axes.legend(fontsize=7, loc="lower left")
-        return _png(figure)
+        return png_bytes(figure)
 
 
 def confusion_matrix_chart(matrix: np.ndarray, class_names: Sequence[str]) -> bytes:
@@ -157,7 +166,7 @@ def confusion_matrix_chart(matrix: np.ndarray, class_names: Sequence[str]) -> by
     totals = counts.sum(axis=1, keepdims=True)
     share = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
     size = min(max(4.0, 0.45 * k + 2.0), 40.0)
-    with _figure(size, size) as figure:
+    with agg_figure(size, size) as figure:
         axes = figure.add_subplot()
         axes.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
         labels = [_short(name, 24) for name in class_names]
@@ -180,7 +189,7 @@ def confusion_matrix_chart(matrix: np.ndarray, class_names: Sequence[str]) -> by
         axes.set_xlabel("predicted class")
         axes.set_ylabel("true class")
         axes.set_title("Confusion matrix (rows normalised)", fontsize=9)
-        return _png(figure)
+        return png_bytes(figure)
 
 
 def training_curves_chart(rows: Sequence[dict[str, Any]], metric: str) -> bytes:
@@ -192,7 +201,7 @@ def training_curves_chart(rows: Sequence[dict[str, Any]], metric: str) -> bytes:
     valid = [(r["step"], r[metric]) for r in rows if r.get("split") == "valid" and metric in r]
     if not train:
         raise ValueError("no training rows to plot")
-    with _figure(9.0, 3.5) as figure:
+    with agg_figure(9.0, 3.5) as figure:
         loss_axes, metric_axes = figure.subplots(1, 2)
         loss_axes.plot(*zip(*train, strict=True), color="#4c72b0")
         loss_axes.set_xlabel("step")
@@ -204,4 +213,4 @@ def training_curves_chart(rows: Sequence[dict[str, Any]], metric: str) -> bytes:
         metric_axes.set_ylabel(metric)
         metric_axes.set_title(f"validation {metric}" if valid else "no validation split")
         figure.tight_layout()
-        return _png(figure)
+        return png_bytes(figure)

@@ -208,9 +208,11 @@ def tag_file(
     """
     if segmenting.coverage == "head":
         head: list[np.ndarray] = []
+        collected = 0
         for frames in stream_frames(path, frontend):
             head.append(frames)
-            if sum(len(f) for f in head) >= segmenting.segment_frames:
+            collected += len(frames)
+            if collected >= segmenting.segment_frames:
                 break
         if not head:
             raise ValueError(f"{path} gave no frames")

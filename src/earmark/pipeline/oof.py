@@ -15,7 +15,6 @@ with confident learning's rule), blacklist them, repeat.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -23,25 +22,14 @@ import numpy as np
 
 from earmark.audit.noisy import Method, clip_suspicion, confident_flags, suspected_noisy
 from earmark.audit.table import AuditItem
+from earmark.data.groups import group_keys
 from earmark.data.labels import Labels
 from earmark.data.table import write_labels
 from earmark.pipeline.filters import assign_folds, flag_by_rank, flag_by_threshold
 from earmark.predictions import Predictions
 from earmark.training.config import DataConfig, TrainConfig
 
-__all__ = ["AuditRound", "audit_rounds", "flag_clips", "group_keys", "out_of_fold_scores"]
-
-
-def group_keys(clip_ids: Sequence[str] | np.ndarray, pattern: str | None) -> np.ndarray | None:
-    """Each clip's group: the first group of ``pattern`` searched in its id (the id when no match)."""
-    if pattern is None:
-        return None
-    compiled = re.compile(pattern)
-    keys = []
-    for clip in (str(c) for c in clip_ids):
-        found = compiled.search(clip)
-        keys.append(found.group(1) if found and found.groups() else clip)
-    return np.array(keys, dtype=object)
+__all__ = ["AuditRound", "audit_rounds", "flag_clips", "out_of_fold_scores"]
 
 
 def flag_clips(

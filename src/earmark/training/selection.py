@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from earmark.data.groups import group_keys
 from earmark.data.labels import Labels
 from earmark.data.table import read_labels
 from earmark.features.store import FeatureStore
@@ -49,11 +50,7 @@ def select_splits(labels: Labels, data: DataConfig, *, seed: int) -> dict[str, L
     if data.valid_folds:
         splits["valid"] = labels.select(folds=data.valid_folds)
     elif data.valid_fraction:
-        groups = None
-        if data.group_pattern is not None:
-            from earmark.pipeline.oof import group_keys  # imported here: the pipeline imports training
-
-            groups = group_keys(train.clip_ids, data.group_pattern)
+        groups = group_keys(train.clip_ids, data.group_pattern)
         valid_rows = held_out_rows(train.num_clips, data.valid_fraction, seed=seed, groups=groups)
         splits["valid"] = train.take(valid_rows)
         train = train.take(np.setdiff1d(np.arange(train.num_clips), valid_rows))

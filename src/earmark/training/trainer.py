@@ -91,7 +91,8 @@ class Trainer:
         self.context: DistributedContext = setup(config.device)
         self.device = self.context.device
         self.stores, labels = open_prepared(config.data)
-        self.segmenting: Segmenting = config.segmenting(frames_per_second(self.stores.frontend))
+        self.frame_rate = frames_per_second(self.stores.frontend)  # frames per second of audio
+        self.segmenting: Segmenting = config.segmenting(self.frame_rate)
         self.spec = TaggingSpec(labels.class_names, self.stores.frontend, self.segmenting.segment_frames)
         self.splits: dict[str, Labels] = select_splits(labels, config.data, seed=config.seed)
         torch.manual_seed(config.seed)
@@ -158,9 +159,7 @@ class Trainer:
             policy=config.crop,
             seed=config.seed,
             short_crop_share=config.short_crop_share,
-            short_crop_min_frames=round(
-                config.short_crop_min_seconds * frames_per_second(self.stores.frontend)
-            ),
+            short_crop_min_frames=round(config.short_crop_min_seconds * self.frame_rate),
         )
         self.train_loader = TrainLoader.build(
             self.dataset, self.splits["train"], config, rank=context.rank, world_size=context.world_size
@@ -177,7 +176,7 @@ class Trainer:
         longest = max(self.stores.num_frames(c) for c in clips)
         segment = self.segmenting.segment_frames
         if segment > 4 * longest:
-            rate = frames_per_second(self.stores.frontend)
+            rate = self.frame_rate
             warnings.warn(
                 f"the segment is {segment} frames ({segment / rate:.2f} s) but the longest training "
                 f"clip has {longest} frames ({longest / rate:.2f} s): most of every segment is "

@@ -154,7 +154,7 @@ def search_chart(rows: Sequence[TrialRow], space: SearchSpace, metric: str) -> b
 
     Raises ``ImportError`` (:class:`earmark.plots.PlotsUnavailable`'s cause) without matplotlib.
     """
-    from earmark.plots import PlotsUnavailable, _figure, _png
+    from earmark.plots import PlotsUnavailable, agg_figure, png_bytes
 
     scored = [r for r in rows if r.value is not None and r.state in ("complete", "pruned")]
     complete = [r for r in scored if r.state == "complete"]
@@ -162,14 +162,14 @@ def search_chart(rows: Sequence[TrialRow], space: SearchSpace, metric: str) -> b
     columns = min(panels, 3)
     lines = math.ceil(panels / columns)
     try:
-        with _figure(4.0 * columns, 3.2 * lines) as figure:
+        with agg_figure(4.0 * columns, 3.2 * lines) as figure:
             axes = figure.subplots(lines, columns, squeeze=False).ravel()
             _history_panel(axes[0], scored, complete, metric)
             for panel, (name, parameter) in zip(axes[1:], space.parameters.items(), strict=False):
                 _parameter_panel(panel, name, parameter, scored, metric)
             for unused in axes[panels:]:
                 unused.set_visible(False)
-            return _png(figure)
+            return png_bytes(figure)
     except PlotsUnavailable as error:
         raise ImportError(str(error)) from error
 

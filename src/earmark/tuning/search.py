@@ -52,7 +52,7 @@ def describe_objective(recipe: TuneRecipe) -> str:
 
 def _write_inner_folds(recipe: TuneRecipe, labels: Labels, run_dir: Path) -> Path:
     """Write the inner-CV fold table (the same in every process: seeded) atomically; its path."""
-    from earmark.pipeline.oof import group_keys
+    from earmark.data.groups import group_keys
 
     table = inner_fold_labels(
         labels,
