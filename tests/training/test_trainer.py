@@ -280,3 +280,30 @@ def test_report_off_writes_the_summary_but_no_report(prepared, tmp_path):
     assert (tmp_path / "run" / "summary.json").exists()
     assert not (tmp_path / "run" / "report").exists()
     assert not (tmp_path / "run" / "curves.png").exists()
+
+
+def test_a_time_budget_anneals_the_cosine_and_stops(prepared, tmp_path, monkeypatch):
+    """Under max_minutes the cosine runs on time as well as steps: the step that exhausts the
+    budget ends at the schedule's lowest learning rate, and the clock survives a resume."""
+    import earmark.training.trainer as trainer_module
+
+    now = [0.0]
+    monkeypatch.setattr(trainer_module.time, "perf_counter", lambda: now[0])
+
+    def tick(step: int, total: int) -> None:
+        now[0] += 6.0  # every step takes 6 s of the 60 s budget
+
+    settings = config(prepared, epochs=50, max_minutes=1.0, optim={"lr": 1e-2, "warmup_steps": 0})
+    trainer = Trainer(settings, tmp_path / "run", on_step=tick)
+    summary = trainer.fit()
+    assert summary["steps"] == 11  # 11 steps of 6 s are the first past 60 s; 50 epochs were asked
+    assert trainer.scheduler.get_last_lr()[0] == pytest.approx(1e-2 * settings.optim.min_lr_ratio)
+    last = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert last["seconds"] == pytest.approx(66.0)
+    # halfway through the budget the factor is the cosine's midpoint, whatever the step count says
+    factor = trainer_module._lr_lambda(settings, 10_000, trainer_module._Clock(1.0))
+    clock = trainer_module._Clock(1.0)
+    clock.seconds = 30.0
+    halfway = trainer_module._lr_lambda(settings, 10_000, clock)
+    assert halfway(5) == pytest.approx(settings.optim.min_lr_ratio + (1 - settings.optim.min_lr_ratio) * 0.5)
+    assert factor(5) > 0.99

@@ -100,7 +100,7 @@ class TrainConfig:
     batch_size: int = 32
     epochs: int = 30
     max_steps: int | None = None
-    max_minutes: float | None = None
+    max_minutes: float | None = None  # stop after this much training; a cosine decays by time too
     validate_every: int = 0
     checkpoint_every: int = 200
     metric: str = "lwlrap"

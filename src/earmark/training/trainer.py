@@ -56,7 +56,25 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
-def _lr_lambda(config: TrainConfig, total_steps: int) -> Callable[[int], float]:
+class _Clock:
+    """Seconds of training so far (over resumes) and the share of a ``max_minutes`` budget used."""
+
+    def __init__(self, max_minutes: float | None) -> None:
+        self.budget = None if max_minutes is None else 60.0 * max_minutes
+        self.seconds = 0.0
+
+    @property
+    def progress(self) -> float:
+        return 0.0 if not self.budget else min(1.0, self.seconds / self.budget)
+
+    @property
+    def out_of_time(self) -> bool:
+        return self.budget is not None and self.seconds > self.budget
+
+
+def _lr_lambda(config: TrainConfig, total_steps: int, clock: _Clock) -> Callable[[int], float]:
+    """Warm-up, then the schedule; under ``max_minutes`` a cosine decays by steps or time, whichever
+    is further along, so a run the budget stops still ends at the low learning rate."""
     optim = config.optim
 
     def factor(step: int) -> float:
@@ -67,6 +85,7 @@ def _lr_lambda(config: TrainConfig, total_steps: int) -> Callable[[int], float]:
         if optim.schedule == "step":
             return float(optim.step_gamma ** (step // optim.step_every))
         progress = min(1.0, (step - optim.warmup_steps) / max(1, total_steps - optim.warmup_steps))
+        progress = max(progress, clock.progress)
         return optim.min_lr_ratio + (1 - optim.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
     return factor
@@ -131,8 +150,9 @@ class Trainer:
         self.optimizer = optimizer_class(
             parameters, lr=config.optim.lr, weight_decay=config.optim.weight_decay, fused=True
         )
+        self.clock = _Clock(config.max_minutes)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, _lr_lambda(config, self.total_steps)
+            self.optimizer, _lr_lambda(config, self.total_steps, self.clock)
         )
         self.use_amp = config.amp and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
@@ -218,6 +238,7 @@ class Trainer:
             "scaler": self.scaler.state_dict(),
             "strategy": self.strategy.state_dict(),
             "step": self.step,
+            "seconds": self.clock.seconds,
             "best_value": self.best_value,
             "bad_validations": self.bad_validations,
             "torch_rng": torch.get_rng_state(),
@@ -233,6 +254,7 @@ class Trainer:
         self.scaler.load_state_dict(payload["scaler"])
         self.strategy.load_state_dict(payload["strategy"])
         self.step = int(payload["step"])
+        self.clock.seconds = float(payload.get("seconds", 0.0))
         self.best_value = float(payload["best_value"])
         self.bad_validations = int(payload["bad_validations"])
         torch.set_rng_state(payload["torch_rng"])
@@ -376,7 +398,7 @@ class Trainer:
             (self.run_dir / "spec.json").write_text(
                 json.dumps(self.spec.to_dict(), indent=2), encoding="utf-8"
             )
-        started = time.perf_counter()
+        started = ticked = time.perf_counter()
         stop = self.step >= self.total_steps
         while not stop:
             epoch, position = divmod(self.step, self.steps_per_epoch)
@@ -409,11 +431,10 @@ class Trainer:
                 every = self.config.validate_every
                 if (every and self.step % every == 0) or (not every and end_of_epoch):
                     stop = self._validate(epoch)
-                out_of_time = (
-                    self.config.max_minutes is not None
-                    and time.perf_counter() - started > 60 * self.config.max_minutes
-                )
-                stop = stop or self.step >= self.total_steps or out_of_time
+                now = time.perf_counter()
+                self.clock.seconds += now - ticked
+                ticked = now
+                stop = stop or self.step >= self.total_steps or self.clock.out_of_time
                 if self.context.is_main and (self.step % self.config.checkpoint_every == 0 or stop):
                     save_checkpoint(last, self._state())
                 if stop or end_of_epoch:
