@@ -115,7 +115,10 @@ def segment_starts(num_frames: int, segment_frames: int, hop_frames: int) -> np.
 
 
 def aggregate_segments(logits: torch.Tensor, how: Aggregate) -> torch.Tensor:
-    """Clip probabilities ``(classes,)`` from segment logits ``(segments, classes)``."""
+    """Clip probabilities ``(classes,)`` from segment logits ``(segments, classes)``.
+
+    Leading dimension first, so ``(segments, clips, classes)`` gives ``(clips, classes)``.
+    """
     if how == "mean_probability":
         return torch.sigmoid(logits).mean(0)
     if how == "mean_logit":
@@ -129,6 +132,8 @@ def _segments(
     frames: np.ndarray, segment_frames: int, hop_frames: int, coverage: Coverage
 ) -> tuple[np.ndarray, np.ndarray]:
     """Segments ``(n, segment_frames, dim)`` covering a clip (or its head), and their valid frames."""
+    if frames.shape[0] == segment_frames or (coverage == "head" and frames.shape[0] > segment_frames):
+        return frames[None, :segment_frames].astype(np.float32), np.array([segment_frames], dtype=np.int64)
     starts = segment_starts(frames.shape[0], segment_frames, hop_frames)
     if coverage == "head":
         starts = starts[:1]
@@ -190,6 +195,10 @@ def predict_frames(
             if transform is not None:
                 features = transform(features)
             logits = model(features, torch.from_numpy(valid).to(device)).float().cpu()
+            if len(set(counts)) == 1:  # as many segments per clip: aggregate them all at once
+                stacked = logits.reshape(len(counts), counts[0], logits.shape[1]).transpose(0, 1)
+                rows.extend(aggregate_segments(stacked, aggregate).numpy())
+                continue
             for piece in torch.split(logits, counts):
                 rows.append(aggregate_segments(piece, aggregate).numpy())
     finally:

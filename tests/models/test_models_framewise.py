@@ -395,3 +395,39 @@ def test_probe_widths_follow_the_statistics() -> None:
     mlp = build("mlp", statistics=["max"], hidden_units=7)
     assert mlp.pooling.classifier[0].in_features == DIM
     assert mlp.pooling.classifier[-1].out_features == len(SPEC.class_names)
+
+
+def test_dropout_keeps_the_mean_and_zeroes_a_share_p() -> None:
+    from earmark.models.framewise import Dropout
+
+    torch.manual_seed(0)
+    layer = Dropout(0.6)
+    values = torch.ones(200_000)
+    dropped = layer(values)
+    assert float((dropped == 0).float().mean()) == pytest.approx(0.6, abs=0.005)
+    assert float(dropped.mean()) == pytest.approx(1.0, abs=0.02)
+    assert torch.unique(dropped).tolist() == pytest.approx([0.0, 2.5])
+    layer.eval()
+    assert torch.equal(layer(values), values)
+    assert torch.equal(Dropout(0.0).train()(values), values)
+    assert torch.equal(Dropout(1.0).train()(values), torch.zeros_like(values))
+    source = torch.randn(64, 32, requires_grad=True)
+    out = Dropout(0.5)(source)
+    out.sum().backward()
+    assert source.grad is not None
+    assert torch.equal(source.grad == 0, out == 0)  # the gradient flows through the kept values only
+
+
+def test_unpadded_batches_skip_the_gather_and_give_the_same_frames() -> None:
+    from earmark.models.framewise import scatter_frames, valid_frames
+
+    features = torch.randn(3, 5, 4)
+    full = torch.tensor([5, 5, 5])
+    frames, mask = valid_frames(features, full)
+    assert mask is None and torch.equal(frames, features.reshape(15, 4))
+    assert torch.equal(scatter_frames(frames, mask, (3, 5)), features)
+    padded = torch.tensor([5, 2, 5])
+    frames, mask = valid_frames(features, padded)
+    assert mask is not None and frames.shape == (12, 4)
+    back = scatter_frames(frames, mask, (3, 5))
+    assert torch.equal(back[1, 2:], torch.zeros(3, 4)) and torch.equal(back[0], features[0])

@@ -147,3 +147,28 @@ def test_short_crops_are_padded_masked_and_repeat_for_a_seed(tmp_path):
     assert 5 <= sum(v < 32 for v in half) <= 35
     with pytest.raises(ConfigError, match="short_crop_share must be in"):
         TrainConfig(short_crop_share=1.5)
+
+
+@pytest.mark.parametrize("aggregate", ["mean_probability", "mean_logit", "max"])
+@pytest.mark.parametrize("coverage", ["cover", "head"])
+def test_clips_scored_together_score_as_each_alone(aggregate, coverage):
+    """Batches of clips with equal segment counts (aggregated at once) and of mixed lengths agree
+    with each clip scored on its own."""
+    torch.manual_seed(0)
+
+    class Mean(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = torch.nn.Linear(3, 4)
+
+        def forward(self, features, lengths=None):  # type: ignore[no-untyped-def]
+            return self.linear(features.sum(1))
+
+    model = Mean()
+    rng = np.random.default_rng(0)
+    for lengths in ([7, 7, 7], [5, 5], [3, 9, 7, 5, 1]):
+        clips = [rng.standard_normal((n, 3)).astype(np.float32) for n in lengths]
+        options = {"segment_frames": 5, "hop_frames": 2, "aggregate": aggregate, "coverage": coverage}
+        together = predict_frames(model, clips, **options)
+        alone = np.concatenate([predict_frames(model, [clip], **options) for clip in clips])
+        np.testing.assert_allclose(together, alone, rtol=1e-6, atol=1e-7)

@@ -296,8 +296,10 @@ class FeatureStore:
         actual = (self.directory / _FRAMES).stat().st_size
         if actual != expected:
             raise StoreError(f"{self.directory / _FRAMES} holds {actual} bytes, store.json says {expected}")
+        # a plain ndarray view of the memory map: slices of it skip np.memmap's per-slice
+        # bookkeeping, which was most of the cost of reading a short clip
         self.frames: np.ndarray = (
-            np.memmap(self.directory / _FRAMES, dtype=_DTYPE, mode="r", shape=(total, self.dim))
+            np.asarray(np.memmap(self.directory / _FRAMES, dtype=_DTYPE, mode="r", shape=(total, self.dim)))
             if total
             else np.zeros((0, self.dim), dtype=_DTYPE)
         )

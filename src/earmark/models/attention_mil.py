@@ -44,6 +44,7 @@ from torch import Tensor, nn
 
 from earmark.models.base import TaggerModel, frontend_dim
 from earmark.models.framewise import (
+    Dropout,
     InputStandardizer,
     check_hidden_shape,
     hidden_block,
@@ -105,7 +106,7 @@ class AttentionMilTagger(TaggerModel):
             input_dim, config.hidden_units, config.hidden_layers, config.dropout, norm=config.hidden_norm
         )
         if config.hidden_layers == 0:
-            block.append(nn.Dropout(config.dropout))
+            block.append(Dropout(config.dropout))
         self.layers = block
         width = config.hidden_units if config.hidden_layers else input_dim
         #: Whether the residual connection is in use (asked for, and the widths match).
@@ -122,7 +123,7 @@ class AttentionMilTagger(TaggerModel):
         hidden: Tensor = self.layers(normalized)
         if self.uses_residual:
             hidden = hidden + normalized
-        return scatter_frames(hidden, mask), lengths
+        return scatter_frames(hidden, mask, (features.shape[0], features.shape[1])), lengths
 
     @torch.jit.unused
     def fit_input_statistics(self, clips: Iterable[np.ndarray]) -> None:

@@ -27,6 +27,7 @@ from earmark.models.masking import frame_mask
 
 __all__ = [
     "STD_FLOOR_RATIO",
+    "Dropout",
     "InputStandardizer",
     "RunningMoments",
     "check_clip_frames",
@@ -153,7 +154,7 @@ class InputStandardizer(nn.Module):
         return moments
 
 
-def valid_frames(features: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+def valid_frames(features: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor | None]:
     """The real frames of a padded batch and where they were.
 
     Parameters
@@ -167,22 +168,47 @@ def valid_frames(features: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
     -------
     frames : Tensor
         ``(sum(lengths), dim)``, row by row in time order.
-    mask : Tensor
-        Boolean ``(batch, frames)``, True at the gathered positions.
+    mask : Tensor or None
+        Boolean ``(batch, frames)``, True at the gathered positions; None when no row is padded
+        (the frames are then a reshape of ``features``, no gather needed).
 
     """
-    mask = frame_mask(lengths.to(features.device), features.shape[1])
+    batch, length, dim = features.shape
+    if bool((lengths >= length).all()):
+        return features.reshape(batch * length, dim), None
+    mask = frame_mask(lengths.to(features.device), length)
     return features[mask], mask
 
 
-def scatter_frames(values: Tensor, mask: Tensor) -> Tensor:
+def scatter_frames(values: Tensor, mask: Tensor | None, shape: tuple[int, int]) -> Tensor:
     """Put per-frame ``values`` ``(valid_frames, channels)`` back at ``mask``; zeros elsewhere.
 
-    The inverse of :func:`valid_frames`: returns ``(batch, frames, channels)``.
+    The inverse of :func:`valid_frames` for a batch of ``shape`` ``(batch, frames)``: returns
+    ``(batch, frames, channels)``.
     """
+    if mask is None:
+        return values.reshape(shape[0], shape[1], values.shape[1])
     out = values.new_zeros(mask.shape[0], mask.shape[1], values.shape[1])
     out[mask] = values
     return out
+
+
+class Dropout(nn.Dropout):
+    """:class:`torch.nn.Dropout` drawing its mask from uniform noise (``rand >= p``).
+
+    The same distribution as ``nn.Dropout``, but on a CPU about twice as fast forward and
+    backward: ``nn.Dropout`` draws Bernoulli variates, which for the small per-frame layers of
+    embedding models was a tenth of a training step.
+    """
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002 - nn.Dropout's own argument name
+        """``input`` with a share ``p`` of its values zeroed and the rest scaled by ``1 / (1 - p)``."""
+        if not self.training or self.p == 0.0:
+            return input
+        if self.p == 1.0:
+            return input * 0.0
+        keep = (torch.rand_like(input) >= self.p).to(input.dtype).mul_(1.0 / (1.0 - self.p))
+        return input * keep
 
 
 def hidden_block(in_features: int, units: int, layers: int, dropout: float, *, norm: bool) -> nn.Sequential:
@@ -197,7 +223,7 @@ def hidden_block(in_features: int, units: int, layers: int, dropout: float, *, n
         modules.append(nn.Linear(width, units, bias=not norm))
         if norm:
             modules.append(nn.BatchNorm1d(units))
-        modules += [nn.ReLU(inplace=True), nn.Dropout(dropout)]
+        modules += [nn.ReLU(inplace=True), Dropout(dropout)]
         width = units
     return nn.Sequential(*modules)
 

@@ -35,6 +35,7 @@ from torch import Tensor, nn
 from earmark.config import ConfigError
 from earmark.models.base import TaggerModel, frontend_dim
 from earmark.models.framewise import (
+    Dropout,
     InputStandardizer,
     RunningMoments,
     check_clip_frames,
@@ -177,7 +178,7 @@ class ProbeTagger(TaggerModel):
             last = config.hidden_units if config.hidden_layers else width
             classifier = nn.Sequential(*block, nn.Linear(last, num_classes))
         else:
-            classifier = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(width, num_classes))
+            classifier = nn.Sequential(Dropout(config.dropout), nn.Linear(width, num_classes))
         self.pooling = StatisticsPooling(input_dim, config.statistics, classifier)
 
     def embed(self, features: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
