@@ -424,10 +424,13 @@ def test_unpadded_batches_skip_the_gather_and_give_the_same_frames() -> None:
     features = torch.randn(3, 5, 4)
     full = torch.tensor([5, 5, 5])
     frames, mask = valid_frames(features, full)
-    assert mask is None and torch.equal(frames, features.reshape(15, 4))
+    assert mask is None
+    assert torch.equal(frames, features.reshape(15, 4))
     assert torch.equal(scatter_frames(frames, mask, (3, 5)), features)
     padded = torch.tensor([5, 2, 5])
     frames, mask = valid_frames(features, padded)
-    assert mask is not None and frames.shape == (12, 4)
+    assert mask is not None
+    assert frames.shape == (12, 4)
     back = scatter_frames(frames, mask, (3, 5))
-    assert torch.equal(back[1, 2:], torch.zeros(3, 4)) and torch.equal(back[0], features[0])
+    assert torch.equal(back[1, 2:], torch.zeros(3, 4))
+    assert torch.equal(back[0], features[0])

@@ -201,7 +201,7 @@ class Dropout(nn.Dropout):
     embedding models was a tenth of a training step.
     """
 
-    def forward(self, input: Tensor) -> Tensor:  # noqa: A002 - nn.Dropout's own argument name
+    def forward(self, input: Tensor) -> Tensor:
         """``input`` with a share ``p`` of its values zeroed and the rest scaled by ``1 / (1 - p)``."""
         if not self.training or self.p == 0.0:
             return input

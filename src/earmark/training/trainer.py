@@ -73,8 +73,11 @@ class _Clock:
 
 
 def _lr_lambda(config: TrainConfig, total_steps: int, clock: _Clock) -> Callable[[int], float]:
-    """Warm-up, then the schedule; under ``max_minutes`` a cosine decays by steps or time, whichever
-    is further along, so a run the budget stops still ends at the low learning rate."""
+    """The learning-rate factor of each step: warm-up, then the schedule.
+
+    Under ``max_minutes`` a cosine decays by steps or by time, whichever is further along, so a
+    run the budget stops still ends at the low learning rate.
+    """
     optim = config.optim
 
     def factor(step: int) -> float:
