@@ -108,7 +108,8 @@ def test_bad_input_is_refused(name: str) -> None:
 
 def test_unknown_augmentation_lists_the_valid_names() -> None:
     with pytest.raises(
-        ConfigError, match="unknown augmentation 'pitch'; valid: erasing, gain, mixup, specaugment"
+        ConfigError,
+        match="unknown augmentation 'pitch'; known augmentations: erasing, gain, mixup, specaugment",
     ):
         build_augmentation("pitch")
 

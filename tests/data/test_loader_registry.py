@@ -16,9 +16,9 @@ def test_every_layout_is_registered():
 
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_options_are_frozen_dataclasses_with_a_summary(layout):
-    entry = LOADERS[layout]
-    assert dataclasses.is_dataclass(entry.options_class)
-    assert entry.options_class.__dataclass_params__.frozen
+    entry = LOADERS.entry(layout)
+    assert dataclasses.is_dataclass(entry.config_class)
+    assert entry.config_class.__dataclass_params__.frozen
     assert entry.summary
     with pytest.raises(ConfigError, match=rf"unknown config key {layout}\.colour"):
         load_dataset(layout, {"colour": "red"})

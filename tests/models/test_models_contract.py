@@ -198,7 +198,7 @@ POOLINGS = ("mean", "max", "logsumexp", "attention", "attention_probability", "a
 
 
 def has_pooling_option(name: str) -> bool:
-    return "pooling" in {f.name for f in dataclasses.fields(MODELS[name].config_class)}
+    return "pooling" in {f.name for f in dataclasses.fields(MODELS.entry(name).config_class)}
 
 
 # every model with a pooling option x every pooling; the probes (their pooling is fixed) once each
@@ -270,4 +270,4 @@ def test_num_parameters_and_config(name: str) -> None:
     next(model.parameters()).requires_grad_(False)
     assert model.num_parameters(trainable_only=True) < model.num_parameters()
     assert model.num_classes == len(CLASSES)
-    assert isinstance(model.config, MODELS[name].config_class)
+    assert isinstance(model.config, MODELS.entry(name).config_class)

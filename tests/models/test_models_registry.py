@@ -10,6 +10,7 @@ from earmark.features import LogMelConfig, PrecomputedConfig, WaveformConfig
 from earmark.models import MODELS, build_model, model_config, register_model
 from earmark.models import registry as registry_module
 from earmark.models.cnn import CnnConfig
+from earmark.registry import Registry
 from earmark.spec import TaggingSpec
 
 CLASSES = tuple(f"class{i}" for i in range(10))
@@ -31,7 +32,7 @@ def test_the_registry_holds_every_model_of_the_design() -> None:
 
 
 def test_unknown_model_lists_the_valid_names() -> None:
-    with pytest.raises(ConfigError, match="unknown model 'vgg'; valid models: attention_mil, cnn, crnn"):
+    with pytest.raises(ConfigError, match="unknown model 'vgg'; known models: attention_mil, cnn, crnn"):
         build_model("vgg", LOGMEL64)
 
 
@@ -54,14 +55,14 @@ def test_model_config_resolves_defaults() -> None:
 
 
 def test_duplicate_registration_raises(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(registry_module, "MODELS", {})
+    monkeypatch.setattr(registry_module, "MODELS", Registry("model"))
     register_model("toy", CnnConfig)(lambda spec, config: None)  # type: ignore[arg-type,return-value]
     with pytest.raises(ValueError, match="model 'toy' is already registered"):
         register_model("toy", CnnConfig)(lambda spec, config: None)  # type: ignore[arg-type,return-value]
 
 
 def test_a_builder_must_return_a_tagger_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(registry_module, "MODELS", {})
+    monkeypatch.setattr(registry_module, "MODELS", Registry("model"))
     register_model("toy", CnnConfig)(lambda spec, config: torch.nn.Linear(2, 2))  # type: ignore[arg-type,return-value]
     with pytest.raises(TypeError, match="returned Linear, not a TaggerModel"):
         build_model("toy", LOGMEL64)
@@ -135,6 +136,6 @@ def test_default_sizes_match_their_docstrings(name: str, low: float, high: float
 
 
 def test_default_configs_round_trip_through_the_strict_loader() -> None:
-    for name, entry in MODELS.items():
-        config = entry.config_class()
+    for name in MODELS:
+        config = MODELS.entry(name).config_class()
         assert model_config(name, dataclasses.asdict(config)) == config

@@ -13,7 +13,6 @@ its field names, and is registered by name for recipes (:func:`build_augmentatio
 
 from __future__ import annotations
 
-import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
@@ -22,6 +21,7 @@ import torch
 from torch import Tensor
 
 from earmark.config import ConfigError, from_dict
+from earmark.registry import Registry
 
 __all__ = [
     "AUGMENTATIONS",
@@ -120,8 +120,8 @@ class Compose:
         return f"Compose({list(self.transforms)!r})"
 
 
-#: Registered transforms by name.
-AUGMENTATIONS: dict[str, type[Transform[Any, Any]]] = {}
+#: Registered transforms: name -> class, each entry with the class's ``config_class``.
+AUGMENTATIONS: Registry[type[Transform[Any, Any]]] = Registry("augmentation")
 
 T = TypeVar("T", bound=type[Transform[Any, Any]])
 
@@ -130,12 +130,8 @@ def register_augmentation(name: str) -> Callable[[T], T]:
     """Class decorator adding a transform to :data:`AUGMENTATIONS`; a duplicate name raises."""
 
     def decorate(cls: T) -> T:
-        if name in AUGMENTATIONS:
-            raise ValueError(f"augmentation {name!r} is already registered by {AUGMENTATIONS[name].__name__}")
-        if not dataclasses.is_dataclass(cls.config_class):
-            raise TypeError(f"{cls.__name__}.config_class must be a dataclass")
+        AUGMENTATIONS.add(name, cls, cls.config_class)
         cls.name = name
-        AUGMENTATIONS[name] = cls
         return cls
 
     return decorate
@@ -143,12 +139,7 @@ def register_augmentation(name: str) -> Callable[[T], T]:
 
 def build_augmentation(name: str, options: Mapping[str, Any] | None = None) -> Transform[Any, Any]:
     """The transform registered as ``name`` with ``options``; unknown names or keys raise."""
-    if name not in AUGMENTATIONS:
-        raise ConfigError(f"unknown augmentation {name!r}; valid: {', '.join(sorted(AUGMENTATIONS))}")
-    try:
-        return AUGMENTATIONS[name].from_options(options)
-    except ConfigError as error:
-        raise ConfigError(f"augmentation {name!r}: {error}") from error
+    return AUGMENTATIONS[name](AUGMENTATIONS.config(name, options))
 
 
 def check_batch(features: Tensor, who: str) -> None:

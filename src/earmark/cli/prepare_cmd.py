@@ -98,7 +98,8 @@ def prepare_command(
     options = dict(data.get("options") or {})
     if root is not None:
         # an unknown layout is reported by load_dataset below, with the known ones listed
-        known = dataclasses.fields(LOADERS[layout].options_class) if layout in LOADERS else ()
+        options_class = LOADERS.entry(layout).config_class if layout in LOADERS else None
+        known = dataclasses.fields(options_class) if options_class is not None else ()
         if known and "root" not in {f.name for f in known}:
             raise ConfigError(f"layout {layout!r} has no 'root' option; use --set with its options")
         options["root"] = root

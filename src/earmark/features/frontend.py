@@ -17,7 +17,8 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from earmark.config import ConfigError, from_dict, to_dict
+from earmark.config import ConfigError, to_dict
+from earmark.registry import Registry
 
 __all__ = [
     "FRONTENDS",
@@ -88,7 +89,8 @@ class Frontend(ABC):
         return int(np.ceil(num_samples * self.frames_per_second / self.config.sample_rate))
 
 
-FRONTENDS: dict[str, type[Frontend]] = {}
+#: Registered front-ends: name -> class, each entry with the class's ``config_class``.
+FRONTENDS: Registry[type[Frontend]] = Registry("front-end")
 
 F = TypeVar("F", bound=type[Frontend])
 
@@ -97,19 +99,11 @@ def register_frontend(name: str) -> Callable[[F], F]:
     """Class decorator adding a front-end to :data:`FRONTENDS` under ``name``."""
 
     def decorate(cls: F) -> F:
-        if name in FRONTENDS:
-            raise ValueError(f"front-end {name!r} is already registered by {FRONTENDS[name]}")
+        FRONTENDS.add(name, cls, cls.config_class)
         cls.name = name
-        FRONTENDS[name] = cls
         return cls
 
     return decorate
-
-
-def _frontend_class(name: str) -> type[Frontend]:
-    if name not in FRONTENDS:
-        raise ConfigError(f"unknown front-end {name!r}; known: {', '.join(sorted(FRONTENDS))}")
-    return FRONTENDS[name]
 
 
 def frontend_name(config: FrontendConfig) -> str:
@@ -131,8 +125,8 @@ def frontend_config_from_dict(data: Mapping[str, Any], *, key: str = "frontend")
     if not isinstance(data, Mapping) or "name" not in data:
         raise ConfigError(f"{key} must be a mapping with a 'name' key")
     fields = dict(data)
-    cls = _frontend_class(str(fields.pop("name")))
-    return from_dict(cls.config_class, fields, key=key)
+    config: FrontendConfig = FRONTENDS.config(str(fields.pop("name")), fields, key=key)
+    return config
 
 
 def config_hash(config: FrontendConfig) -> str:
@@ -143,7 +137,7 @@ def config_hash(config: FrontendConfig) -> str:
 
 def build_frontend(config: FrontendConfig) -> Frontend:
     """Instantiate the front-end whose config ``config`` is."""
-    return _frontend_class(frontend_name(config))(config)
+    return FRONTENDS[frontend_name(config)](config)
 
 
 def frames_per_second(config: FrontendConfig) -> float:

@@ -11,7 +11,7 @@ from earmark.models.crnn import CrnnConfig, CrnnTagger
 from earmark.models.mobilenet import MobileNetConfig, MobileNetTagger
 from earmark.models.pooling import POOLINGS, HeadConfig, build_pooling
 from earmark.models.probe import LinearProbeConfig, MlpProbeConfig, ProbeTagger
-from earmark.models.registry import MODELS, ModelEntry, build_model, model_config, register_model
+from earmark.models.registry import MODELS, build_model, model_config, register_model
 from earmark.models.resnet import ResNetConfig, ResNetTagger, SeResNetConfig
 from earmark.models.waveform import SampleCnnTagger, WaveformModelConfig
 
@@ -29,7 +29,6 @@ __all__ = [
     "MlpProbeConfig",
     "MobileNetConfig",
     "MobileNetTagger",
-    "ModelEntry",
     "ProbeTagger",
     "ResNetConfig",
     "ResNetTagger",

@@ -33,31 +33,20 @@ size).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
-from earmark.config import ConfigError, from_dict
 from earmark.models.base import TaggerModel
+from earmark.registry import Registry
 from earmark.spec import TaggingSpec
 
-__all__ = ["MODELS", "ModelEntry", "build_model", "model_config", "register_model"]
+__all__ = ["MODELS", "build_model", "model_config", "register_model"]
 
 C = TypeVar("C")
 Builder = Callable[[TaggingSpec, C], TaggerModel]
 
-
-@dataclasses.dataclass(frozen=True)
-class ModelEntry(Generic[C]):
-    """A registered model: its name, config dataclass and builder."""
-
-    name: str
-    config_class: type[C]
-    builder: Builder[C]
-
-
-#: Registered models by name.
-MODELS: dict[str, ModelEntry[Any]] = {}
+#: Registered models: name -> builder, each entry with its config dataclass.
+MODELS: Registry[Builder[Any]] = Registry("model")
 
 
 def register_model(name: str, config_class: type[C]) -> Callable[[Builder[C]], Builder[C]]:
@@ -71,25 +60,7 @@ def register_model(name: str, config_class: type[C]) -> Callable[[Builder[C]], B
         When ``config_class`` is not a dataclass.
 
     """
-    if not dataclasses.is_dataclass(config_class):
-        raise TypeError(f"the config of model {name!r} must be a dataclass, got {config_class!r}")
-
-    def decorate(builder: Builder[C]) -> Builder[C]:
-        if name in MODELS:
-            previous = MODELS[name].builder
-            raise ValueError(
-                f"model {name!r} is already registered by {previous.__module__}.{previous.__qualname__}"
-            )
-        MODELS[name] = ModelEntry(name, config_class, builder)
-        return builder
-
-    return decorate
-
-
-def _entry(name: str) -> ModelEntry[Any]:
-    if name not in MODELS:
-        raise ConfigError(f"unknown model {name!r}; valid models: {', '.join(sorted(MODELS))}")
-    return MODELS[name]
+    return MODELS.register(name, config_class)
 
 
 def model_config(name: str, options: Mapping[str, Any] | None = None) -> Any:
@@ -98,11 +69,7 @@ def model_config(name: str, options: Mapping[str, Any] | None = None) -> Any:
     Unknown option keys and wrong types raise :class:`~earmark.config.ConfigError` naming the
     key and the model.
     """
-    entry = _entry(name)
-    try:
-        return from_dict(entry.config_class, options)
-    except ConfigError as error:
-        raise ConfigError(f"model {name!r}: {error}") from error
+    return MODELS.config(name, options)
 
 
 def build_model(name: str, spec: TaggingSpec, options: Mapping[str, Any] | None = None) -> TaggerModel:
@@ -130,9 +97,8 @@ def build_model(name: str, spec: TaggingSpec, options: Mapping[str, Any] | None 
         The model does not fit the spec.
 
     """
-    entry = _entry(name)
     config = model_config(name, options)
-    model = entry.builder(spec, config)
+    model = MODELS[name](spec, config)
     if not isinstance(model, TaggerModel):
         raise TypeError(f"the builder of model {name!r} returned {type(model).__name__}, not a TaggerModel")
     if model.min_frames > spec.segment_frames:

@@ -21,9 +21,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from earmark.config import ConfigError, from_dict
 from earmark.data.labels import Labels
 from earmark.inference import Segmenting
+from earmark.registry import Registry
 from earmark.spec import TaggingSpec
 from earmark.training.batch import Batch
 
@@ -98,7 +98,8 @@ class Strategy(ABC):
         """Restore :meth:`state_dict`."""
 
 
-STRATEGIES: dict[str, type[Strategy]] = {}
+#: Registered strategies: name -> class, each entry with the class's ``config_class``.
+STRATEGIES: Registry[type[Strategy]] = Registry("strategy", plural="strategies")
 S = TypeVar("S", bound=type[Strategy])
 
 
@@ -106,10 +107,8 @@ def register_strategy(name: str) -> Callable[[S], S]:
     """Class decorator adding a strategy to :data:`STRATEGIES`; a duplicate name raises."""
 
     def decorate(cls: S) -> S:
-        if name in STRATEGIES:
-            raise ValueError(f"strategy {name!r} is already registered by {STRATEGIES[name].__name__}")
+        STRATEGIES.add(name, cls, cls.config_class)
         cls.name = name
-        STRATEGIES[name] = cls
         return cls
 
     return decorate
@@ -117,10 +116,7 @@ def register_strategy(name: str) -> Callable[[S], S]:
 
 def build_strategy(name: str, spec: TaggingSpec, options: Mapping[str, Any] | None = None) -> Strategy:
     """Instantiate strategy ``name`` with its options validated strictly."""
-    if name not in STRATEGIES:
-        raise ConfigError(f"unknown strategy {name!r}; known strategies: {', '.join(sorted(STRATEGIES))}")
-    cls = STRATEGIES[name]
-    return cls(spec, from_dict(cls.config_class, options or {}, key=f"strategy.{name}"))
+    return STRATEGIES[name](spec, STRATEGIES.config(name, options, key=f"strategy.{name}"))
 
 
 def masked_bce(

@@ -10,11 +10,10 @@ from earmark.data.loaders import (
     openmic,
     sonyc_ust,
 )
-from earmark.data.loaders.base import LOADERS, LoaderEntry, load_dataset, register_loader
+from earmark.data.loaders.base import LOADERS, load_dataset, register_loader
 
 __all__ = [
     "LOADERS",
-    "LoaderEntry",
     "audioset",
     "crowd",
     "esc50",
