@@ -9,7 +9,6 @@ is run on inputs of two lengths and compared with the eager model before it is k
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from pathlib import Path
 from typing import Literal
@@ -18,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from earmark.io import atomic_path, write_text_atomic
 from earmark.spec import TaggingSpec
 
 __all__ = ["ExportError", "export_model"]
@@ -59,25 +59,23 @@ def export_model(model: nn.Module, spec: TaggingSpec, path: str | Path, fmt: For
     model = model.eval()
     dim = int(getattr(model, "input_dim", build_frontend(spec.frontend).dim))
     examples = _examples(spec, dim)
-    tmp = path.with_name(path.name + ".tmp")
-    with warnings.catch_warnings():
+    with atomic_path(path) as temporary, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer and exporter warnings about shape checks
         if fmt == "torchscript":
             traced = torch.jit.trace(model, examples[0], check_trace=False)  # type: ignore[no-untyped-call]
-            traced.save(str(tmp))
-            loaded = torch.jit.load(str(tmp))  # type: ignore[no-untyped-call]
+            traced.save(str(temporary))
+            loaded = torch.jit.load(str(temporary))  # type: ignore[no-untyped-call]
             worst = _check("TorchScript", model, lambda x: loaded(x).detach().numpy(), examples)
         elif fmt == "onnx":
-            worst = _export_onnx(model, examples, tmp)
+            worst = _export_onnx(model, examples, temporary)
         else:
             raise ExportError(f"unknown export format {fmt!r}; use torchscript or onnx")
-    os.replace(tmp, path)
     spec_path = path.with_name(path.name.split(".")[0] + ".spec.json")
-    spec_path.write_text(json.dumps(spec.to_dict(), indent=2), encoding="utf-8")
+    write_text_atomic(spec_path, json.dumps(spec.to_dict(), indent=2))
     return worst
 
 
-def _export_onnx(model: nn.Module, examples: list[torch.Tensor], tmp: Path) -> float:
+def _export_onnx(model: nn.Module, examples: list[torch.Tensor], path: Path) -> float:
     try:
         import onnxruntime
     except ImportError as error:
@@ -87,11 +85,11 @@ def _export_onnx(model: nn.Module, examples: list[torch.Tensor], tmp: Path) -> f
     torch.onnx.export(
         model,
         (examples[0],),
-        str(tmp),
+        str(path),
         input_names=["features"],
         output_names=["logits"],
         dynamic_axes={"features": {0: "batch", 1: "frames"}, "logits": {0: "batch"}},
         dynamo=False,
     )
-    session = onnxruntime.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return _check("ONNX", model, lambda x: session.run(None, {"features": x.numpy()})[0], examples)

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from earmark.data.labels import Labels
+from earmark.io import atomic_open
 from earmark.spec import SpecMismatchError, TaggingSpec
 
 __all__ = ["FORMAT_VERSION", "Predictions", "PredictionsError", "read_predictions"]
@@ -112,9 +112,7 @@ class Predictions:
             return self.write_csv(path)
         if path.suffix != ".npz":
             raise PredictionsError(f"{path}: a predictions file must end in .npz (or .csv)")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as handle:
+        with atomic_open(path, "wb") as handle:
             np.savez(
                 handle,
                 format_version=np.array(FORMAT_VERSION),
@@ -123,9 +121,6 @@ class Predictions:
                 scores=self.scores,
                 frontend_hash=np.array(self.frontend_hash),
             )
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
         return path
 
     def write_csv(self, path: str | Path) -> Path:
@@ -133,16 +128,13 @@ class Predictions:
         path = Path(path)
         if _CLIP_COLUMN in self.class_names:
             raise PredictionsError(f"class name {_CLIP_COLUMN!r} collides with the clip id column")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
         cells = np.char.mod("%.9g", self.scores)
-        with open(tmp, "w", encoding="utf-8", newline="") as handle:
+        with atomic_open(path, "w", newline="") as handle:
             writer = csv.writer(handle, lineterminator="\n")
             writer.writerow([_CLIP_COLUMN, *self.class_names])
             writer.writerows(
                 [clip, *row] for clip, row in zip(self.clip_ids.tolist(), cells.tolist(), strict=True)
             )
-        os.replace(tmp, path)
         return path
 
     @classmethod

@@ -41,6 +41,7 @@ from earmark.data.table import read_labels, write_labels
 from earmark.features.audio import AudioError, load_audio
 from earmark.features.frontend import Frontend, FrontendConfig, build_frontend
 from earmark.features.store import FeatureStore, StoreError, StoreWriter, merge_stores
+from earmark.io import atomic_open, write_text_atomic
 
 __all__ = ["PrepareResult", "merge_shards", "parse_shard", "prepare"]
 
@@ -272,7 +273,7 @@ def _finish(out: Path, frontend_config: FrontendConfig, seconds: float) -> Prepa
         labels, duration_seconds=np.array([durations[c] for c in labels.clip_ids.tolist()])
     )
     write_labels(labels, out / "labels.csv")
-    with open(out / "skipped.csv", "w", encoding="utf-8", newline="") as handle:
+    with atomic_open(out / "skipped.csv", "w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["clip_id", "split", "path", "reason"])
         for clip, reason in skipped.items():
@@ -287,9 +288,7 @@ def _finish(out: Path, frontend_config: FrontendConfig, seconds: float) -> Prepa
         "labels": labels.summary().as_dict(),
         "frontend_hash": next(iter(stores.values())).frontend_hash,
     }
-    tmp = out / "prepare.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    os.replace(tmp, out / "prepare.json")
+    write_text_atomic(out / "prepare.json", json.dumps(summary, indent=2))
     return result
 
 

@@ -24,14 +24,13 @@ from __future__ import annotations
 import csv
 import dataclasses
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from earmark.data.edits import ACTIONS, Action
+from earmark.io import atomic_open
 
 __all__ = [
     "AUDIT_COLUMNS",
@@ -124,29 +123,22 @@ def write_audit(items: Iterable[AuditItem], path: str | Path) -> Path:
     The ranks written are the positions in ``items``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            writer = csv.writer(stream)
-            writer.writerow(AUDIT_COLUMNS)
-            for rank, item in enumerate(items, start=1):
-                writer.writerow(
-                    [
-                        rank,
-                        item.clip,
-                        item.class_name,
-                        item.suggestion,
-                        _number(item.score),
-                        _number(item.class_rank),
-                        _number(item.model_score),
-                        item.top,
-                    ]
-                )
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(AUDIT_COLUMNS)
+        for rank, item in enumerate(items, start=1):
+            writer.writerow(
+                [
+                    rank,
+                    item.clip,
+                    item.class_name,
+                    item.suggestion,
+                    _number(item.score),
+                    _number(item.class_rank),
+                    _number(item.model_score),
+                    item.top,
+                ]
+            )
     return path
 
 

@@ -26,8 +26,6 @@ import contextlib
 import csv
 import dataclasses
 import datetime
-import os
-import tempfile
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -37,6 +35,7 @@ from typing import Literal
 import numpy as np
 
 from earmark.data.labels import LabelError, Labels
+from earmark.io import atomic_open
 
 __all__ = [
     "ACTIONS",
@@ -176,20 +175,10 @@ def read_edits(path: str | Path) -> list[LabelEdit]:
 def write_edits(path: str | Path, edits: Iterable[LabelEdit]) -> Path:
     """Write ``edits`` to ``path`` atomically (a temporary file renamed into place)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle_fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle_fd, "w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(EDIT_COLUMNS)
-            writer.writerows(edit.row() for edit in edits)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
+    with atomic_open(path, "w", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(EDIT_COLUMNS)
+        writer.writerows(edit.row() for edit in edits)
     return path
 
 

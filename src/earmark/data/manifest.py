@@ -18,6 +18,7 @@ import numpy as np
 
 from earmark.data.labels import LabelError, Labels
 from earmark.features.embeddings import PrecomputedConfig
+from earmark.io import atomic_open
 
 __all__ = ["Manifest", "PrecomputedFrames", "read_manifest_csv", "write_manifest_csv"]
 
@@ -106,12 +107,10 @@ class Manifest:
 def write_manifest_csv(manifest: Manifest, path: str | Path) -> Path:
     """Write ``clip_id, split, path`` rows (the labels go to their own table)."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as handle:
+    with atomic_open(path, "w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["clip_id", "split", "path"])
         writer.writerows(zip(manifest.labels.clip_ids, manifest.splits, manifest.audio_paths, strict=True))
-    os.replace(tmp, path)
     return path
 
 

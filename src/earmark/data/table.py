@@ -13,13 +13,13 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import os
 from pathlib import Path
-from typing import IO
+from typing import IO, BinaryIO
 
 import numpy as np
 
 from earmark.data.labels import LabelError, Labels
+from earmark.io import atomic_open
 
 __all__ = ["META_COLUMNS", "read_labels", "write_labels"]
 
@@ -40,10 +40,8 @@ def write_labels(labels: Labels, path: str | Path) -> Path:
     clash = sorted(set(labels.class_names) & set(META_COLUMNS))
     if clash:
         raise LabelError(f"class name {clash[0]!r} collides with a label-table column name")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     if path.suffix == ".npz":
-        with open(tmp, "wb") as handle:
+        with atomic_open(path, "wb") as handle:
             np.savez_compressed(
                 handle,
                 clip_ids=labels.clip_ids.astype(str),
@@ -55,25 +53,40 @@ def write_labels(labels: Labels, path: str | Path) -> Path:
                 duration_seconds=labels.duration_seconds,
             )
     elif path.name.endswith((".csv", ".csv.gz")):
-        cells = np.where(labels.positive, "1", np.where(labels.annotated, "0", ""))
-        with _open_text(tmp, "w", compressed=path.name.endswith(".gz")) as handle:
-            writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow([*META_COLUMNS, *labels.class_names])
-            for i in range(labels.num_clips):
-                duration = labels.duration_seconds[i]
-                writer.writerow(
-                    [
-                        labels.clip_ids[i],
-                        labels.source[i],
-                        int(labels.fold[i]),
-                        "" if np.isnan(duration) else f"{duration:.6g}",
-                        *cells[i].tolist(),
-                    ]
-                )
+        with atomic_open(path, "wb") as handle:
+            _write_csv(labels, handle, compressed_name=path.name if path.name.endswith(".gz") else None)
     else:
         raise LabelError(f"{path}: a label table must end in .csv, .csv.gz or .npz")
-    os.replace(tmp, path)
     return path
+
+
+def _write_csv(labels: Labels, handle: BinaryIO, *, compressed_name: str | None) -> None:
+    """Write ``labels`` as CSV rows to ``handle``, gzipped when ``compressed_name`` is given.
+
+    ``handle`` stays open (its owner syncs and renames it).
+    """
+    gzipped = None
+    if compressed_name is not None:
+        gzipped = gzip.GzipFile(filename=compressed_name.removesuffix(".gz"), mode="wb", fileobj=handle)
+    text = io.TextIOWrapper(gzipped or handle, encoding="utf-8", newline="")
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow([*META_COLUMNS, *labels.class_names])
+    cells = np.where(labels.positive, "1", np.where(labels.annotated, "0", ""))
+    for i in range(labels.num_clips):
+        duration = labels.duration_seconds[i]
+        writer.writerow(
+            [
+                labels.clip_ids[i],
+                labels.source[i],
+                int(labels.fold[i]),
+                "" if np.isnan(duration) else f"{duration:.6g}",
+                *cells[i].tolist(),
+            ]
+        )
+    text.flush()
+    text.detach()
+    if gzipped is not None:
+        gzipped.close()  # writes the gzip trailer; a GzipFile given a fileobj leaves it open
 
 
 def read_labels(path: str | Path) -> Labels:

@@ -33,6 +33,7 @@ from earmark.features.frontend import (
     frontend_config_from_dict,
     frontend_config_to_dict,
 )
+from earmark.io import atomic_open, write_text_atomic
 from earmark.spec import SpecMismatchError, TaggingSpec
 
 __all__ = ["FeatureStore", "StoreError", "StoreWriter", "merge_stores"]
@@ -52,15 +53,6 @@ _FRAMES, _PARTIAL, _INDEX, _META, _PROGRESS, _WRITER = (
 
 class StoreError(ValueError):
     """A feature store is absent, incomplete, inconsistent or from another front-end."""
-
-
-def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, sort_keys=False)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 class StoreWriter:
@@ -109,7 +101,7 @@ class StoreWriter:
                     f"({stored}); remove it or prepare into another directory"
                 )
         else:
-            _write_json_atomic(path, header)
+            write_text_atomic(path, json.dumps(header, indent=2))
 
     def _recover_partial_rename(self) -> None:
         # A kill between renaming the frames and writing store.json leaves frames.f16 alone.
@@ -242,10 +234,8 @@ class StoreWriter:
                 counts[rows],
                 durations[rows],
             )
-        tmp = self.directory / (_INDEX + ".tmp")
-        with open(tmp, "wb") as handle:
+        with atomic_open(self.directory / _INDEX, "wb") as handle:
             np.savez(handle, clip_ids=ids, offsets=offsets, num_frames=counts, duration_seconds=durations)
-        os.replace(tmp, self.directory / _INDEX)
         os.replace(self.directory / _PARTIAL, self.directory / _FRAMES)
         meta = {
             "format_version": FORMAT_VERSION,
@@ -258,7 +248,7 @@ class StoreWriter:
             "num_frames": self._total,
             "skipped": self.skipped,
         }
-        _write_json_atomic(self.directory / _META, meta)
+        write_text_atomic(self.directory / _META, json.dumps(meta, indent=2))
         for name in (_PROGRESS, _WRITER):
             (self.directory / name).unlink(missing_ok=True)
         return FeatureStore(self.directory)

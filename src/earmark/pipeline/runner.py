@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from earmark.config import ConfigError
+from earmark.io import write_text_atomic
 from earmark.pipeline.recipe import Recipe, Stage
 
 __all__ = ["PipelineError", "PipelineRun", "run_pipeline"]
@@ -58,12 +59,10 @@ class PipelineRun:
 
     def write_status(self, stage: Stage, **fields: Any) -> None:
         """Update stage ``stage``'s ``stage.json`` atomically."""
-        directory = self.stage_dir(stage.name)
-        directory.mkdir(parents=True, exist_ok=True)
         status = {**(self.status(stage.name) or {}), "name": stage.name, "kind": stage.kind, **fields}
-        tmp = directory / "stage.json.tmp"
-        tmp.write_text(json.dumps(status, indent=2, default=str), encoding="utf-8")
-        tmp.replace(directory / "stage.json")
+        write_text_atomic(
+            self.stage_dir(stage.name) / "stage.json", json.dumps(status, indent=2, default=str)
+        )
 
     def definition(self, stage: Stage) -> str:
         """A fingerprint of what the stage does.

@@ -20,7 +20,6 @@ import hashlib
 import html
 import json
 import logging
-import os
 import re
 from collections.abc import Sequence
 from importlib import resources
@@ -36,6 +35,7 @@ from earmark.data.manifest import read_manifest_csv
 from earmark.data.table import read_labels
 from earmark.features.audio import AudioError
 from earmark.features.store import FeatureStore
+from earmark.io import write_bytes_atomic, write_text_atomic
 from earmark.plots import PlotsUnavailable
 from earmark.review.errors import ReviewError
 from earmark.review.media import AudioFormat, resolve_audio_path, spectrogram_png, write_snippet
@@ -349,12 +349,6 @@ def _write_files(out: Path, data: dict[str, Any]) -> None:
     page = re.sub("__TITLE__|__DATA__", lambda match: fills[match.group(0)], template)
     for name in _ASSETS:
         content = resources.files("earmark.review").joinpath("static", name).read_bytes()
-        _write_atomic(out / name, content)
-    _write_atomic(out / "review.json", json.dumps(data, indent=1, allow_nan=False).encode("utf-8"))
-    _write_atomic(out / "index.html", page.encode("utf-8"))
-
-
-def _write_atomic(path: Path, content: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(content)
-    os.replace(tmp, path)
+        write_bytes_atomic(out / name, content)
+    write_text_atomic(out / "review.json", json.dumps(data, indent=1, allow_nan=False), newline="")
+    write_text_atomic(out / "index.html", page, newline="")

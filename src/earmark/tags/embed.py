@@ -29,6 +29,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from earmark.io import atomic_open
 from earmark.tags.collapse import Match
 from earmark.tags.normalize import NormalizedTag
 from earmark.tags.vocabulary import Vocabulary
@@ -211,10 +212,8 @@ def embed_texts(
         )
     vectors = _unit_rows(vectors)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
-        np.save(partial, vectors)
-        os.replace(partial, path)
+        with atomic_open(path, "wb") as handle:
+            np.save(handle, vectors)
     return vectors
 
 

@@ -18,10 +18,10 @@ Every error names the file and, where there is one, the line.
 from __future__ import annotations
 
 import csv
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from earmark.io import atomic_open
 from earmark.tags.categorize import TagCategory
 
 __all__ = [
@@ -130,9 +130,7 @@ def read_overrides(path: str | Path) -> dict[str, str | None]:
 def write_categories(categories: Iterable[TagCategory], path: str | Path) -> Path:
     """Write categorised tags as CSV (:data:`CATEGORY_COLUMNS`), atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".tmp")
-    with open(partial, "w", encoding="utf-8", newline="") as handle:
+    with atomic_open(path, "w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(CATEGORY_COLUMNS)
         for item in categories:
@@ -147,5 +145,4 @@ def write_categories(categories: Iterable[TagCategory], path: str | Path) -> Pat
                     ";".join(item.tag.problems),
                 ]
             )
-    os.replace(partial, path)
     return path

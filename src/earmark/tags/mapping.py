@@ -13,10 +13,10 @@ import csv
 import dataclasses
 import functools
 import math
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from earmark.io import atomic_open
 from earmark.tags.categorize import DEFAULT_PRIORITY, WordLists, categorize_tags, load_wordlists
 from earmark.tags.collapse import Match, collapse_by_rules
 from earmark.tags.embed import DEFAULT_PERCENTILE, EmbeddingBackend, check_percentile, collapse_by_embedding
@@ -126,13 +126,10 @@ class TagMapping:
     def write_csv(self, path: str | Path) -> Path:
         """Write the rows to ``path`` (CSV with :data:`COLUMNS`), atomically."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".tmp")
-        with open(partial, "w", encoding="utf-8", newline="") as handle:
+        with atomic_open(path, "w", newline="") as handle:
             writer = csv.writer(handle, lineterminator="\n")
             writer.writerow(COLUMNS)
             writer.writerows(row.as_cells() for row in self.rows)
-        os.replace(partial, path)
         return path
 
     @classmethod

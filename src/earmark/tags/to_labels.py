@@ -20,7 +20,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import math
-import os
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from earmark.data.labels import Labels
+from earmark.io import atomic_open, write_text_atomic
 from earmark.tags.io import csv_rows
 from earmark.tags.mapping import TagMapping
 
@@ -261,15 +261,12 @@ def write_prepare_table(result: LabelResult, path: str | Path, *, separator: str
             f"target {clash[0]!r} contains the separator {separator!r}; choose another separator"
         )
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     classes = path.with_name(f"{path.stem}.classes.txt")
-    classes.write_text("".join(f"{name}\n" for name in labels.class_names), encoding="utf-8")
-    partial = path.with_name(path.name + ".tmp")
-    with open(partial, "w", encoding="utf-8", newline="") as handle:
+    write_text_atomic(classes, "".join(f"{name}\n" for name in labels.class_names))
+    with atomic_open(path, "w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["path", "labels", "source"])
         for i, clip_path in enumerate(result.paths):
             names = [labels.class_names[j] for j in np.flatnonzero(labels.positive[i])]
             writer.writerow([clip_path, separator.join(names), labels.source[i]])
-    os.replace(partial, path)
     return path, classes

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from earmark.io import atomic_open
 from earmark.spec import TaggingSpec
 
 __all__ = ["load_checkpoint", "save_checkpoint"]
@@ -16,13 +16,8 @@ __all__ = ["load_checkpoint", "save_checkpoint"]
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     """``torch.save`` ``payload`` to ``path`` through a temporary file and an atomic rename."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as handle:
+    with atomic_open(path, "wb") as handle:
         torch.save(payload, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
     return path
 
 

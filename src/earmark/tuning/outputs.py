@@ -15,7 +15,6 @@ import dataclasses
 import io
 import json
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,13 +22,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from earmark.config import dump_yaml
+from earmark.io import write_bytes_atomic
 from earmark.tuning.config import TuneRecipe, trial_config
 from earmark.tuning.space import Choice, Range, SearchSpace
 
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["TrialRow", "search_chart", "trial_rows", "write_atomically", "write_outputs"]
+__all__ = ["TrialRow", "search_chart", "trial_rows", "write_outputs"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,13 +74,6 @@ def _text(value: Any) -> str:
     return json.dumps(value)
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file (several processes may write it)."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_bytes(data)
-    temporary.replace(path)
-
-
 def _trials_csv(rows: Sequence[TrialRow], space: SearchSpace) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -110,16 +103,16 @@ def write_outputs(
     space = recipe.tune.space
     rows = trial_rows(study, space)
     files = {"study": str(run_dir / "study.db"), "trials": str(run_dir / "trials.csv")}
-    write_atomically(run_dir / "trials.csv", _trials_csv(rows, space))
+    write_bytes_atomic(run_dir / "trials.csv", _trials_csv(rows, space))
     best = _best(rows)
     if best is not None:
         config = trial_config(recipe, best.params)  # the recipe's data selection, test folds included
         header = f"# earmark tune: trial {best.number} of {run_dir}, {objective} = {best.value:.6g}\n"
-        write_atomically(run_dir / "best.yaml", (header + dump_yaml(config)).encode("utf-8"))
+        write_bytes_atomic(run_dir / "best.yaml", (header + dump_yaml(config)).encode("utf-8"))
         files["best"] = str(run_dir / "best.yaml")
     notes = []
     try:
-        write_atomically(run_dir / "search.png", search_chart(rows, space, recipe.metric))
+        write_bytes_atomic(run_dir / "search.png", search_chart(rows, space, recipe.metric))
         files["figure"] = str(run_dir / "search.png")
     except ImportError as error:
         notes.append(f"search.png skipped: {error}")
@@ -137,7 +130,7 @@ def write_outputs(
         "files": files,
         "notes": notes,
     }
-    write_atomically(run_dir / "summary.json", json.dumps(summary, indent=2).encode("utf-8"))
+    write_bytes_atomic(run_dir / "summary.json", json.dumps(summary, indent=2).encode("utf-8"))
     return summary
 
 

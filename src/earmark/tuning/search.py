@@ -9,7 +9,6 @@ the outputs of :func:`earmark.tuning.outputs.write_outputs`.
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 from earmark.config import dump_yaml, to_dict
 from earmark.data.labels import Labels
 from earmark.data.table import read_labels, write_labels
+from earmark.io import write_bytes_atomic
 from earmark.tuning.config import TuneRecipe
 from earmark.tuning.objective import TrainingObjective, inner_fold_labels
-from earmark.tuning.outputs import TrialRow, trial_rows, write_atomically, write_outputs
+from earmark.tuning.outputs import TrialRow, trial_rows, write_outputs
 from earmark.tuning.study import StudySettings, run_study
 
 if TYPE_CHECKING:
@@ -61,11 +61,7 @@ def _write_inner_folds(recipe: TuneRecipe, labels: Labels, run_dir: Path) -> Pat
         seed=recipe.tune.seed,
         groups=group_keys(labels.clip_ids, recipe.group_pattern),
     )
-    path = run_dir / "inner-folds.csv"
-    temporary = run_dir / f"inner-folds.{os.getpid()}.tmp.csv"
-    write_labels(table, temporary)
-    temporary.replace(path)
-    return path
+    return write_labels(table, run_dir / "inner-folds.csv")
 
 
 def tune(
@@ -86,7 +82,7 @@ def tune(
     if trials is not None:
         recipe = dataclasses.replace(recipe, tune=dataclasses.replace(recipe.tune, trials=trials))
     searched = {**recipe.train, "tune": to_dict(recipe.tune)}
-    write_atomically(run_dir / "recipe.yaml", dump_yaml(searched).encode("utf-8"))
+    write_bytes_atomic(run_dir / "recipe.yaml", dump_yaml(searched).encode("utf-8"))
     data = recipe.base.data
     labels = read_labels(data.labels or Path(data.prepared) / "labels.csv")
     inner_table = _write_inner_folds(recipe, labels, run_dir) if recipe.tune.inner_folds > 1 else None
