@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from earmark.audit import score_run, suspected_missing
+from earmark.audit import suspected_missing
 from earmark.config import from_dict
 from earmark.data.loaders import load_dataset
 from earmark.data.simulate import drop_labels
@@ -32,6 +32,7 @@ from earmark.data.table import read_labels, write_labels
 from earmark.features.embeddings import PrecomputedConfig
 from earmark.metrics import average_precision_macro, lwlrap, scalar_metric
 from earmark.metrics.curves import average_precision_per_class
+from earmark.pipeline.scoring import score_run
 from earmark.predictions import Predictions
 from earmark.prepare import prepare
 from earmark.training.config import TrainConfig

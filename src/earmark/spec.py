@@ -144,6 +144,16 @@ class TaggingSpec:
         if diffs:
             raise SpecMismatchError(f"{what} does not match the spec: " + "; ".join(diffs))
 
+    def check_frontend(self, frontend: FrontendConfig, *, what: str = "the features") -> None:
+        """Raise :class:`SpecMismatchError` unless ``frontend`` is this spec's front-end.
+
+        For features made elsewhere (a feature store's ``frontend``, a streamed file's): only the
+        front-end has to agree, not the classes or the segment length.
+        """
+        if config_hash(frontend) != self.frontend_hash:
+            other = dataclasses.replace(self, frontend=frontend)
+            raise SpecMismatchError(f"{what} do not match the spec: " + "; ".join(self.differences(other)))
+
     def with_classes(self, class_names: Sequence[str]) -> TaggingSpec:
         """The same spec with another vocabulary."""
         return dataclasses.replace(self, class_names=tuple(class_names))

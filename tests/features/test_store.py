@@ -101,9 +101,13 @@ def test_spec_check(tmp_path, rng):
     writer = StoreWriter(tmp_path / "s", CONFIG, 8)
     writer.append(clips(rng, 1))
     store = writer.finalize()
-    store.check_spec(TaggingSpec(("a",), CONFIG))
-    with pytest.raises(SpecMismatchError, match=r"n_mels \(16 vs 8\)"):
-        store.check_spec(TaggingSpec(("a",), LogMelConfig(n_mels=16)))
+    TaggingSpec(("a",), CONFIG).check_frontend(store.frontend)
+    with pytest.raises(
+        SpecMismatchError, match=r"feature store .* do not match the spec: .*n_mels \(16 vs 8\)"
+    ):
+        TaggingSpec(("a",), LogMelConfig(n_mels=16)).check_frontend(
+            store.frontend, what=f"feature store {store.directory}"
+        )
 
 
 def test_tampered_store_is_refused(tmp_path, rng):

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from earmark.pipeline.filters import (
-    assign_folds,
     best_per_class,
     flag_by_rank,
     flag_by_threshold,
@@ -85,26 +84,6 @@ def test_flag_by_rank_and_by_threshold():
         flag_by_rank(suspicion, top=1.5)
     with pytest.raises(ValueError, match="the number of clips to flag must be >= 0"):
         flag_by_rank(suspicion, top=-1)
-
-
-def test_assign_folds_stratifies_and_keeps_groups_together():
-    positive = np.zeros((12, 2), dtype=bool)
-    positive[:6, 0] = True
-    positive[6:, 1] = True
-    folds = assign_folds(positive, folds=3, seed=0)
-    assert sorted(folds.tolist()) == [1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3]
-    for k in (1, 2, 3):
-        assert set(positive[folds == k].argmax(1).tolist()) == {0, 1}  # both classes in every fold
-    assert np.array_equal(folds, assign_folds(positive, folds=3, seed=0))
-    assert not np.array_equal(folds, assign_folds(positive, folds=3, seed=1))
-    groups = np.array(["a", "a", "b", "b", "c", "c", "d", "d", "e", "e", "f", "f"])
-    grouped = assign_folds(positive, folds=3, seed=0, groups=groups)
-    for key in set(groups):
-        assert len(set(grouped[groups == key])) == 1
-    with pytest.raises(ValueError, match="at least 2 folds"):
-        assign_folds(positive, folds=1, seed=0)
-    with pytest.raises(ValueError, match=r"2 clips \(or groups\) cannot fill 3 folds"):
-        assign_folds(positive[:2], folds=3, seed=0)
 
 
 def test_best_per_class_takes_single_label_clips_of_highest_value():

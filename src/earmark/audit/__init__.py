@@ -11,7 +11,6 @@ from earmark.audit.noisy import (
     label_suspicion,
     suspected_noisy,
 )
-from earmark.audit.scoring import score_run
 from earmark.audit.table import (
     AUDIT_COLUMNS,
     AuditError,
@@ -37,7 +36,6 @@ __all__ = [
     "parse_top",
     "rank_within_class",
     "read_audit",
-    "score_run",
     "suspected_missing",
     "suspected_noisy",
     "write_audit",

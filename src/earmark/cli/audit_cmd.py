@@ -28,7 +28,8 @@ def audit_missing_command(
     show: Annotated[int, typer.Option(help="rows to print")] = 10,
 ) -> None:
     """Suspected missing labels: entries not labeled positive that the run's model scores high."""
-    from earmark.audit import score_run, suspected_missing, write_audit
+    from earmark.audit import suspected_missing, write_audit
+    from earmark.pipeline.scoring import score_run
 
     if split not in ("train", "valid", "test", "all"):
         raise ValueError(f"--split must be train, valid, test or all, got {split!r}")

@@ -34,7 +34,6 @@ from earmark.features.frontend import (
     frontend_config_to_dict,
 )
 from earmark.io import atomic_open, write_text_atomic
-from earmark.spec import SpecMismatchError, TaggingSpec
 
 __all__ = ["FeatureStore", "StoreError", "StoreWriter", "merge_stores"]
 
@@ -322,15 +321,6 @@ class FeatureStore:
         row = self.position(clip_id)
         start = int(self.offsets[row])
         return self.frames[start : start + int(self.num_frames[row])]
-
-    def check_spec(self, spec: TaggingSpec) -> None:
-        """Raise :class:`SpecMismatchError` unless the store's front-end is the spec's."""
-        if self.frontend_hash != spec.frontend_hash:
-            other = TaggingSpec(spec.class_names, self.frontend, spec.segment_frames)
-            diffs = spec.differences(other)
-            raise SpecMismatchError(
-                f"feature store {self.directory} does not match the spec: " + "; ".join(diffs)
-            )
 
     def describe(self) -> dict[str, Any]:
         """Counts and sizes for ``earmark info``."""

@@ -6,7 +6,6 @@ blacklist are recipes of these stages; see ``recipes/`` and :mod:`earmark.pipeli
 """
 
 from earmark.pipeline.filters import (
-    assign_folds,
     best_per_class,
     flag_by_rank,
     flag_by_threshold,
@@ -16,7 +15,8 @@ from earmark.pipeline.filters import (
 )
 from earmark.pipeline.oof import AuditRound, audit_rounds, out_of_fold_scores
 from earmark.pipeline.recipe import Recipe, Stage, load_recipe, recipe_from_dict
-from earmark.pipeline.runner import PipelineError, PipelineRun, run_pipeline
+from earmark.pipeline.runner import run_pipeline
+from earmark.pipeline.state import PipelineError, PipelineRun
 
 __all__ = [
     "AuditRound",
@@ -24,7 +24,6 @@ __all__ = [
     "PipelineRun",
     "Recipe",
     "Stage",
-    "assign_folds",
     "audit_rounds",
     "best_per_class",
     "flag_by_rank",

@@ -14,15 +14,15 @@ from earmark.data.labels import Labels
 from earmark.data.table import read_labels, write_labels
 from earmark.pipeline.filters import best_per_class
 from earmark.pipeline.recipe import Stage
-from earmark.pipeline.runner import PipelineError, PipelineRun
+from earmark.pipeline.scoring import score_with_run
 from earmark.pipeline.stages import RelabelStage, SelectStage, Split, Take, TrainStage
+from earmark.pipeline.state import PipelineError, PipelineRun
 
 __all__ = [
     "changed_entries",
     "run_relabel",
     "run_select",
     "run_train",
-    "score_with_run",
     "split_folds",
     "take_labels",
 ]
@@ -47,21 +47,6 @@ def changed_entries(before: Labels, after: Labels, *, who: str, why: str) -> lis
             edit = LabelEdit(clip, name, "add", who=who, why=why, time=now)
             edits.append(edit if new[c] else dataclasses.replace(edit, action="remove"))
     return edits
-
-
-def score_with_run(run_dir: Path, prepared: str, labels: Labels) -> np.ndarray:
-    """The clip probabilities ``(clips, classes)`` of a finished run's model for ``labels``' clips."""
-    from earmark.runs import load_run
-    from earmark.spec import TaggingSpec
-    from earmark.training.config import DataConfig
-    from earmark.training.selection import open_prepared
-
-    loaded = load_run(run_dir)
-    stores, _ = open_prepared(DataConfig(prepared=prepared))
-    loaded.spec.check_compatible(
-        TaggingSpec(labels.class_names, stores.frontend, loaded.spec.segment_frames), what=f"run {run_dir}"
-    )
-    return loaded.score(stores[c] for c in labels.clip_ids.tolist())
 
 
 def _who(stage: Stage) -> str:

@@ -27,12 +27,13 @@ from earmark.audit.table import write_audit
 from earmark.data.edits import LabelEdit, utc_now, write_edits
 from earmark.data.labels import Labels
 from earmark.data.table import read_labels, write_labels
-from earmark.pipeline.execute import changed_entries, score_with_run
+from earmark.pipeline.execute import changed_entries
 from earmark.pipeline.filters import per_class_thresholds, threshold_agreement, top_k_agreement
 from earmark.pipeline.oof import AuditRound, audit_rounds, flag_clips
 from earmark.pipeline.recipe import Stage
-from earmark.pipeline.runner import PipelineError, PipelineRun
+from earmark.pipeline.scoring import score_with_run
 from earmark.pipeline.stages import FilterStage, OutOfFold
+from earmark.pipeline.state import PipelineError, PipelineRun
 from earmark.predictions import Predictions
 
 __all__ = ["run_filter"]

@@ -7,8 +7,6 @@
   thresholds; a label is kept when its score reaches its class's threshold.
 * :func:`flag_by_rank` and :func:`flag_by_threshold`: flag the most suspicious clips of an
   audit (:func:`earmark.audit.noisy.clip_suspicion`), by rank or by value.
-* :func:`assign_folds`: the folds of out-of-fold scoring, stratified by class, with grouped
-  clips (twins cut from one recording) kept in one fold.
 * :func:`best_per_class`: the "best N per class" selection of single-label clips.
 
 Every array is ``(clips, classes)`` or ``(clips,)``; nothing here trains or reads files.
@@ -21,7 +19,6 @@ from collections.abc import Sequence
 import numpy as np
 
 __all__ = [
-    "assign_folds",
     "best_per_class",
     "flag_by_rank",
     "flag_by_threshold",
@@ -144,39 +141,6 @@ def flag_by_rank(suspicion: np.ndarray, *, top: int | float) -> np.ndarray:
 def flag_by_threshold(suspicion: np.ndarray, *, minimum: float) -> np.ndarray:
     """Flag the clips whose suspicion is above ``minimum``."""
     return np.asarray(suspicion, dtype=np.float64) > minimum
-
-
-def assign_folds(
-    positive: np.ndarray, *, folds: int, seed: int, groups: Sequence[str] | np.ndarray | None = None
-) -> np.ndarray:
-    """Folds ``1..folds`` for out-of-fold scoring, stratified by class, groups kept together.
-
-    Clips are grouped by ``groups`` (one group per clip without it); a group's class is the first
-    positive of its first clip. Groups are shuffled (seeded) within each class and dealt to the
-    folds in turn, continuing across classes, so every fold gets a share of every class and the
-    fold sizes differ by few groups.
-
-    Returns
-    -------
-    (clips,) int64 in ``1..folds``.
-
-    """
-    positive = np.asarray(positive, dtype=bool)
-    if folds < 2:
-        raise ValueError(f"out-of-fold scoring needs at least 2 folds, got {folds}")
-    keys = np.arange(len(positive)).astype(str) if groups is None else np.asarray(groups).astype(str)
-    if keys.shape != (len(positive),):
-        raise ValueError(f"{len(keys)} group keys for {len(positive)} clips")
-    names, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    if len(names) < folds:
-        raise ValueError(f"{len(names)} clips (or groups) cannot fill {folds} folds")
-    lead = positive[first]
-    group_class = np.where(lead.any(1), lead.argmax(1), -1)
-    rng = np.random.default_rng(seed)
-    order = np.lexsort((rng.permutation(len(names)), group_class))
-    group_fold = np.empty(len(names), dtype=np.int64)
-    group_fold[order] = np.arange(len(names)) % folds + 1
-    return group_fold[inverse.ravel()]
 
 
 def best_per_class(

@@ -22,10 +22,11 @@ import numpy as np
 
 from earmark.audit.noisy import Method, clip_suspicion, confident_flags, suspected_noisy
 from earmark.audit.table import AuditItem
+from earmark.data.folds import assign_folds
 from earmark.data.groups import group_keys
 from earmark.data.labels import Labels
 from earmark.data.table import write_labels
-from earmark.pipeline.filters import assign_folds, flag_by_rank, flag_by_threshold
+from earmark.pipeline.filters import flag_by_rank, flag_by_threshold
 from earmark.predictions import Predictions
 from earmark.training.config import DataConfig, TrainConfig
 

@@ -45,9 +45,9 @@ def inner_fold_labels(
     """The recipe's training clips (no valid, no test clip) with folds ``1..folds`` for inner CV.
 
     Folds are stratified by class and keep each group (``groups``: one key per clip of
-    ``labels``) in one fold (:func:`earmark.pipeline.filters.assign_folds`).
+    ``labels``) in one fold (:func:`earmark.data.folds.assign_folds`).
     """
-    from earmark.pipeline.filters import assign_folds
+    from earmark.data.folds import assign_folds
     from earmark.training.selection import select_splits
 
     train = select_splits(labels, dataclasses.replace(data, valid_fraction=0.0), seed=seed)["train"]
