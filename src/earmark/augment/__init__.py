@@ -1,4 +1,4 @@
-"""Augmentations: SpecAugment, mixup, random erasing, random gain (batched) and crops (per clip).
+"""Augmentations: SpecAugment, mixup, random erasing and random gain, on batches.
 
 Every batched transform draws its random parameters from a ``torch.Generator`` passed in
 (:meth:`~earmark.augment.base.Transform.sample`) separately from applying them
@@ -12,7 +12,6 @@ from earmark.augment.base import (
     build_augmentation,
     register_augmentation,
 )
-from earmark.augment.crop import Crop, CropParams, RandomCrop, RandomCropConfig, crop_clip
 from earmark.augment.erasing import RandomErasing, RandomErasingConfig, RandomErasingParams
 from earmark.augment.gain import Gain, GainConfig, GainParams, gain_offset
 from earmark.augment.mixup import MixedBatch, Mixup, MixupConfig, MixupParams
@@ -21,8 +20,6 @@ from earmark.augment.specaugment import SpecAugment, SpecAugmentConfig, SpecAugm
 __all__ = [
     "AUGMENTATIONS",
     "Compose",
-    "Crop",
-    "CropParams",
     "Gain",
     "GainConfig",
     "GainParams",
@@ -30,8 +27,6 @@ __all__ = [
     "Mixup",
     "MixupConfig",
     "MixupParams",
-    "RandomCrop",
-    "RandomCropConfig",
     "RandomErasing",
     "RandomErasingConfig",
     "RandomErasingParams",
@@ -41,7 +36,6 @@ __all__ = [
     "Transform",
     "band_mask",
     "build_augmentation",
-    "crop_clip",
     "gain_offset",
     "register_augmentation",
 ]
