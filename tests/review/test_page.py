@@ -47,6 +47,11 @@ def test_page_of_real_clips(esc10_page):
         assert clip["seconds"] <= 10.0
         assert (esc10_page / clip["spectrogram"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads((esc10_page / "review.json").read_text()) == data
+    # each card carries its decisions' edits (earmark.review.decisions), the page only fills them in
+    first, third = data["items"][0], data["items"][2]
+    assert [(e["class"], e["action"]) for e in first["edits"]["accept"]] == [("Rain", "remove")]
+    assert [(e["class"], e["action"]) for e in third["edits"]["reject"]] == [("Dog bark", "add")]
+    assert first["edits"]["skip"] == []
 
 
 def test_snippets_are_cut_and_transcoded(tmp_path):

@@ -37,6 +37,7 @@ from earmark.features.audio import AudioError
 from earmark.features.store import FeatureStore
 from earmark.io import write_bytes_atomic, write_text_atomic
 from earmark.plots import PlotsUnavailable
+from earmark.review.decisions import card_edits
 from earmark.review.errors import ReviewError
 from earmark.review.media import AudioFormat, resolve_audio_path, spectrogram_png, write_snippet
 
@@ -200,7 +201,7 @@ def build_review(
         "classes": list(data_dir.labels.class_names),
         "frequencyHz": data_dir.frequency_range(),
         "clips": {clip: {**info, "earlier": earlier.get(clip, [])} for clip, info in clips.items()},
-        "items": [_item_data(item) for item in items],
+        "items": [_item_data(item, clips[item.clip]["positive"]) for item in items],
         "notes": notes,
     }
     _write_files(out, data)
@@ -317,7 +318,8 @@ def _finite(value: float) -> float | None:
     return round(float(value), 3) if np.isfinite(value) else None
 
 
-def _item_data(item: AuditItem) -> dict[str, Any]:
+def _item_data(item: AuditItem, positive: Sequence[str]) -> dict[str, Any]:
+    """A card's data; ``edits``: what each decision writes (:func:`.decisions.card_edits`)."""
     return {
         "key": f"{item.suggestion}\u241f{item.clip}\u241f{item.class_name}",
         "rank": item.rank,
@@ -328,6 +330,7 @@ def _item_data(item: AuditItem) -> dict[str, Any]:
         "classRank": item.class_rank,
         "modelScore": item.model_score,
         "top": [[name, score] for name, score in item.top_scores],
+        "edits": card_edits(item, positive),
     }
 
 

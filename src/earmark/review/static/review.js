@@ -73,30 +73,24 @@
     return new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
   }
 
+  // The edits of each decision come with the card (earmark.review.decisions.card_edits); an
+  // "other" decision's name the chosen label as CHOSEN, and drop the removal of the chosen label.
+  const CHOSEN = "{chosen}";
+
   function editsFor(item, decision, chosen) {
     const who = state.who.trim();
     const time = nowIso();
-    const clip = data.clips[item.clip];
-    const where = "audit rank " + item.rank;
-    const make = (cls, action, why) => ({ clip: item.clip, class: cls, action, who, why, time });
-    if (decision === "accept") {
-      return [make(item.class, item.suggestion, "review: accepted the suggestion (" + where + ")")];
-    }
-    if (decision === "reject") {
-      if (item.suggestion === "add") return [make(item.class, "remove", "review: not present (" + where + ")")];
-      if (item.suggestion === "remove") return [make(item.class, "add", "review: label confirmed (" + where + ")")];
-      return clip.positive.map((name) => make(name, "add", "review: clip kept, label confirmed (" + where + ")"));
-    }
-    if (decision === "other") {
-      const edits = [];
-      const wrong = item.suggestion === "blacklist" ? clip.positive : [item.class];
-      for (const name of wrong) {
-        if (name !== chosen) edits.push(make(name, "remove", "review: " + chosen + " instead (" + where + ")"));
-      }
-      edits.push(make(chosen, "add", "review: chosen label (" + where + ")"));
-      return edits;
-    }
-    return [];
+    const fill = (text) => (decision === "other" ? text.split(CHOSEN).join(chosen) : text);
+    return (item.edits[decision] || [])
+      .filter((draft) => !(draft.unlessChosen && draft.class === chosen))
+      .map((draft) => ({
+        clip: item.clip,
+        class: fill(draft.class),
+        action: draft.action,
+        who,
+        why: fill(draft.why),
+        time,
+      }));
   }
 
   function decide(index, decision, chosen) {
