@@ -73,21 +73,34 @@ def test_report_files_hold_the_metrics(tmp_path, rng):
     assert page.count("data:image/png;base64,") == 2
 
 
-def test_mask_missing_evaluates_annotated_entries_only(rng):
+def test_the_mask_modes_choose_the_entries_that_count(rng):
     labels, predictions = multi_label(rng)
     annotated = labels.annotated.copy()
     annotated[::3, 0] = labels.positive[::3, 0]  # some negatives of "dog" become missing
     partial = labels.with_matrices(annotated=annotated)
-    masked = evaluate(predictions, partial, mask_missing=True).metrics
-    plain = evaluate(predictions, partial).metrics
-    assert masked["summary"]["lwlrap"] == pytest.approx(
-        lwlrap(labels.positive, predictions.scores, mask=annotated)
-    )
+    auto = evaluate(predictions, partial).metrics
+    masked = evaluate(predictions, partial, mask="on").metrics
+    plain = evaluate(predictions, partial, mask="off").metrics
+    expected = lwlrap(labels.positive, predictions.scores, mask=annotated)
+    assert masked["summary"]["lwlrap"] == pytest.approx(expected)
+    assert auto["summary"] == masked["summary"]  # partly annotated: auto leaves missing entries out
     assert plain["summary"]["lwlrap"] == pytest.approx(lwlrap(labels.positive, predictions.scores))
+    assert plain["summary"]["lwlrap"] != pytest.approx(expected)
     assert masked["inputs"]["missing_entries"] == int((~annotated).sum()) > 0
     assert masked["inputs"]["missing_entries_are"] == "left out (masked)"
     assert plain["inputs"]["missing_entries_are"] == "negatives"
     assert masked["counts"]["num_known_entries"] == int(annotated.sum())
+
+
+def test_auto_counts_missing_entries_of_positives_only_labels_as_negatives(rng):
+    labels, predictions = multi_label(rng)
+    positives_only = labels.with_matrices(annotated=labels.positive)
+    assert positives_only.positives_only
+    auto = evaluate(predictions, positives_only).metrics
+    assert auto["summary"] == evaluate(predictions, labels, mask="off").metrics["summary"]
+    assert auto["inputs"]["missing_entries_are"] == "negatives"
+    with pytest.raises(ValueError, match=r"unknown mask mode 'maybe'; valid modes: auto, on, off"):
+        evaluate(predictions, labels, mask="maybe")
 
 
 def test_single_label_report_has_accuracy_and_confusion_matrix(tmp_path, rng):

@@ -67,7 +67,7 @@ def test_evaluate_with_mask_and_groups(tmp_path, dataset):
     out = tmp_path / "eval"
     result = invoke(
         "evaluate", "--predictions", tmp_path / "run_a" / "predictions.npz", "--labels", partial_path,
-        "--out", out, "--mask-missing", "--groups", groups, "--bootstrap", "0", "--no-plots",
+        "--out", out, "--mask", "on", "--groups", groups, "--bootstrap", "0", "--no-plots",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())

@@ -10,10 +10,17 @@ import typer
 from rich.table import Table
 
 from earmark.cli.app import app, console, out
+from earmark.data.labels import MaskMode
 from earmark.data.table import read_labels
-from earmark.metrics import HEADLINE_METRICS, SCALAR_METRICS, paired_bootstrap, read_group_map, scalar_metric
+from earmark.metrics import HEADLINE_METRICS, METRICS, paired_bootstrap, read_group_map, scalar_metric
 from earmark.predictions import Predictions, PredictionsError, read_run_predictions
 from earmark.report import evaluate, write_report
+
+MASK_HELP = (
+    "which entries count: auto (as the run's summary.json: missing entries of partly annotated "
+    "labels are left out, of complete or positives-only labels count as negatives), on (annotated "
+    "entries only) or off (missing = negative)"
+)
 
 
 @app.command("evaluate")
@@ -21,10 +28,7 @@ def evaluate_command(
     predictions: Annotated[Path, typer.Option("--predictions", help="predictions file (.npz or .csv)")],
     labels: Annotated[Path, typer.Option("--labels", help="label table (.csv, .csv.gz or .npz)")],
     out_dir: Annotated[Path, typer.Option("--out", help="directory for metrics, plots and report")],
-    mask_missing: Annotated[
-        bool,
-        typer.Option("--mask-missing", help="evaluate annotated entries only (else missing = negative)"),
-    ] = False,
+    mask: Annotated[MaskMode, typer.Option("--mask", help=MASK_HELP)] = "auto",
     groups: Annotated[
         Path | None,
         typer.Option("--groups", help="class → group map (.csv class,group / .json / .yaml)"),
@@ -39,7 +43,7 @@ def evaluate_command(
     evaluation = evaluate(
         Predictions.read(predictions),
         read_labels(labels),
-        mask_missing=mask_missing,
+        mask=mask,
         class_to_group=None if groups is None else read_group_map(groups),
         threshold=threshold,
         num_resamples=bootstrap,
@@ -69,11 +73,9 @@ def compare_command(
     labels: Annotated[Path, typer.Option("--labels", help="label table of the clips")],
     metric: Annotated[
         list[str] | None,
-        typer.Option("--metric", help=f"repeatable; one of {', '.join(SCALAR_METRICS)}"),
+        typer.Option("--metric", help=f"repeatable; one of {', '.join(METRICS)}"),
     ] = None,
-    mask_missing: Annotated[
-        bool, typer.Option("--mask-missing", help="evaluate annotated entries only")
-    ] = False,
+    mask: Annotated[MaskMode, typer.Option("--mask", help=MASK_HELP)] = "auto",
     resamples: Annotated[int, typer.Option(help="paired bootstrap resamples")] = 1000,
     confidence: Annotated[float, typer.Option(help="coverage of the interval")] = 0.95,
     seed: Annotated[int, typer.Option(help="seed of the bootstrap")] = 0,
@@ -91,7 +93,7 @@ def compare_command(
             f"the runs predict different clips ({len(only_a)} only in A, e.g. {only_a[:3]}; "
             f"{len(only_b)} only in B, e.g. {only_b[:3]}); a paired comparison needs the same clips"
         )
-    mask = labels_a.annotated if mask_missing else None
+    known = labels_a.evaluation_mask(mask)
     table = Table(title=f"B − A on {labels_a.num_clips} clips, {resamples} paired resamples")
     for column in ("metric", "A", "B", "B − A", f"{confidence:.0%} interval", "p-value"):
         table.add_column(column, justify="left" if column == "metric" else "right")
@@ -101,7 +103,7 @@ def compare_command(
             labels_a.positive,
             first.scores,
             second.scores,
-            mask=mask,
+            mask=known,
             rng=np.random.default_rng(seed),
             num_resamples=resamples,
             confidence=confidence,

@@ -17,10 +17,12 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["SOURCES", "LabelError", "LabelSummary", "Labels"]
+__all__ = ["MASK_MODES", "SOURCES", "LabelError", "LabelSummary", "Labels", "MaskMode"]
 
 Source = Literal["curated", "noisy", "unlabeled"]
 SOURCES: tuple[str, ...] = ("curated", "noisy", "unlabeled")
+MaskMode = Literal["auto", "on", "off"]
+MASK_MODES: tuple[str, ...] = ("auto", "on", "off")
 
 
 class LabelError(ValueError):
@@ -174,9 +176,42 @@ class Labels:
         """True when only positives are annotated (AudioSet, last.fm).
 
         Every other entry is then an implicit negative, which evaluation counts as a negative
-        rather than skipping it.
+        rather than skipping it (see :meth:`evaluation_mask`).
         """
         return bool((self.annotated == self.positive).all() and not self.annotated.all())
+
+    def evaluation_mask(self, mode: MaskMode = "auto") -> np.ndarray | None:
+        """The entries evaluation counts: the one rule every metric of these labels follows.
+
+        Parameters
+        ----------
+        mode
+            ``"auto"`` (the rule): complete labels and positives-only labels (AudioSet, last.fm,
+            whose implicit negatives count as negatives, as in AudioSet's own evaluation) count
+            every entry, a missing one as a negative; partly annotated labels (OpenMIC,
+            SONYC-UST) count their annotated entries only. ``"on"``: annotated entries only.
+            ``"off"``: every entry, missing = negative.
+
+        Returns
+        -------
+        (clips, classes) bool mask of the entries that count, or None when every entry counts.
+
+        Examples
+        --------
+        >>> labels = Labels.from_lists(["a", "b"], [["dog"], ["cat"]], negatives=[["cat"], []],
+        ...                            annotation="positives_only")
+        >>> labels.evaluation_mask()
+        array([[ True,  True],
+               [ True, False]])
+        >>> labels.evaluation_mask("off") is None
+        True
+
+        """
+        if mode not in MASK_MODES:
+            raise LabelError(f"unknown mask mode {mode!r}; valid modes: {', '.join(MASK_MODES)}")
+        if mode == "off" or (mode == "auto" and (self.annotated.all() or self.positives_only)):
+            return None
+        return self.annotated
 
     @property
     def negative(self) -> np.ndarray:

@@ -3,7 +3,8 @@
 Every metric takes true labels and scores of shape ``(clips, classes)`` and an optional boolean
 ``mask`` of known entries (only known entries count). Per-class metrics return a
 :class:`ClassScores` whose ``macro`` average leaves out, and names in ``excluded``, the classes
-without positives (or negatives) among the evaluated entries.
+without positives (or negatives) among the evaluated entries. :data:`METRICS` is the one table
+of named metrics that :func:`summarize`, :func:`scalar_metric` and the report iterate.
 """
 
 from earmark.metrics._common import ClassScores, UndefinedMetricError
@@ -42,23 +43,28 @@ from earmark.metrics.ranking import (
     lwlrap_class_weights,
     lwlrap_per_class,
 )
-from earmark.metrics.summary import (
+from earmark.metrics.summary import is_single_label, summarize
+from earmark.metrics.table import (
     HEADLINE_METRICS,
-    SCALAR_METRICS,
-    is_single_label,
+    METRICS,
+    MetricInfo,
+    MetricInputs,
+    MetricValue,
     scalar_metric,
-    summarize,
 )
 
 __all__ = [
     "HEADLINE_METRICS",
-    "SCALAR_METRICS",
+    "METRICS",
     "UNGROUPED",
     "BootstrapInterval",
     "ClassScores",
     "GroupValue",
     "LwlrapResult",
     "Metric",
+    "MetricInfo",
+    "MetricInputs",
+    "MetricValue",
     "PairedComparison",
     "UndefinedMetricError",
     "accuracy",

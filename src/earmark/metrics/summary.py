@@ -1,62 +1,25 @@
-"""Every metric of a prediction set at once, as plain JSON-safe data; named scalar metrics.
+"""Every metric of a prediction set at once, as plain JSON-safe data.
 
-:data:`SCALAR_METRICS` maps a short name (``lwlrap``, ``ap_macro``, …) to a function
-``metric(y_true, scores, mask=None) -> float``; the bootstrap, the ``compare`` command and the
-report pick metrics by these names. :func:`summarize` computes them all with per-class values,
-exclusions, group aggregates and, when asked, bootstrap intervals.
+:func:`summarize` computes each metric of the table :data:`earmark.metrics.METRICS` with its
+per-class values, exclusions, group aggregates and, when asked, bootstrap intervals of the
+headline metrics.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from earmark.metrics._common import ClassScores, UndefinedMetricError, check_inputs
-from earmark.metrics.accuracy import accuracy, confusion_matrix, top_k_accuracy
-from earmark.metrics.bootstrap import Metric, bootstrap_ci
-from earmark.metrics.curves import (
-    average_precision_micro,
-    average_precision_per_class,
-    d_prime,
-    d_prime_per_class,
-    roc_auc_micro,
-    roc_auc_per_class,
-)
-from earmark.metrics.f1 import f1_per_class, openmic_paper_f1
+from earmark.metrics._common import ClassScores, EvalArrays, UndefinedMetricError, check_inputs
+from earmark.metrics.accuracy import confusion_matrix, top_k_accuracy
+from earmark.metrics.bootstrap import bootstrap_ci
 from earmark.metrics.groups import group_means, metric_by_group
-from earmark.metrics.ranking import lrap, lwlrap, lwlrap_per_class
+from earmark.metrics.ranking import lwlrap
+from earmark.metrics.table import HEADLINE_METRICS, METRICS, MetricInputs
 
-__all__ = ["HEADLINE_METRICS", "SCALAR_METRICS", "is_single_label", "scalar_metric", "summarize"]
-
-
-def _macro(
-    per_class: Any, y_true: np.ndarray, scores: np.ndarray, *, mask: np.ndarray | None = None
-) -> float:
-    return float(per_class(y_true, scores, mask=mask).macro)
-
-
-SCALAR_METRICS: dict[str, Metric] = {
-    "lwlrap": lwlrap,
-    "lrap": lrap,
-    "ap_macro": functools.partial(_macro, average_precision_per_class),
-    "ap_micro": average_precision_micro,
-    "auc_macro": functools.partial(_macro, roc_auc_per_class),
-    "auc_micro": roc_auc_micro,
-    "d_prime_macro": functools.partial(_macro, d_prime_per_class),
-    "f1_macro": functools.partial(_macro, f1_per_class),
-    "accuracy": accuracy,
-}
-HEADLINE_METRICS: tuple[str, ...] = ("lwlrap", "ap_macro", "auc_macro")
-
-
-def scalar_metric(name: str) -> Metric:
-    """Return the metric called ``name``; an unknown name raises with the valid names listed."""
-    if name not in SCALAR_METRICS:
-        raise ValueError(f"unknown metric {name!r}; valid metrics: {', '.join(SCALAR_METRICS)}")
-    return SCALAR_METRICS[name]
+__all__ = ["is_single_label", "summarize"]
 
 
 def is_single_label(y_true: np.ndarray, mask: np.ndarray | None = None) -> bool:
@@ -113,62 +76,38 @@ def summarize(
     positive, score_array = arrays.positive, arrays.scores
     known = arrays.known if arrays.masked else None
     single = is_single_label(positive, known)
-    per_class: dict[str, ClassScores] = {}
+    inputs = MetricInputs(positive, score_array, known, names, threshold)
     summary: dict[str, float | None] = {}
     undefined: dict[str, str] = {}
-
-    def attempt(key: str, compute: Any) -> Any:
+    per_class: dict[str, ClassScores] = {}
+    per_class_out: dict[str, dict[str, Any]] = {}
+    for name, info in METRICS.items():
+        if info.single_label and not single:
+            continue
         try:
-            return compute()
+            result = info.compute(inputs)
         except UndefinedMetricError as error:
-            undefined[key] = str(error)
-            summary[key] = None
-            return None
-
-    lw = attempt("lwlrap", lambda: lwlrap_per_class(positive, score_array, mask=known, class_names=names))
-    if lw is not None:
-        summary["lwlrap"] = lw.overall
-        per_class["lwlrap"] = lw.per_class
-    summary["lrap"] = attempt("lrap", lambda: lrap(positive, score_array, mask=known))
-    per_class_functions = {
-        "average_precision": (average_precision_per_class, "ap_macro", {}),
-        "roc_auc": (roc_auc_per_class, "auc_macro", {}),
-        "d_prime": (d_prime_per_class, "d_prime_macro", {}),
-        "f1": (f1_per_class, "f1_macro", {"thresholds": threshold}),
-        "openmic_paper_f1": (openmic_paper_f1, "openmic_paper_f1_macro", {"thresholds": threshold}),
-    }
-    for key, (function, summary_key, options) in per_class_functions.items():
-        result = attempt(
-            summary_key,
-            functools.partial(function, positive, score_array, mask=known, class_names=names, **options),
-        )
-        if result is not None:
-            per_class[key] = result
-            summary[summary_key] = result.macro
-    summary["ap_micro"] = attempt(
-        "ap_micro", lambda: average_precision_micro(positive, score_array, mask=known)
-    )
-    summary["auc_micro"] = attempt("auc_micro", lambda: roc_auc_micro(positive, score_array, mask=known))
-    if "roc_auc" in per_class:
-        summary["d_prime_of_auc_macro"] = float(d_prime(per_class["roc_auc"].macro))
+            summary[name], undefined[name] = None, str(error)
+            continue
+        summary[name] = result.value
+        if info.per_class_key is not None and result.per_class is not None:
+            per_class[info.per_class_key] = result.per_class
+            per_class_out[info.per_class_key] = {**result.per_class.as_dict(), **result.details}
     out: dict[str, Any] = {
         "counts": _counts(arrays),
         "threshold": threshold,
         "summary": summary,
         "undefined": undefined,
-        "per_class": {key: value.as_dict() for key, value in per_class.items()},
+        "per_class": per_class_out,
     }
-    if lw is not None:
-        out["per_class"]["lwlrap"]["weights"] = dict(zip(names, lw.weights.tolist(), strict=True))
     if single:
         out["single_label"] = {
-            "accuracy": accuracy(positive, score_array),
+            "accuracy": summary["accuracy"],
             "top_k_accuracy": {
                 str(k): top_k_accuracy(positive, score_array, k=k) for k in top_k if k <= len(names)
             },
             "confusion_matrix": confusion_matrix(positive, score_array).tolist(),
         }
-        summary["accuracy"] = out["single_label"]["accuracy"]
     if class_to_group:
         out["groups"] = _groups(per_class, positive, score_array, known, names, class_to_group)
     if num_resamples > 0:
@@ -176,7 +115,7 @@ def summarize(
             raise ValueError("summarize: pass rng when num_resamples > 0")
         out["intervals"] = {
             name: bootstrap_ci(
-                SCALAR_METRICS[name],
+                METRICS[name].scalar,
                 positive,
                 score_array,
                 mask=known,
@@ -189,7 +128,7 @@ def summarize(
     return out
 
 
-def _counts(arrays: Any) -> dict[str, Any]:
+def _counts(arrays: EvalArrays) -> dict[str, Any]:
     positive = arrays.evaluated_positive
     return {
         "num_clips": int(positive.shape[0]),
@@ -209,11 +148,12 @@ def _groups(
     names: tuple[str, ...],
     class_to_group: Mapping[str, str | Sequence[str]],
 ) -> dict[str, Any]:
-    groups: dict[str, Any] = {
-        key: {group: value.as_dict() for group, value in group_means(result, class_to_group).items()}
-        for key, result in per_class.items()
-        if key in ("average_precision", "roc_auc", "f1")
-    }
+    groups: dict[str, Any] = {}
+    for info in METRICS.values():
+        key = info.per_class_key
+        if info.group_means and key is not None and key in per_class:
+            means = group_means(per_class[key], class_to_group)
+            groups[key] = {group: value.as_dict() for group, value in means.items()}
     groups["lwlrap_within_group"] = metric_by_group(
         lwlrap, positive, scores, class_to_group=class_to_group, class_names=names, mask=known
     )

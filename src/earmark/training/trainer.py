@@ -307,9 +307,7 @@ class Trainer:
 
     def evaluate(self, labels: Labels, predictions: Predictions) -> dict[str, float]:
         """Headline metrics of ``predictions`` against ``labels`` (annotated entries only)."""
-        y, known = labels.positive, labels.annotated
-        # positives-only labels: the implicit negatives count as negatives, as in AudioSet's evaluation
-        mask = None if known.all() or labels.positives_only else known
+        y, mask = labels.positive, labels.evaluation_mask()
         names = ["lwlrap", "ap_macro"] + (["accuracy"] if is_single_label(y, mask) else [])
         names = list(dict.fromkeys([self.config.metric, *names]))
         out: dict[str, float] = {}
@@ -496,8 +494,7 @@ class Trainer:
             return
         predictions = Predictions.read(self.run_dir / "predictions" / f"{split}.npz")
         labels = self.splits[split]
-        mask_missing = not labels.annotated.all() and not labels.positives_only
-        evaluation = evaluate(predictions, labels, mask_missing=mask_missing)
+        evaluation = evaluate(predictions, labels)  # the mask of Labels.evaluation_mask, as above
         write_report(
             evaluation,
             self.run_dir / "report",
