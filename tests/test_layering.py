@@ -28,7 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("data", "tags"),
     ("audit",),  # label quality: pure functions over labels and scores (cleanlab's rank/filter)
     ("features",),
-    ("spec", "predictions", "prepare", "testing"),
+    ("spec", "predictions", "ensemble", "prepare", "testing"),
     ("models", "augment"),
     ("strategies",),
     ("plots", "report"),

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 
 from earmark.cli.app import app, console, out
@@ -40,25 +39,12 @@ def ensemble_command(
     split: Annotated[str, typer.Option(help="which split of a run directory")] = "test",
 ) -> None:
     """Average the scores of several runs on the same clips (e.g. an LH run and an X run)."""
-    from earmark.predictions import Predictions, read_run_predictions
+    from earmark.ensemble import average_predictions
+    from earmark.predictions import read_run_predictions
 
     if len(predictions) < 2:
         raise ConfigError("ensemble needs at least two predictions files or runs")
     loaded = [read_run_predictions(p, split=split) for p in predictions]
-    first = loaded[0]
-    for path, other in zip(predictions[1:], loaded[1:], strict=True):
-        if other.class_names != first.class_names:
-            raise ConfigError(f"{path} has other classes than {predictions[0]}")
-        if set(other.clip_ids.tolist()) != set(first.clip_ids.tolist()):
-            raise ConfigError(f"{path} scores other clips than {predictions[0]}")
-    order = {c: i for i, c in enumerate(first.clip_ids.tolist())}
-    stacked = [p.scores[np.argsort([order[c] for c in p.clip_ids.tolist()])] for p in loaded]
-    hashes = {p.frontend_hash for p in loaded}
-    averaged = Predictions(
-        first.clip_ids,
-        first.class_names,
-        np.mean(stacked, axis=0).astype(np.float32),
-        hashes.pop() if len(hashes) == 1 else "",
-    )
+    averaged = average_predictions(loaded, names=[str(p) for p in predictions])
     averaged.write(out_path)
-    console.print(f"averaged {len(loaded)} prediction sets of {first.num_clips} clips into {out_path}")
+    console.print(f"averaged {len(loaded)} prediction sets of {averaged.num_clips} clips into {out_path}")
