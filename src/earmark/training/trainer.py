@@ -306,7 +306,7 @@ class Trainer:
         return segmenting.score(model.to(self.device), clips, device=self.device)
 
     def evaluate(self, labels: Labels, predictions: Predictions) -> dict[str, float]:
-        """Headline metrics of ``predictions`` against ``labels`` (annotated entries only)."""
+        """Headline metrics of ``predictions`` against ``labels`` (entries of ``evaluation_mask``)."""
         y, mask = labels.positive, labels.evaluation_mask()
         names = ["lwlrap", "ap_macro"] + (["accuracy"] if is_single_label(y, mask) else [])
         names = list(dict.fromkeys([self.config.metric, *names]))
