@@ -69,10 +69,18 @@ def test_cv_over_three_folds(prepared, tmp_path):
     summary = json.loads((tmp_path / "cv" / "cv_summary.json").read_text())
     assert sorted(summary["folds"]) == ["1", "2", "3"]
     assert "over 3 folds" in result.output
+    # --folds picks the held-out folds; each still trains on every other fold
     one = runner.invoke(
-        app, ["cv", "--run-dir", str(tmp_path / "cv1"), "--folds", "1", f"data.prepared={prepared}"]
+        app, ["cv", "--run-dir", str(tmp_path / "cv1"), "--folds", "1", f"data.prepared={prepared}", *TINY]
     )
-    assert "at least two folds" in str(one.exception)
+    assert one.exit_code == 0, one.output
+    assert sorted(json.loads((tmp_path / "cv1" / "cv_summary.json").read_text())["folds"]) == ["1"]
+    written = (tmp_path / "cv1" / "fold-1" / "config.yaml").read_text()
+    assert "train_folds:\n  - 2\n  - 3" in written or "train_folds: [2, 3]" in written
+    absent = runner.invoke(
+        app, ["cv", "--run-dir", str(tmp_path / "cv7"), "--folds", "7", f"data.prepared={prepared}"]
+    )
+    assert "asked [7], present [1, 2, 3]" in str(absent.exception)
 
 
 def test_predict_tags_files_and_reports_bad_ones(run, tmp_path):

@@ -27,6 +27,10 @@ def cross_validate(
 ) -> dict[str, Any]:
     """Train with each fold as the test set and the others as training data.
 
+    ``folds`` chooses which folds are held out in turn (default: every fold); each of those runs
+    trains on every other fold present in the labels, so ``folds=[1, 2]`` runs the first two
+    folds of the full cross-validation.
+
     Every fold's run goes to ``run_dir/fold-<k>``; a fold whose run finished (it has
     ``summary.json``) is not trained again, so an interrupted cross-validation resumes, and an
     interrupted fold resumes from its last checkpoint. Writes and returns ``cv_summary.json``.
@@ -36,10 +40,10 @@ def cross_validate(
     present = sorted(int(f) for f in np.unique(labels.fold) if f >= 0)
     folds = list(folds) if folds else present
     absent = [f for f in folds if f not in present]
-    if absent or len(folds) < 2:
+    if absent or not folds or len(present) < 2:
         raise ValueError(
-            f"cross-validation needs at least two folds present in the labels; asked {folds}, "
-            f"present {present}"
+            f"cross-validation needs at least two folds present in the labels and held-out folds "
+            f"among them; asked {folds}, present {present}"
         )
     per_fold: dict[str, dict[str, float]] = {}
     for fold in folds:
@@ -50,7 +54,7 @@ def cross_validate(
         else:
             data = dataclasses.replace(
                 config.data,
-                train_folds=tuple(f for f in folds if f != fold),
+                train_folds=tuple(f for f in present if f != fold),
                 valid_folds=(),
                 test_folds=(fold,),
             )
