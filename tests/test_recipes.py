@@ -1,25 +1,34 @@
-"""Every recipe loads strictly, and the missing-label recipes train on data in their real layouts."""
+"""Every recipe loads strictly and resolved; the missing-label recipes train on data in their real layouts."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from typer.testing import CliRunner
 
+from earmark.augment import AUGMENTATIONS
 from earmark.cli import app
 from earmark.cli.train_cmd import load_train_config
-from earmark.config import load_yaml
+from earmark.config import ConfigError, load_yaml
+from earmark.models import MODELS
+from earmark.pipeline import load_recipe
+from earmark.pipeline.stages import TrainStage
+from earmark.registry import Registry
+from earmark.strategies import STRATEGIES
 from earmark.testing.audio import write_tone
+from earmark.training.config import TrainConfig
 from earmark.tuning.config import load_tune_recipe
 
-# training recipes; pipeline recipes (a list of ``stages``) are checked in tests/pipeline
-RECIPES = sorted(
-    p for p in (Path(__file__).parent.parent / "recipes").glob("*.yaml") if "stages" not in load_yaml(p)
-)
+ALL_RECIPES = sorted((Path(__file__).parent.parent / "recipes").glob("*.yaml"))
+# training recipes; pipeline recipes (a list of ``stages``) run in tests/pipeline
+RECIPES = [p for p in ALL_RECIPES if "stages" not in load_yaml(p)]
+PIPELINES = [p for p in ALL_RECIPES if "stages" in load_yaml(p)]
 
 
 def run(*args: str) -> str:
@@ -32,12 +41,62 @@ def summary(run_dir: Path) -> dict:
     return json.loads((run_dir / "summary.json").read_text())
 
 
+def fields_of(registry: Registry, name: str) -> set[str]:
+    config_class = registry.entry(name).config_class
+    assert config_class is not None
+    return {f.name for f in dataclasses.fields(config_class)}
+
+
+def assert_resolved(config: TrainConfig) -> None:
+    """Every nested option holds every field of its config dataclass (defaults filled in)."""
+    assert set(config.model_options) == fields_of(MODELS, config.model)
+    assert set(config.strategy_options) == fields_of(STRATEGIES, config.strategy)
+    for name, options in config.augment.items():
+        assert set(options) == fields_of(AUGMENTATIONS, name)
+
+
 @pytest.mark.parametrize("recipe", RECIPES, ids=[r.stem for r in RECIPES])
 def test_every_recipe_is_a_valid_training_config(recipe):
     config = load_train_config(recipe, [])
     assert config.data.prepared
+    assert_resolved(config)
     if "tune" in load_yaml(recipe):  # its search space must load too, every drawn key checked
         assert load_tune_recipe(recipe, []).tune.space.parameters
+
+
+@pytest.mark.parametrize("recipe", PIPELINES, ids=[r.stem for r in PIPELINES])
+def test_every_pipeline_recipe_resolves_each_train_stage(recipe):
+    loaded = load_recipe(recipe)
+    stages = [s for s in loaded.stages if isinstance(s.options, TrainStage)]
+    assert stages
+    for stage in stages:
+        assert_resolved(loaded.train_config(stage.options.train))
+
+
+def misspelled(train: dict, section: str) -> dict:
+    """``train`` with a misspelled key (``alpah``) in its ``section`` (a transform's options for augment)."""
+    options = dict(train.get(section) or {})
+    if section == "augment":
+        name = next(iter(options), "specaugment")
+        return {**train, "augment": {**options, name: {**(options.get(name) or {}), "alpah": 0.9}}}
+    return {**train, section: {**options, "alpah": 0.9}}
+
+
+@pytest.mark.parametrize("section", ["model_options", "strategy_options", "augment"])
+@pytest.mark.parametrize("recipe", ALL_RECIPES, ids=[r.stem for r in ALL_RECIPES])
+def test_a_misspelled_nested_option_in_any_recipe_fails_to_load(recipe, section, tmp_path):
+    data = load_yaml(recipe)
+    path = tmp_path / recipe.name
+    if "stages" in data:
+        path.write_text(yaml.safe_dump({**data, "train": misspelled(data.get("train") or {}, section)}))
+        with pytest.raises(ConfigError, match=rf"unknown config key {section}(\.\w+)?\.alpah"):
+            load_recipe(path)
+    else:
+        path.write_text(yaml.safe_dump(misspelled(data, section)))
+        with pytest.raises(
+            ConfigError, match=rf"{recipe.name}: .*unknown config key {section}(\.\w+)?\.alpah"
+        ):
+            load_train_config(path, [])
 
 
 @pytest.mark.realdata

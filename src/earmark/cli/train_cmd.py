@@ -9,18 +9,27 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from earmark.cli.app import app, console, out
-from earmark.config import apply_overrides, from_dict, load_yaml
+from earmark.config import ConfigError, apply_overrides, from_dict, load_yaml
 from earmark.training.config import TrainConfig
+from earmark.training.resolve import resolve
 
 
 def load_train_config(path: Path | None, overrides: list[str]) -> TrainConfig:
-    """A recipe file (or the defaults) with command-line overrides, validated strictly.
+    """A recipe file (or the defaults) with command-line overrides, validated strictly and resolved.
 
-    A ``tune:`` block (the search space of ``earmark tune``) is dropped: it does not train.
+    Model, strategy and augmentation options are built through their registries
+    (:func:`~earmark.training.resolve.resolve`): an unknown key fails here, naming the file and
+    the key, and the config holds their full values. A ``tune:`` block (the search space of
+    ``earmark tune``) is dropped: it does not train.
     """
     data = apply_overrides(load_yaml(path) if path else {}, overrides)
     data.pop("tune", None)
-    return from_dict(TrainConfig, data)
+    try:
+        return resolve(from_dict(TrainConfig, data))
+    except ConfigError as error:
+        if path is None:
+            raise
+        raise ConfigError(f"{path}: {error}") from error
 
 
 @app.command("train")
@@ -76,7 +85,10 @@ def cv_command(
     run_dir: Annotated[Path, typer.Option("--run-dir", help="one sub-directory per fold goes here")] = Path(
         "runs/cv"
     ),
-    folds: Annotated[str | None, typer.Option(help="comma-separated folds (default: every fold)")] = None,
+    folds: Annotated[
+        str | None,
+        typer.Option(help="comma-separated folds to hold out, each trained on all others (default: all)"),
+    ] = None,
 ) -> None:
     """Cross-validate: each fold in turn is the test set; prints the mean and spread."""
     from earmark.training.crossval import cross_validate

@@ -16,7 +16,9 @@ A recipe::
 
 Errors name the recipe file and the line of the stage at fault: an unknown key, an unknown
 or later stage named by ``labels_from`` / ``init_from`` / ``model_from`` / ``edits_from``, a stage
-of the wrong kind there, a training config that does not build. Overrides (``--set``) address
+of the wrong kind there, a training config that does not build (every train stage's and
+out-of-fold filter's, resolved through the registries: a misspelled model, strategy or
+augmentation option fails here, before the first stage runs). Overrides (``--set``) address
 ``prepared``, ``labels``, ``out``, ``train.<key>`` and ``stages.<stage name>.<key>``.
 """
 
@@ -31,8 +33,9 @@ from typing import Any
 import yaml
 
 from earmark.config import ConfigError, apply_overrides, from_dict, load_yaml
-from earmark.pipeline.stages import KINDS, StageOptions, TrainStage
+from earmark.pipeline.stages import KINDS, FilterStage, StageOptions, TrainStage
 from earmark.training.config import TrainConfig
+from earmark.training.resolve import resolve
 
 __all__ = ["Recipe", "Stage", "deep_merge", "load_recipe", "recipe_from_dict"]
 
@@ -79,7 +82,12 @@ class Recipe:
         return self.stages.index(self.stage(name))
 
     def train_config(self, overrides: Mapping[str, Any], **fields: Any) -> TrainConfig:
-        """The recipe's ``train`` section with ``overrides`` deep-merged and ``fields`` set."""
+        """The recipe's ``train`` section with ``overrides`` deep-merged and ``fields`` set, resolved.
+
+        The section is merged as written and the result resolved
+        (:func:`~earmark.training.resolve.resolve`), so a stage that changes the model or
+        strategy inherits the options the recipe writes, never the defaults of the recipe's own.
+        """
         data = deep_merge(self.train, overrides)
         data["data"] = {**dict(data.get("data") or {}), "prepared": self.prepared}
         for key, value in fields.items():
@@ -87,7 +95,7 @@ class Recipe:
                 data["data"][key[5:]] = value
             else:
                 data[key] = value
-        return from_dict(TrainConfig, data)
+        return resolve(from_dict(TrainConfig, data))
 
 
 def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
@@ -182,12 +190,21 @@ def recipe_from_dict(
         stages.append(_stage(item, line, source, stages, names))
     recipe = dataclasses.replace(recipe, stages=tuple(stages))
     for stage in recipe.stages:
-        if isinstance(stage.options, TrainStage):
+        for field, train in _train_blocks(stage.options):
             try:
-                recipe.train_config(stage.options.train)
+                recipe.train_config(train)
             except ConfigError as error:
-                raise ConfigError(f"{stage.where(recipe)}: {error}") from error
+                raise ConfigError(f"{stage.where(recipe)}: {field}: {error}") from error
     return recipe
+
+
+def _train_blocks(options: StageOptions) -> list[tuple[str, Mapping[str, Any]]]:
+    """``(field, overrides)`` of each training config a stage builds on the recipe's ``train``."""
+    if isinstance(options, TrainStage):
+        return [("train", options.train)]
+    if isinstance(options, FilterStage) and options.out_of_fold is not None:
+        return [("out_of_fold.train", options.out_of_fold.train)]
+    return []
 
 
 def _stage(item: Any, line: int, source: str, earlier: list[Stage], names: set[Any]) -> Stage:

@@ -45,6 +45,7 @@ from earmark.training.checkpoint import load_checkpoint, save_checkpoint
 from earmark.training.config import TrainConfig
 from earmark.training.data import SegmentDataset, TrainLoader
 from earmark.training.distributed import DistributedContext, all_reduce_mean, setup
+from earmark.training.resolve import resolve
 from earmark.training.selection import open_prepared, select_splits
 
 __all__ = ["Trainer", "TrainingDiverged"]
@@ -108,7 +109,7 @@ class Trainer:
         from earmark.models import build_model  # imported here: models register on import
 
         scalar_metric(config.metric)  # an unknown metric name fails before any work
-        self.config = config
+        self.config = resolve(config)  # the full option values, as config.yaml records them
         self.run_dir = Path(run_dir)
         self.context: DistributedContext = setup(config.device)
         self.device = self.context.device

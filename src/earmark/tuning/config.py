@@ -19,12 +19,12 @@ from typing import Any, Literal
 
 from earmark.config import ConfigError, apply_overrides, from_dict, load_yaml, to_dict
 from earmark.training.config import TrainConfig, check_group_pattern
+from earmark.training.resolve import resolve
 from earmark.tuning.space import SearchSpace, apply_params
 
 __all__ = [
     "TuneConfig",
     "TuneRecipe",
-    "check_options",
     "check_space",
     "check_validation",
     "load_tune_recipe",
@@ -145,6 +145,10 @@ def recipe_from_dict(data: Mapping[str, Any], *, source: str = "recipe") -> Tune
             "tune: {trials: 20, space: {optim.lr: {low: 1.0e-4, high: 1.0e-2, log: true}}}"
         )
     recipe = TuneRecipe(train=train, tune=from_dict(TuneConfig, block, key="tune"), source=source)
+    try:
+        resolve(recipe.base)
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from error
     _check_metric(recipe.metric)
     check_validation(recipe)
     check_space(recipe)
@@ -176,24 +180,11 @@ def check_validation(recipe: TuneRecipe) -> None:
         )
 
 
-def check_options(config: TrainConfig) -> None:
-    """Build the model, strategy and augmentation options strictly, as the trainer will."""
-    from earmark.models import model_config
-    from earmark.strategies import STRATEGIES
-    from earmark.training.augmentation import build_augment
-
-    model_config(config.model, config.model_options)
-    if config.strategy not in STRATEGIES:
-        raise ConfigError(
-            f"unknown strategy {config.strategy!r}; known strategies: {', '.join(sorted(STRATEGIES))}"
-        )
-    strategy = STRATEGIES[config.strategy]
-    from_dict(strategy.config_class, config.strategy_options, key="strategy_options")
-    build_augment(config.augment)
-
-
 def trial_config(recipe: TuneRecipe, params: Mapping[str, Any]) -> TrainConfig:
     """The full config of one trial: the recipe with ``params`` written over it, built strictly.
+
+    Resolved (:func:`~earmark.training.resolve.resolve`): its model, strategy and augmentation
+    options hold their full values, so a drawn ``model_options.dropuot`` fails at load time.
 
     Its ``metric`` is the searched metric (the trial keeps its best checkpoint by it) and its
     ``data.group_pattern`` the search's. The data selection is the recipe's, test folds included:
@@ -203,9 +194,7 @@ def trial_config(recipe: TuneRecipe, params: Mapping[str, Any]) -> TrainConfig:
     data["metric"] = recipe.metric
     if recipe.group_pattern is not None:
         data.setdefault("data", {})["group_pattern"] = recipe.group_pattern
-    config = from_dict(TrainConfig, data)
-    check_options(config)
-    return config
+    return resolve(from_dict(TrainConfig, data))
 
 
 def check_space(recipe: TuneRecipe) -> None:
