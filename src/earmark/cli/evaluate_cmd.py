@@ -12,8 +12,9 @@ from rich.table import Table
 from earmark.cli.app import app, console, out
 from earmark.data.labels import MaskMode
 from earmark.data.table import read_labels
+from earmark.ensemble import paired_predictions
 from earmark.metrics import HEADLINE_METRICS, METRICS, paired_bootstrap, read_group_map, scalar_metric
-from earmark.predictions import Predictions, PredictionsError, read_run_predictions
+from earmark.predictions import Predictions, read_run_predictions
 from earmark.report import evaluate, write_report
 
 MASK_HELP = (
@@ -84,15 +85,9 @@ def compare_command(
     names = list(metric) if metric else list(HEADLINE_METRICS)
     functions = [scalar_metric(name) for name in names]
     label_table = read_labels(labels)
-    first, labels_a = read_run_predictions(run_a).align(label_table)
-    second, labels_b = read_run_predictions(run_b).align(label_table)
-    if not np.array_equal(labels_a.clip_ids, labels_b.clip_ids):
-        only_a = sorted(set(labels_a.clip_ids.tolist()) - set(labels_b.clip_ids.tolist()))
-        only_b = sorted(set(labels_b.clip_ids.tolist()) - set(labels_a.clip_ids.tolist()))
-        raise PredictionsError(
-            f"the runs predict different clips ({len(only_a)} only in A, e.g. {only_a[:3]}; "
-            f"{len(only_b)} only in B, e.g. {only_b[:3]}); a paired comparison needs the same clips"
-        )
+    first, second, labels_a = paired_predictions(
+        read_run_predictions(run_a), read_run_predictions(run_b), label_table
+    )
     known = labels_a.evaluation_mask(mask)
     table = Table(title=f"B − A on {labels_a.num_clips} clips, {resamples} paired resamples")
     for column in ("metric", "A", "B", "B − A", f"{confidence:.0%} interval", "p-value"):
