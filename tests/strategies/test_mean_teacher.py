@@ -8,6 +8,8 @@ import pytest
 import torch
 from torch import nn
 
+from earmark.augment.specaugment import SpecAugment
+from earmark.batch import Batch
 from earmark.config import ConfigError, from_dict
 from earmark.features.logmel import LogMelConfig
 from earmark.models import build_model
@@ -15,7 +17,6 @@ from earmark.spec import TaggingSpec
 from earmark.strategies import build_strategy
 from earmark.strategies.components import ema_update, noisy_teacher_mode, sigmoid_rampup
 from earmark.testing.prepared import make_prepared
-from earmark.training.batch import Batch
 from earmark.training.checkpoint import load_checkpoint
 from earmark.training.config import TrainConfig
 from earmark.training.trainer import Trainer
@@ -67,7 +68,7 @@ def test_the_ramp_up_is_used_in_the_loss():
     student.eval()
     batch = make_batch()
     for step in (0, 50, 100):
-        losses = strategy.losses(batch, student, teacher, step)
+        losses = strategy.losses(batch, student, teacher, step, torch.Generator())
         expected = losses["bce"] + 3.0 * sigmoid_rampup(step, 100) * losses["consistency"]
         torch.testing.assert_close(losses["total"], expected)
         assert losses["consistency"] > 0
@@ -82,7 +83,7 @@ def test_the_teacher_changes_only_by_ema():
     for step in range(3):
         before = copy.deepcopy(teacher.state_dict())
         student.train()
-        strategy.losses(make_batch(step), student, teacher, step)["total"].backward()
+        strategy.losses(make_batch(step), student, teacher, step, torch.Generator())["total"].backward()
         # the loss's teacher pass changed nothing, not even BatchNorm statistics
         for key, value in teacher.state_dict().items():
             torch.testing.assert_close(value, before[key], rtol=0, atol=0)
@@ -96,6 +97,29 @@ def test_the_teacher_changes_only_by_ema():
             else:
                 assert torch.equal(value, new)
     assert all(not p.requires_grad for p in teacher.parameters())
+
+
+def test_the_teacher_view_comes_from_the_generator_given():
+    strategy = build_strategy("mean_teacher", SPEC, {"rampup_steps": 0, "teacher_view": "specaugment"})
+    torch.manual_seed(0)
+    student = build_model("cnn", SPEC, {"channels": [8, 16], "width_multiplier": 1.0, "dropout": 0.0})
+    teacher = strategy.make_teacher(student)
+    student.eval()  # batch statistics would differ between the calls below
+    teacher.eval()
+    batch = make_batch()
+
+    def consistency(seed: int) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(seed)
+        return strategy.losses(batch, student, teacher, 5, generator)["consistency"].detach()
+
+    first = consistency(0)
+    torch.testing.assert_close(consistency(0), first, rtol=0, atol=0)
+    assert not torch.equal(consistency(1), first)
+    # the view is SpecAugment drawn from the generator (not from a seed of the step)
+    view = SpecAugment()(batch.features, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = (torch.sigmoid(student(batch.features)) - torch.sigmoid(teacher(view))).pow(2).mean()
+    torch.testing.assert_close(first, expected)
 
 
 def test_ema_warm_up_moves_the_teacher_faster_at_first():

@@ -204,9 +204,9 @@ def test_training_with_labeled_and_unlabeled_batches_resumes_exactly(prepared, t
     seen: list[tuple[str, ...]] = []
     original = whole.strategy.losses
 
-    def spy(batch, student, teacher, step):
+    def spy(batch, student, teacher, step, generator):
         seen.append(batch.sources)
-        return original(batch, student, teacher, step)
+        return original(batch, student, teacher, step, generator)
 
     whole.strategy.losses = spy  # type: ignore[method-assign]
     whole.fit()

@@ -9,10 +9,16 @@ from earmark.strategies.base import (
     masked_bce,
     register_strategy,
 )
+from earmark.strategies.context import RunLoader, TeacherRun
+from earmark.strategies.enhancer import EnhanceConfig, LabelEnhancer
 
 __all__ = [
     "STRATEGIES",
+    "EnhanceConfig",
+    "LabelEnhancer",
+    "RunLoader",
     "Strategy",
+    "TeacherRun",
     "TrainingContext",
     "build_strategy",
     "consistency",

@@ -1,6 +1,6 @@
 """The strategy protocol: how labels become a loss, and a registry of strategies by name.
 
-A strategy turns a :class:`~earmark.training.batch.Batch` and the models into named scalar
+A strategy turns a :class:`~earmark.batch.Batch` and the models into named scalar
 losses, one of them ``"total"`` (the one the Trainer back-propagates). It may own a teacher
 model (Mean Teacher's EMA, label enhancement's fixed teacher) and update it after every
 optimizer step. The Trainer is the one loop; a strategy never runs its own.
@@ -11,63 +11,45 @@ Adding a strategy is one file with a config dataclass and a class registered wit
 
 from __future__ import annotations
 
-import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-import numpy as np
 import torch
 from torch import nn
 
+from earmark.batch import Batch
 from earmark.data.labels import Labels
-from earmark.inference import Segmenting
 from earmark.registry import Registry
 from earmark.spec import TaggingSpec
-from earmark.training.batch import Batch
+from earmark.strategies.context import TrainingContext
+from earmark.strategies.enhancer import EnhanceConfig, LabelEnhancer
 
 __all__ = ["STRATEGIES", "Strategy", "TrainingContext", "build_strategy", "masked_bce", "register_strategy"]
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainingContext:
-    """What a strategy may use before training starts (see :meth:`Strategy.prepare_labels`).
-
-    Attributes
-    ----------
-    run_dir : the run directory (files a strategy writes there are part of the run).
-    spec : the run's TaggingSpec.
-    is_main : True on the process that writes files (rank 0, or the only process).
-    score : ``score(model, labels, segmenting)`` returns the model's clip probabilities
-        ``(clips, classes)`` for ``labels``' clips, from the run's feature store, cut and
-        aggregated as ``segmenting`` says (a teacher run's own settings).
-
-    """
-
-    run_dir: Path
-    spec: TaggingSpec
-    is_main: bool
-    score: Callable[[nn.Module, Labels, Segmenting], np.ndarray]
-
-
 class Strategy(ABC):
-    """Base of every strategy; subclasses set ``config_class`` and implement :meth:`losses`."""
+    """Base of every strategy; subclasses set ``config_class`` and implement :meth:`losses`.
+
+    A strategy given ``enhance`` (its config's ``enhance`` field) holds a
+    :class:`~earmark.strategies.enhancer.LabelEnhancer` and trains on the labels it enhances.
+    """
 
     name: ClassVar[str]
     config_class: ClassVar[type]
 
-    def __init__(self, spec: TaggingSpec, config: Any) -> None:
+    def __init__(self, spec: TaggingSpec, config: Any, *, enhance: EnhanceConfig | None = None) -> None:
         self.spec = spec
         self.config = config
+        self.enhancer = None if enhance is None else LabelEnhancer(spec, enhance)
 
     def prepare_labels(self, train: Labels, context: TrainingContext) -> Labels:
-        """The training labels this strategy trains on (unchanged by default).
+        """The training labels this strategy trains on: enhanced with ``enhance``, else unchanged.
 
-        Called once before training, on every process, with the training split; label
-        enhancement masks entries here. It must be deterministic: a resumed run calls it again.
+        Called once before training, on every process, with the training split. It must be
+        deterministic: a resumed run calls it again.
         """
-        return train
+        return train if self.enhancer is None else self.enhancer.enhance(train, context)
 
     def make_teacher(self, student: nn.Module) -> nn.Module | None:
         """The teacher this strategy trains with, or None (the default)."""
@@ -75,9 +57,19 @@ class Strategy(ABC):
 
     @abstractmethod
     def losses(
-        self, batch: Batch, student: nn.Module, teacher: nn.Module | None, step: int
+        self,
+        batch: Batch,
+        student: nn.Module,
+        teacher: nn.Module | None,
+        step: int,
+        generator: torch.Generator,
     ) -> dict[str, torch.Tensor]:
-        """Named scalar losses of one batch; ``"total"`` is back-propagated."""
+        """Named scalar losses of one batch; ``"total"`` is back-propagated.
+
+        Every random draw of the strategy (augmented views, mixing) comes from ``generator``,
+        the run's generator (seeded by the run's seed and rank, checkpointed): each seed of a
+        study draws its own views, and a resumed run draws the same ones.
+        """
 
     def after_step(self, student: nn.Module, teacher: nn.Module | None, step: int) -> None:  # noqa: B027
         """Called after every optimizer step (Mean Teacher updates its EMA here)."""

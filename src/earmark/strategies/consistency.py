@@ -19,9 +19,11 @@ output together. There is no teacher: gradients flow through both views.
 
 With ``weight: 0`` no second view is computed and the loss is the plain BCE of
 :class:`~earmark.strategies.supervised.Supervised` on view a (with ``views: mixup``, exactly the
-supervised loss of the batch). The views are drawn from generators seeded by the step, so a
-resumed run draws the same ones. Batches of ``k`` labeled and ``m`` unlabeled clips come from
-``sampler: labeled_unlabeled`` (4 + 4 in the original).
+supervised loss of the batch). The views are drawn from the run's generator (seeded by the
+run's seed, checkpointed): every seed draws its own views, and a resumed run draws the same
+ones. Batches of ``k`` labeled and ``m`` unlabeled clips come from ``sampler:
+labeled_unlabeled`` (4 + 4 in the original). ``enhance`` trains on labels enhanced by a teacher
+run (:mod:`earmark.strategies.enhancer`).
 """
 
 from __future__ import annotations
@@ -29,22 +31,20 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar, Literal
 
-import numpy as np
 import torch
 from torch import nn
 
-from earmark.augment.mixup import mixed_lengths
+from earmark.augment.mixup import Mixup, MixupConfig, mixed_lengths
 from earmark.augment.specaugment import SpecAugment, SpecAugmentConfig
+from earmark.batch import Batch
 from earmark.config import ConfigError, from_dict
 from earmark.spec import TaggingSpec
 from earmark.strategies.base import Strategy, masked_bce, register_strategy
 from earmark.strategies.components.teacher import sigmoid_rampup
-from earmark.strategies.supervised import SupervisedConfig, supervised_targets
-from earmark.training.batch import Batch
+from earmark.strategies.enhancer import EnhanceConfig, check_enhance_masks
+from earmark.strategies.supervised import supervised_targets
 
 __all__ = ["Consistency", "ConsistencyConfig", "sigmoid_consistency"]
-
-VIEW_SEED = 20_190_610
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,7 +54,8 @@ class ConsistencyConfig:
     ``missing`` as in ``supervised``. ``weight`` multiplies the consistency term (0.01 in the
     original); ``rampup_steps`` is the length of its sigmoid ramp-up (0: none). ``views`` is
     ``specaugment`` or ``mixup``; ``specaugment`` holds the options of the SpecAugment views
-    and ``mixup_alpha`` the ``Beta(α, α)`` of the mixup views.
+    and ``mixup_alpha`` the ``Beta(α, α)`` of the mixup views. ``enhance`` as in
+    ``supervised``.
     """
 
     missing: Literal["negative", "mask"] = "mask"
@@ -63,6 +64,7 @@ class ConsistencyConfig:
     views: Literal["specaugment", "mixup"] = "specaugment"
     specaugment: dict[str, Any] = dataclasses.field(default_factory=dict)
     mixup_alpha: float = 0.4
+    enhance: EnhanceConfig | None = None
 
     def __post_init__(self) -> None:
         if self.weight < 0 or self.rampup_steps < 0:
@@ -73,6 +75,7 @@ class ConsistencyConfig:
         if self.mixup_alpha <= 0:
             raise ConfigError(f"strategy.consistency.mixup_alpha must be positive, got {self.mixup_alpha}")
         from_dict(SpecAugmentConfig, self.specaugment, key="strategy.consistency.specaugment")
+        check_enhance_masks(self.enhance, self.missing, "strategy.consistency")
 
 
 def sigmoid_consistency(logits_a: torch.Tensor, target_probabilities: torch.Tensor) -> torch.Tensor:
@@ -96,25 +99,31 @@ class Consistency(Strategy):
     config: ConsistencyConfig
 
     def __init__(self, spec: TaggingSpec, config: ConsistencyConfig) -> None:
-        super().__init__(spec, config)
-        self._supervised = SupervisedConfig(missing=config.missing)
+        super().__init__(spec, config, enhance=config.enhance)
         self._specaugment = SpecAugment(from_dict(SpecAugmentConfig, config.specaugment))
+        self._mixup = Mixup(MixupConfig(alpha=config.mixup_alpha))
 
     def scale(self, step: int) -> float:
         """The consistency weight times its ramp-up at ``step``."""
         return self.config.weight * sigmoid_rampup(step, self.config.rampup_steps)
 
-    def _generator(self, step: int, view: int) -> torch.Generator:
-        return torch.Generator().manual_seed(VIEW_SEED + 2 * step + view)
-
     def losses(
-        self, batch: Batch, student: nn.Module, teacher: nn.Module | None, step: int
+        self,
+        batch: Batch,
+        student: nn.Module,
+        teacher: nn.Module | None,
+        step: int,
+        generator: torch.Generator,
     ) -> dict[str, torch.Tensor]:
-        """``{"bce", "consistency", "total"}``; consistency covers every row, labeled or not."""
-        targets, weights = supervised_targets(batch, self._supervised)
+        """``{"bce", "consistency", "total"}``; consistency covers every row, labeled or not.
+
+        The views are drawn from ``generator``: with ``specaugment``, view a (also with weight 0)
+        then view b; with ``mixup``, the pairs and weights of the mixed view.
+        """
+        targets, weights = supervised_targets(batch, missing=self.config.missing)
         scale = self.scale(step)
         if self.config.views == "specaugment":
-            features = self._specaugment(batch.features, self._generator(step, 0))
+            features = self._specaugment(batch.features, generator)
         else:
             features = batch.features
         logits = student(features, batch.lengths)
@@ -122,24 +131,23 @@ class Consistency(Strategy):
         if scale == 0.0:
             consistency = torch.zeros((), device=logits.device)
         elif self.config.views == "specaugment":
-            other = student(self._specaugment(batch.features, self._generator(step, 1)), batch.lengths)
+            other = student(self._specaugment(batch.features, generator), batch.lengths)
             consistency = sigmoid_consistency(other, torch.sigmoid(logits))
         else:
-            consistency = self._mixup_consistency(batch, logits, student, step)
+            consistency = self._mixup_consistency(batch, logits, student, generator)
         return {"bce": bce, "consistency": consistency, "total": bce + scale * consistency}
 
     def _mixup_consistency(
-        self, batch: Batch, logits: torch.Tensor, student: nn.Module, step: int
+        self, batch: Batch, logits: torch.Tensor, student: nn.Module, generator: torch.Generator
     ) -> torch.Tensor:
-        features = batch.features
-        generator = self._generator(step, 1)
-        size = features.shape[0]
-        partners = torch.randperm(size, generator=generator).to(features.device)
-        seed = int(torch.randint(0, 2**62, (1,), generator=generator).item())
-        draws = np.random.default_rng(seed).beta(self.config.mixup_alpha, self.config.mixup_alpha, size)
-        lam = torch.as_tensor(draws, dtype=features.dtype, device=features.device)
-        mixed = lam[:, None, None] * features + (1 - lam[:, None, None]) * features[partners]
+        """The mixed view's outputs against the same mix of view a's sigmoid outputs."""
+        size, frames, dim = batch.features.shape
+        params = self._mixup.sample(size, frames, dim, generator)
+        mixed = self._mixup.apply(batch.features, params)
+        partners = params.partners.to(logits.device)
+        weights = params.weights.to(logits.device)
+        lam = weights.to(logits.dtype)[:, None]
         probabilities = torch.sigmoid(logits)
-        target = lam[:, None] * probabilities + (1 - lam[:, None]) * probabilities[partners]
-        lengths = mixed_lengths(batch.valid_frames, lam, partners)
+        target = lam * probabilities + (1 - lam) * probabilities[partners]
+        lengths = mixed_lengths(batch.valid_frames, weights, partners)
         return sigmoid_consistency(student(mixed, lengths), target)

@@ -6,8 +6,9 @@ student's and the teacher's *sigmoid* outputs on every clip of the batch, labele
 teacher is an exponential moving average of the student (α = 0.999 on OpenMIC, 0.99 on
 SONYC-UST; β = 3), so it changes only through the EMA; noise comes from dropout (active in
 both forward passes) and from the batch's augmentation, and ``teacher_view`` can give the
-teacher its own SpecAugment view. The teacher is what gets validated, checkpointed as best and
-used for prediction; the student is validated beside it and reported as ``student_*``.
+teacher its own SpecAugment view, drawn from the run's generator. The teacher is what gets
+validated, checkpointed as best and used for prediction; the student is validated beside it
+and reported as ``student_*``.
 
 The released code defined a ramp-up and never used it; here ``rampup_steps`` (sigmoid-shaped,
 ``exp(-5 (1 - t)²)``) is applied, and 0 turns it off.
@@ -22,31 +23,29 @@ from typing import ClassVar, Literal
 import torch
 from torch import nn
 
+from earmark.augment.specaugment import SpecAugment
+from earmark.batch import Batch
 from earmark.config import ConfigError
 from earmark.spec import TaggingSpec
 from earmark.strategies.base import Strategy, masked_bce, register_strategy
 from earmark.strategies.components.teacher import ema_update, noisy_teacher_mode, sigmoid_rampup
-from earmark.strategies.supervised import SupervisedConfig, supervised_targets
-from earmark.training.batch import Batch
+from earmark.strategies.enhancer import EnhanceConfig, check_enhance_masks
+from earmark.strategies.supervised import supervised_targets
 
-__all__ = ["MeanTeacher", "MeanTeacherConfig"]
-
-VIEW_SEED = 20_170_309
+__all__ = ["EmaTeacherConfig", "MeanTeacher", "MeanTeacherConfig"]
 
 
 @dataclasses.dataclass(frozen=True)
-class MeanTeacherConfig:
-    """Mean Teacher settings.
+class EmaTeacherConfig:
+    """The EMA teacher and its consistency term (every Mean Teacher setting but the student's BCE).
 
-    ``missing`` as in ``supervised`` (``mask`` is the paper's student loss; ``negative`` trains
-    a B0-style teacher for label enhancement). ``alpha`` is the EMA decay, ``consistency_weight``
-    β, ``rampup_steps`` the length of β's sigmoid ramp-up. ``ema_warmup`` uses
-    ``min(alpha, 1 - 1 / (step + 2))`` early on, so the teacher is not stuck near its random
-    start. ``teacher_dropout`` keeps dropout active in the teacher's pass; ``teacher_view``
-    ``specaugment`` masks the teacher's input independently of the student's.
+    ``alpha`` is the EMA decay, ``consistency_weight`` β, ``rampup_steps`` the length of β's
+    sigmoid ramp-up. ``ema_warmup`` uses ``min(alpha, 1 - 1 / (step + 2))`` early on, so the
+    teacher is not stuck near its random start. ``teacher_dropout`` keeps dropout active in the
+    teacher's pass; ``teacher_view`` ``specaugment`` masks the teacher's input independently of
+    the student's.
     """
 
-    missing: Literal["negative", "mask"] = "mask"
     alpha: float = 0.999
     consistency_weight: float = 3.0
     rampup_steps: int = 1000
@@ -56,9 +55,26 @@ class MeanTeacherConfig:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.alpha <= 1.0:
-            raise ConfigError(f"strategy.mean_teacher.alpha must be in [0, 1], got {self.alpha}")
+            raise ConfigError(f"mean teacher's alpha (the EMA decay) must be in [0, 1], got {self.alpha}")
         if self.consistency_weight < 0 or self.rampup_steps < 0:
-            raise ConfigError("strategy.mean_teacher.consistency_weight and rampup_steps must be >= 0")
+            raise ConfigError("mean teacher's consistency_weight and rampup_steps must be >= 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class MeanTeacherConfig(EmaTeacherConfig):
+    """Mean Teacher settings: those of :class:`EmaTeacherConfig`, ``missing`` and ``enhance``.
+
+    ``missing`` as in ``supervised`` (``mask`` is the paper's student loss; ``negative`` trains
+    a B0-style teacher for label enhancement). ``enhance`` trains on labels enhanced by a
+    teacher run (:mod:`earmark.strategies.enhancer`; needs ``missing: mask``).
+    """
+
+    missing: Literal["negative", "mask"] = "mask"
+    enhance: EnhanceConfig | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_enhance_masks(self.enhance, self.missing, "strategy.mean_teacher")
 
 
 @register_strategy("mean_teacher")
@@ -69,9 +85,8 @@ class MeanTeacher(Strategy):
     config: MeanTeacherConfig
 
     def __init__(self, spec: TaggingSpec, config: MeanTeacherConfig) -> None:
-        super().__init__(spec, config)
-        self.mean_teacher = config  # subclasses with a wider config keep these settings here
-        self._supervised = SupervisedConfig(missing=config.missing)
+        super().__init__(spec, config, enhance=config.enhance)
+        self._teacher_view = SpecAugment() if config.teacher_view == "specaugment" else None
 
     def make_teacher(self, student: nn.Module) -> nn.Module:
         """A copy of the student that never receives gradients."""
@@ -82,27 +97,30 @@ class MeanTeacher(Strategy):
 
     def consistency_scale(self, step: int) -> float:
         """β times the ramp-up at ``step``."""
-        return self.mean_teacher.consistency_weight * sigmoid_rampup(step, self.mean_teacher.rampup_steps)
-
-    def _teacher_features(self, batch: Batch, step: int) -> torch.Tensor:
-        if self.mean_teacher.teacher_view == "same":
-            return batch.features
-        from earmark.augment.specaugment import SpecAugment
-
-        # a view of its own, drawn from a generator seeded by the step: a resumed run repeats it
-        return SpecAugment()(batch.features, torch.Generator().manual_seed(VIEW_SEED + step))
+        return self.config.consistency_weight * sigmoid_rampup(step, self.config.rampup_steps)
 
     def losses(
-        self, batch: Batch, student: nn.Module, teacher: nn.Module | None, step: int
+        self,
+        batch: Batch,
+        student: nn.Module,
+        teacher: nn.Module | None,
+        step: int,
+        generator: torch.Generator,
     ) -> dict[str, torch.Tensor]:
-        """``{"bce", "consistency", "total"}``; consistency is over every row, labeled or not."""
+        """``{"bce", "consistency", "total"}``; consistency is over every row, labeled or not.
+
+        With ``teacher_view: specaugment`` the teacher's view is drawn from ``generator``.
+        """
         if teacher is None:
             raise ValueError("mean_teacher needs the teacher made by make_teacher")
-        targets, weights = supervised_targets(batch, self._supervised)
+        targets, weights = supervised_targets(batch, missing=self.config.missing)
         logits = student(batch.features, batch.lengths)
         bce = masked_bce(logits, targets, weights)
-        with torch.no_grad(), noisy_teacher_mode(teacher, dropout=self.mean_teacher.teacher_dropout):
-            teacher_probabilities = torch.sigmoid(teacher(self._teacher_features(batch, step), batch.lengths))
+        features = batch.features
+        if self._teacher_view is not None:
+            features = self._teacher_view(features, generator)
+        with torch.no_grad(), noisy_teacher_mode(teacher, dropout=self.config.teacher_dropout):
+            teacher_probabilities = torch.sigmoid(teacher(features, batch.lengths))
         consistency = (torch.sigmoid(logits) - teacher_probabilities).pow(2).mean()
         total = bce + self.consistency_scale(step) * consistency
         return {"bce": bce, "consistency": consistency, "total": total}
@@ -111,8 +129,8 @@ class MeanTeacher(Strategy):
         """The EMA update of the teacher."""
         if teacher is None:
             raise ValueError("mean_teacher needs the teacher made by make_teacher")
-        alpha = self.mean_teacher.alpha
-        if self.mean_teacher.ema_warmup:
+        alpha = self.config.alpha
+        if self.config.ema_warmup:
             alpha = min(alpha, 1.0 - 1.0 / (step + 2))
         ema_update(teacher, student, alpha)
 

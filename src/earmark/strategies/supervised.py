@@ -8,10 +8,11 @@ from typing import ClassVar, Literal
 import torch
 from torch import nn
 
+from earmark.batch import Batch
 from earmark.config import ConfigError
 from earmark.spec import TaggingSpec
 from earmark.strategies.base import Strategy, masked_bce, register_strategy
-from earmark.training.batch import Batch
+from earmark.strategies.enhancer import EnhanceConfig, check_enhance_masks
 
 __all__ = ["Supervised", "SupervisedConfig", "supervised_targets"]
 
@@ -21,25 +22,35 @@ class SupervisedConfig:
     """``missing``: ``negative`` (B0: a missing entry is a negative) or ``mask`` (B1: no loss).
 
     ``label_smoothing`` ε moves targets to ε/2 and 1 - ε/2; ``class_weights`` multiplies each
-    class's positive term (``pos_weight``), one value per class or empty for none.
+    class's positive term (``pos_weight``), one value per class or empty for none. ``enhance``
+    trains on labels enhanced by a teacher run (:mod:`earmark.strategies.enhancer`; needs
+    ``missing: mask``).
     """
 
     missing: Literal["negative", "mask"] = "mask"
     label_smoothing: float = 0.0
     class_weights: tuple[float, ...] = ()
+    enhance: EnhanceConfig | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        check_enhance_masks(self.enhance, self.missing, "strategy.supervised")
 
 
-def supervised_targets(batch: Batch, config: SupervisedConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(targets, weights)`` of the BCE: labeled rows only; missing entries per ``config``."""
-    weights = batch.annotated if config.missing == "mask" else torch.ones_like(batch.annotated)
+def supervised_targets(
+    batch: Batch, *, missing: Literal["negative", "mask"], label_smoothing: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(targets, weights)`` of the BCE: labeled rows only; missing entries per ``missing``.
+
+    ``targets`` (soft with ``label_smoothing``) and ``weights`` are ``(batch, classes)``; a
+    weight is 0 on unlabeled rows and, with ``missing: mask``, on missing entries.
+    """
+    weights = batch.annotated if missing == "mask" else torch.ones_like(batch.annotated)
     weights = weights * batch.labeled.to(weights.dtype)[:, None]
     targets = batch.positive
-    if config.label_smoothing:
-        targets = targets * (1.0 - config.label_smoothing) + 0.5 * config.label_smoothing
+    if label_smoothing:
+        targets = targets * (1.0 - label_smoothing) + 0.5 * label_smoothing
     return targets, weights
 
 
@@ -51,19 +62,25 @@ class Supervised(Strategy):
     config: SupervisedConfig
 
     def __init__(self, spec: TaggingSpec, config: SupervisedConfig) -> None:
-        super().__init__(spec, config)
+        super().__init__(spec, config, enhance=config.enhance)
         if config.class_weights and len(config.class_weights) != spec.num_classes:
             raise ConfigError(
                 f"class_weights has {len(config.class_weights)} values for {spec.num_classes} classes"
             )
         self._pos_weight = torch.tensor(config.class_weights) if config.class_weights else None
-        self.loss_config = config  # subclasses with their own config keep the BCE settings here
 
     def losses(
-        self, batch: Batch, student: nn.Module, teacher: nn.Module | None, step: int
+        self,
+        batch: Batch,
+        student: nn.Module,
+        teacher: nn.Module | None,
+        step: int,
+        generator: torch.Generator,
     ) -> dict[str, torch.Tensor]:
-        """``{"bce", "total"}`` of the student's logits."""
-        targets, weights = supervised_targets(batch, self.loss_config)
+        """``{"bce", "total"}`` of the student's logits (draws nothing from ``generator``)."""
+        targets, weights = supervised_targets(
+            batch, missing=self.config.missing, label_smoothing=self.config.label_smoothing
+        )
         logits = student(batch.features, batch.lengths)
         pos_weight = None if self._pos_weight is None else self._pos_weight.to(logits.device)
         bce = masked_bce(logits, targets, weights, pos_weight=pos_weight)

@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 
+from earmark.batch import Batch
 from earmark.config import ConfigError
-from earmark.training.batch import Batch
 
 __all__ = ["build_augment"]
 

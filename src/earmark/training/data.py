@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from earmark.batch import Batch
 from earmark.data.labels import Labels
 from earmark.features.store import FeatureStore, StoreError
-from earmark.training.batch import Batch
 
 if TYPE_CHECKING:
     from earmark.training.config import TrainConfig

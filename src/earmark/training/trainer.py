@@ -31,16 +31,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from earmark.batch import Batch
 from earmark.config import ConfigError, dump_yaml
 from earmark.data.labels import Labels
 from earmark.features.frontend import frames_per_second
 from earmark.inference import Segmenting
 from earmark.metrics import is_single_label, scalar_metric
 from earmark.predictions import Predictions
+from earmark.runs import load_run
 from earmark.spec import TaggingSpec
 from earmark.strategies import Strategy, TrainingContext, build_strategy
 from earmark.training.augmentation import build_augment
-from earmark.training.batch import Batch
 from earmark.training.checkpoint import load_checkpoint, save_checkpoint
 from earmark.training.config import TrainConfig
 from earmark.training.data import SegmentDataset, TrainLoader
@@ -131,7 +132,8 @@ class Trainer:
         if self.context.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         self.splits["train"] = self.strategy.prepare_labels(
-            self.splits["train"], TrainingContext(self.run_dir, self.spec, self.context.is_main, self._score)
+            self.splits["train"],
+            TrainingContext(self.run_dir, self.spec, self.context.is_main, self._score, load_run=load_run),
         )
         if self.teacher is not None:
             self.teacher.to(self.device)
@@ -368,7 +370,7 @@ class Trainer:
         if self.augment is not None:
             batch = self.augment(batch, self.generator)
         with torch.autocast(self.device.type, enabled=self.use_amp):
-            losses = self.strategy.losses(batch, self.trained_model, self.teacher, self.step)
+            losses = self.strategy.losses(batch, self.trained_model, self.teacher, self.step, self.generator)
         total = losses["total"]
         if not torch.isfinite(total):
             raise TrainingDiverged(
