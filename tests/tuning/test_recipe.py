@@ -156,3 +156,19 @@ def test_inner_folds_ignore_valid_fraction():
     inner = inner_fold_labels(labels, data, folds=2, seed=1)
     without = dataclasses.replace(data, valid_fraction=0.0)
     assert inner.num_clips == select_splits(labels, without, seed=1)["train"].num_clips
+
+
+def test_a_held_out_share_for_the_search_only():
+    """tune.valid_fraction holds out a share for the search's objective; the recipe itself keeps
+    training on every training clip."""
+    data = {"prepared": "runs/nowhere", "test_folds": [4]}
+    recipe = recipe_from_dict({**_recipe(valid_fraction=0.2), "data": data})
+    trial = trial_config(recipe, {"optim.lr": 1e-3})
+    assert trial.data.valid_fraction == 0.2
+    assert trial.data.test_folds == (4,)
+    trained = load_train_config(None, [f"data.prepared={data['prepared']}", "data.test_folds=[4]"])
+    assert trained.data.valid_fraction == 0.0
+    with pytest.raises(ConfigError, match=r"tune\.valid_fraction or tune\.inner_folds, not both"):
+        recipe_from_dict({**_recipe(valid_fraction=0.2, inner_folds=3), "data": data})
+    with pytest.raises(ConfigError, match=r"tune\.valid_fraction must be in \[0, 1\)"):
+        recipe_from_dict({**_recipe(valid_fraction=1.5), "data": data})

@@ -43,7 +43,9 @@ class TuneConfig:
     ``trials`` counts finished trials (complete or pruned); ``metric`` defaults to the recipe's
     ``metric`` and is always measured on validation data: the recipe's ``data.valid_folds`` /
     ``data.valid_fraction``, or, with ``inner_folds`` k > 1, a k-fold cross-validation over the
-    recipe's training clips. ``group_pattern`` keeps the clips of one recording together (in the
+    recipe's training clips, or ``valid_fraction``: a seeded share of the training recordings held
+    out for the search only (the recipe itself then trains on all of them, with the settings
+    found). ``group_pattern`` keeps the clips of one recording together (in the
     held-out share and the inner folds). ``pruner: median`` stops a trial whose best value so far
     is below the median of earlier trials at the same validation, once ``startup_trials`` trials
     have finished and after ``warmup_validations`` validations of the trial.
@@ -55,6 +57,7 @@ class TuneConfig:
     direction: str = "maximize"
     objective_split: str = "valid"
     inner_folds: int = 0
+    valid_fraction: float = 0.0
     group_pattern: str | None = None
     pruner: Literal["median", "none"] = "median"
     startup_trials: int = 5
@@ -89,6 +92,10 @@ class TuneConfig:
             raise ConfigError(
                 f"tune.inner_folds must be 0 (no inner CV) or at least 2, got {self.inner_folds}"
             )
+        if not 0.0 <= self.valid_fraction < 1.0:
+            raise ConfigError(f"tune.valid_fraction must be in [0, 1), got {self.valid_fraction}")
+        if self.valid_fraction and self.inner_folds:
+            raise ConfigError("give tune.valid_fraction or tune.inner_folds, not both")
         if self.group_pattern is not None:
             check_group_pattern(self.group_pattern, "tune.group_pattern")
         if self.startup_trials < 0 or self.warmup_validations < 0:
@@ -172,11 +179,12 @@ def _check_metric(name: str) -> None:
 def check_validation(recipe: TuneRecipe) -> None:
     """``ConfigError`` unless the search has validation data to read its objective on."""
     data = recipe.base.data
-    if recipe.tune.inner_folds == 0 and not data.valid_folds and not data.valid_fraction:
+    tune = recipe.tune
+    if not tune.inner_folds and not tune.valid_fraction and not data.valid_folds and not data.valid_fraction:
         raise ConfigError(
             f"{recipe.source}: the search has no validation data, and its objective is never read on "
-            "the test folds; set data.valid_folds (e.g. [4]), data.valid_fraction (e.g. 0.2) or "
-            "tune.inner_folds (e.g. 4)"
+            "the test folds; set data.valid_folds (e.g. [4]), data.valid_fraction (e.g. 0.2), "
+            "tune.valid_fraction (held out for the search only) or tune.inner_folds (e.g. 4)"
         )
 
 
@@ -192,6 +200,8 @@ def trial_config(recipe: TuneRecipe, params: Mapping[str, Any]) -> TrainConfig:
     """
     data = apply_params(recipe.train, params)
     data["metric"] = recipe.metric
+    if recipe.tune.valid_fraction:
+        data.setdefault("data", {})["valid_fraction"] = recipe.tune.valid_fraction
     if recipe.group_pattern is not None:
         data.setdefault("data", {})["group_pattern"] = recipe.group_pattern
     return resolve(from_dict(TrainConfig, data))
