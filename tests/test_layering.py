@@ -42,16 +42,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 
 # Known violations that other changes are removing: (importer, imported) modules, by reason.
 # Delete an entry when its import is gone; a stale entry fails the test too.
-ALLOWED: Mapping[str, frozenset[tuple[str, str]]] = {
-    # Issue 14, point 4: the training <-> strategies loop (strategies imported
-    # earmark.training.batch and label enhancement imported earmark.runs). The change removing it
-    # is in progress; what is left of the loop is the Trainer loading the teacher run.
-    "training <-> strategies <-> runs": frozenset(
-        {
-            ("earmark.training.trainer", "earmark.runs"),
-        }
-    ),
-}
+ALLOWED: Mapping[str, frozenset[tuple[str, str]]] = {}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,6 +13,7 @@ from earmark.spec import SpecMismatchError
 from earmark.testing.prepared import make_prepared
 from earmark.training.checkpoint import load_checkpoint
 from earmark.training.config import TrainConfig
+from earmark.training.schedule import TrainingClock, lr_factor
 from earmark.training.trainer import Trainer, TrainingDiverged
 
 TINY_CNN = {"channels": [8, 16], "width_multiplier": 1.0}
@@ -301,9 +302,9 @@ def test_a_time_budget_anneals_the_cosine_and_stops(prepared, tmp_path, monkeypa
     last = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
     assert last["seconds"] == pytest.approx(66.0)
     # halfway through the budget the factor is the cosine's midpoint, whatever the step count says
-    factor = trainer_module._lr_lambda(settings, 10_000, trainer_module._Clock(1.0))
-    clock = trainer_module._Clock(1.0)
+    factor = lr_factor(settings, 10_000, TrainingClock(1.0))
+    clock = TrainingClock(1.0)
     clock.seconds = 30.0
-    halfway = trainer_module._lr_lambda(settings, 10_000, clock)
+    halfway = lr_factor(settings, 10_000, clock)
     assert halfway(5) == pytest.approx(settings.optim.min_lr_ratio + (1 - settings.optim.min_lr_ratio) * 0.5)
     assert factor(5) > 0.99

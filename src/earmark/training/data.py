@@ -12,6 +12,7 @@ crops an uninterrupted one would have, whatever the number of loader workers.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Literal
 
@@ -22,6 +23,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from earmark.batch import Batch
 from earmark.data.labels import Labels
 from earmark.features.store import FeatureStore, StoreError
+from earmark.inference import Segmenting
 
 if TYPE_CHECKING:
     from earmark.training.config import TrainConfig
@@ -34,6 +36,7 @@ __all__ = [
     "StoreSet",
     "TrainLoader",
     "crop_segment",
+    "warn_if_segment_dwarfs_clips",
 ]
 
 CropPolicy = Literal["head", "random"]
@@ -346,3 +349,20 @@ class TrainLoader:
             self.sampler.start = position
         else:
             self.sampler.start = position * self.batch_size
+
+
+def warn_if_segment_dwarfs_clips(
+    stores: StoreSet, labels: Labels, segmenting: Segmenting, frames_per_second: float
+) -> None:
+    """Warn when a segment is more than 4x the longest of ``labels``' clips (most of it padding)."""
+    longest = max(stores.num_frames(c) for c in labels.clip_ids.tolist())
+    segment = segmenting.segment_frames
+    if segment > 4 * longest:
+        rate = frames_per_second
+        warnings.warn(
+            f"the segment is {segment} frames ({segment / rate:.2f} s) but the longest training "
+            f"clip has {longest} frames ({longest / rate:.2f} s): most of every segment is "
+            f"padding (masked, but wasted work); set segment_seconds near the clip length",
+            UserWarning,
+            stacklevel=4,
+        )

@@ -18,11 +18,9 @@ drawn from seeded, checkpointed generators).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,21 +30,24 @@ import torch
 from torch import nn
 
 from earmark.batch import Batch
-from earmark.config import ConfigError, dump_yaml
+from earmark.config import dump_yaml
 from earmark.data.labels import Labels
 from earmark.features.frontend import frames_per_second
 from earmark.inference import Segmenting
-from earmark.metrics import is_single_label, scalar_metric
+from earmark.metrics import scalar_metric
 from earmark.predictions import Predictions
-from earmark.runs import load_run
 from earmark.spec import TaggingSpec
 from earmark.strategies import Strategy, TrainingContext, build_strategy
 from earmark.training.augmentation import build_augment
 from earmark.training.checkpoint import load_checkpoint, save_checkpoint
 from earmark.training.config import TrainConfig
-from earmark.training.data import SegmentDataset, TrainLoader
+from earmark.training.data import SegmentDataset, TrainLoader, warn_if_segment_dwarfs_clips
 from earmark.training.distributed import DistributedContext, all_reduce_mean, setup
+from earmark.training.evaluation import headline_metrics, write_run_report
+from earmark.training.logbook import RunLog
 from earmark.training.resolve import resolve
+from earmark.training.runs import load_initial_weights, load_run
+from earmark.training.schedule import TrainingClock, build_optimizer, build_scheduler
 from earmark.training.selection import open_prepared, select_splits
 
 __all__ = ["Trainer", "TrainingDiverged"]
@@ -56,44 +57,6 @@ LOG_EVERY = 10
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
-
-
-class _Clock:
-    """Seconds of training so far (over resumes) and the share of a ``max_minutes`` budget used."""
-
-    def __init__(self, max_minutes: float | None) -> None:
-        self.budget = None if max_minutes is None else 60.0 * max_minutes
-        self.seconds = 0.0
-
-    @property
-    def progress(self) -> float:
-        return 0.0 if not self.budget else min(1.0, self.seconds / self.budget)
-
-    @property
-    def out_of_time(self) -> bool:
-        return self.budget is not None and self.seconds > self.budget
-
-
-def _lr_lambda(config: TrainConfig, total_steps: int, clock: _Clock) -> Callable[[int], float]:
-    """The learning-rate factor of each step: warm-up, then the schedule.
-
-    Under ``max_minutes`` a cosine decays by steps or by time, whichever is further along, so a
-    run the budget stops still ends at the low learning rate.
-    """
-    optim = config.optim
-
-    def factor(step: int) -> float:
-        if optim.warmup_steps and step < optim.warmup_steps:
-            return (step + 1) / optim.warmup_steps
-        if optim.schedule == "constant":
-            return 1.0
-        if optim.schedule == "step":
-            return float(optim.step_gamma ** (step // optim.step_every))
-        progress = min(1.0, (step - optim.warmup_steps) / max(1, total_steps - optim.warmup_steps))
-        progress = max(progress, clock.progress)
-        return optim.min_lr_ratio + (1 - optim.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
-    return factor
 
 
 class Trainer:
@@ -122,8 +85,8 @@ class Trainer:
         torch.manual_seed(config.seed)
         model = build_model(config.model, self.spec, config.model_options)
         if config.init_from:
+            load_initial_weights(model, Path(config.init_from), self.spec, config.model)
             self.model: nn.Module = model.to(self.device)
-            self._initialise_from(Path(config.init_from))
         else:
             model.fit_input_statistics(self.stores[c] for c in self.splits["train"].clip_ids.tolist())
             self.model = model.to(self.device)
@@ -149,17 +112,9 @@ class Trainer:
         if config.compile:  # the training forward and backward through torch.compile (inductor)
             self.trained_model = torch.compile(self.trained_model)  # type: ignore[assignment]
         self._build_data()
-        parameters = [p for p in self.model.parameters() if p.requires_grad]
-        optimizer_class = torch.optim.AdamW if config.optim.name == "adamw" else torch.optim.Adam
-        # the fused kernel updates every tensor in one pass: on a CPU 20x faster per step than the
-        # default loop over tensors, which for small models was a tenth of the training time
-        self.optimizer = optimizer_class(
-            parameters, lr=config.optim.lr, weight_decay=config.optim.weight_decay, fused=True
-        )
-        self.clock = _Clock(config.max_minutes)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, _lr_lambda(config, self.total_steps, self.clock)
-        )
+        self.optimizer = build_optimizer(self.model, config)
+        self.clock = TrainingClock(config.max_minutes)
+        self.scheduler = build_scheduler(self.optimizer, config, self.total_steps, self.clock)
         self.use_amp = config.amp and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.generator = torch.Generator().manual_seed(config.seed * 1000 + self.context.rank)
@@ -168,7 +123,7 @@ class Trainer:
         # called on rank 0 after each validation with (step, metrics); may raise to stop the run
         # (a hyper-parameter search prunes a trial this way)
         self.on_validation = on_validation
-        self.tensorboard = self._tensorboard_writer() if config.tensorboard and self.context.is_main else None
+        self.log = RunLog(self.run_dir, enabled=self.context.is_main, tensorboard=config.tensorboard)
         self.step = 0
         # this process's time waiting for batches and computing steps, and clips trained on
         self.timing = {"data_seconds": 0.0, "step_seconds": 0.0, "clips": 0}
@@ -191,45 +146,10 @@ class Trainer:
             self.dataset, self.splits["train"], config, rank=context.rank, world_size=context.world_size
         )
         self.loader = self.train_loader.loader
-        self._warn_if_segment_dwarfs_clips()
+        warn_if_segment_dwarfs_clips(self.stores, self.splits["train"], self.segmenting, self.frame_rate)
         self.steps_per_epoch = self.train_loader.steps_per_epoch
         epochs_steps = config.epochs * self.steps_per_epoch
         self.total_steps = min(epochs_steps, config.max_steps) if config.max_steps else epochs_steps
-
-    def _warn_if_segment_dwarfs_clips(self) -> None:
-        """Warn when a segment is far longer than every training clip (most of it padding)."""
-        clips = self.splits["train"].clip_ids.tolist()
-        longest = max(self.stores.num_frames(c) for c in clips)
-        segment = self.segmenting.segment_frames
-        if segment > 4 * longest:
-            rate = self.frame_rate
-            warnings.warn(
-                f"the segment is {segment} frames ({segment / rate:.2f} s) but the longest training "
-                f"clip has {longest} frames ({longest / rate:.2f} s): most of every segment is "
-                f"padding (masked, but wasted work); set segment_seconds near the clip length",
-                UserWarning,
-                stacklevel=3,
-            )
-
-    def _initialise_from(self, run: Path) -> None:
-        """Load the model weights of run ``run``'s best checkpoint (its last without one)."""
-        path = run / "checkpoints" / "best.pt"
-        if not path.exists():
-            path = run / "checkpoints" / "last.pt"
-        if not path.exists():
-            raise ConfigError(f"init_from: {run} has no checkpoints/best.pt or checkpoints/last.pt")
-        payload = load_checkpoint(path)
-        stored: TaggingSpec = payload["spec"]
-        stored.check_compatible(
-            dataclasses.replace(self.spec, segment_frames=stored.segment_frames), what=f"init_from {path}"
-        )
-        try:
-            self.model.load_state_dict(payload["model"])
-        except RuntimeError as error:
-            raise ConfigError(
-                f"init_from: the weights in {path} do not fit model {self.config.model!r} with these "
-                f"model_options ({str(error).splitlines()[0]})"
-            ) from error
 
     # ------------------------------------------------------------------ state
     def _state(self) -> dict[str, Any]:
@@ -266,35 +186,8 @@ class Trainer:
         torch.set_rng_state(payload["torch_rng"])
         self.generator.set_state(payload["generator"])
 
-    def _tensorboard_writer(self) -> Any:
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError as error:
-            raise ConfigError(
-                "tensorboard: true needs the tensorboard package: pip install tensorboard"
-            ) from error
-        return SummaryWriter(log_dir=str(self.run_dir / "tensorboard"))
-
     def _checkpoint_path(self, name: str) -> Path:
         return self.run_dir / "checkpoints" / f"{name}.pt"
-
-    def _log(self, row: dict[str, Any]) -> None:
-        if self.context.is_main:
-            with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(row) + "\n")
-            if self.tensorboard is not None:
-                for key, value in row.items():
-                    if isinstance(value, float | int) and not isinstance(value, bool) and key != "step":
-                        self.tensorboard.add_scalar(f"{row['split']}/{key}", value, row["step"])
-                self.tensorboard.flush()
-
-    def _trim_log(self) -> None:
-        """Drop log rows written after the checkpoint a resumed run starts from."""
-        path = self.run_dir / "metrics.jsonl"
-        if path.exists() and self.context.is_main:
-            rows = [r for r in path.read_text(encoding="utf-8").splitlines() if r.strip()]
-            kept = [r for r in rows if json.loads(r).get("step", 0) <= self.step]
-            path.write_text("".join(r + "\n" for r in kept), encoding="utf-8")
 
     # ------------------------------------------------------------------ evaluation
     def predict(self, labels: Labels, model: nn.Module | None = None) -> Predictions:
@@ -309,18 +202,8 @@ class Trainer:
         return segmenting.score(model.to(self.device), clips, device=self.device)
 
     def evaluate(self, labels: Labels, predictions: Predictions) -> dict[str, float]:
-        """Headline metrics of ``predictions`` against ``labels`` (entries of ``evaluation_mask``)."""
-        y, mask = labels.positive, labels.evaluation_mask()
-        names = ["lwlrap", "ap_macro"] + (["accuracy"] if is_single_label(y, mask) else [])
-        names = list(dict.fromkeys([self.config.metric, *names]))
-        out: dict[str, float] = {}
-        for name in names:
-            try:
-                out[name] = float(scalar_metric(name)(y, predictions.scores, mask=mask))
-            except ValueError as error:
-                if name == self.config.metric:
-                    raise ValueError(f"validation metric {name!r} is undefined here: {error}") from error
-        return out
+        """Headline metrics of ``predictions`` (:func:`~earmark.training.evaluation.headline_metrics`)."""
+        return headline_metrics(labels, predictions, self.config.metric)
 
     def _validate(self, epoch: int) -> bool:
         """Validate on rank 0, keep the best; True when early stopping says stop."""
@@ -353,7 +236,7 @@ class Trainer:
                 )
             else:
                 self.bad_validations += 1
-            self._log({"step": self.step, "epoch": epoch, "split": "valid", **values, "best": improved})
+            self.log.write({"step": self.step, "epoch": epoch, "split": "valid", **values, "best": improved})
             if self.on_validation is not None:
                 self.on_validation(self.step, values)
             stop = bool(self.config.patience and self.bad_validations >= self.config.patience)
@@ -394,9 +277,9 @@ class Trainer:
         last = self._checkpoint_path("last")
         if resume and last.exists():
             self._restore(load_checkpoint(last, self.spec))
-            self._trim_log()
-        elif self.context.is_main:
-            (self.run_dir / "metrics.jsonl").unlink(missing_ok=True)
+            self.log.trim(self.step)
+        else:
+            self.log.start()
         if self.context.is_main:
             (self.run_dir / "config.yaml").write_text(dump_yaml(self.config), encoding="utf-8")
             (self.run_dir / "spec.json").write_text(
@@ -418,7 +301,7 @@ class Trainer:
                 self.timing["clips"] += batch.size
                 self.step += 1
                 if self.step % LOG_EVERY == 0 or self.step == 1:
-                    self._log(
+                    self.log.write(
                         {
                             "step": self.step,
                             "epoch": epoch,
@@ -479,29 +362,7 @@ class Trainer:
         return summary
 
     def _write_report(self) -> None:
-        """The run's HTML report: training curves, then the metrics of its test (or valid) split."""
-        from earmark.plots import PlotsUnavailable, training_curves_chart
-        from earmark.report import evaluate, write_report
-
+        """The run's curves and HTML report on its test (or valid) split."""
         split = "test" if "test" in self.splits else "valid" if "valid" in self.splits else None
-        rows = [
-            json.loads(r) for r in (self.run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
-        ]
-        figures: dict[str, bytes] = {}
-        try:
-            figures["Training curves"] = training_curves_chart(rows, self.config.metric)
-            (self.run_dir / "curves.png").write_bytes(figures["Training curves"])
-        except (PlotsUnavailable, ValueError):
-            figures = {}
-        if split is None:
-            return
-        predictions = Predictions.read(self.run_dir / "predictions" / f"{split}.npz")
-        labels = self.splits[split]
-        evaluation = evaluate(predictions, labels)  # the mask of Labels.evaluation_mask, as above
-        write_report(
-            evaluation,
-            self.run_dir / "report",
-            title=f"earmark run {self.run_dir.name}: {split} split",
-            sources={"run": str(self.run_dir), "split": split},
-            extra_figures=figures,
-        )
+        labels = self.splits[split] if split else None
+        write_run_report(self.run_dir, self.log.rows(), self.config.metric, split, labels)

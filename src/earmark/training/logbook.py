@@ -1,0 +1,78 @@
+"""A run's training log: ``metrics.jsonl`` and, when asked for, TensorBoard.
+
+``metrics.jsonl`` holds one JSON row per logged step and per validation.
+
+Only the main process writes. A resumed run first drops the rows written after the checkpoint
+it starts from, so the log never holds a step twice.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from earmark.config import ConfigError
+
+__all__ = ["RunLog"]
+
+
+class RunLog:
+    """Appends rows to ``<run_dir>/metrics.jsonl`` (and TensorBoard scalars).
+
+    Parameters
+    ----------
+    run_dir
+        The run directory.
+    enabled
+        False on every process but the main one: nothing is written.
+    tensorboard
+        Also write each numeric value as a TensorBoard scalar ``<split>/<key>`` under
+        ``<run_dir>/tensorboard`` (needs the ``tensorboard`` package).
+
+    """
+
+    def __init__(self, run_dir: Path, *, enabled: bool, tensorboard: bool = False) -> None:
+        self.path = run_dir / "metrics.jsonl"
+        self.enabled = enabled
+        self.tensorboard = _tensorboard_writer(run_dir) if tensorboard and enabled else None
+
+    def write(self, row: dict[str, Any]) -> None:
+        """Append ``row`` (it has ``step`` and ``split``)."""
+        if not self.enabled:
+            return
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(row) + "\n")
+        if self.tensorboard is not None:
+            for key, value in row.items():
+                if isinstance(value, float | int) and not isinstance(value, bool) and key != "step":
+                    self.tensorboard.add_scalar(f"{row['split']}/{key}", value, row["step"])
+            self.tensorboard.flush()
+
+    def start(self) -> None:
+        """A fresh run: remove any earlier log."""
+        if self.enabled:
+            self.path.unlink(missing_ok=True)
+
+    def trim(self, step: int) -> None:
+        """Drop rows written after ``step`` (a resumed run starts from that checkpoint)."""
+        if self.enabled and self.path.exists():
+            rows = [r for r in self.path.read_text(encoding="utf-8").splitlines() if r.strip()]
+            kept = [r for r in rows if json.loads(r).get("step", 0) <= step]
+            self.path.write_text("".join(r + "\n" for r in kept), encoding="utf-8")
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Every row written so far."""
+        if not self.path.exists():
+            return []
+        return [json.loads(r) for r in self.path.read_text(encoding="utf-8").splitlines() if r.strip()]
+
+
+def _tensorboard_writer(run_dir: Path) -> Any:
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as error:
+        raise ConfigError(
+            "tensorboard: true needs the tensorboard package: pip install tensorboard"
+        ) from error
+    return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
