@@ -10,6 +10,7 @@ import typer
 from earmark.cli.app import app, console
 from earmark.cli.prepare_cmd import PrepareConfig
 from earmark.config import ConfigError, dump_yaml
+from earmark.io import write_text_atomic
 
 #: kind → default config object; later commands add their own.
 DEFAULT_CONFIGS: dict[str, Any] = {"prepare": PrepareConfig(options={"root": "path/to/audio"})}
@@ -30,5 +31,5 @@ def write_default_config(
         return
     if path.exists() and not force:
         raise ConfigError(f"{path} exists; pass --force to overwrite it")
-    path.write_text(text, encoding="utf-8")
+    write_text_atomic(path, text)
     console.print(f"wrote the default {kind} config to {path}")

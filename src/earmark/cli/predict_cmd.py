@@ -14,6 +14,7 @@ from earmark.cli.app import app, console, out
 from earmark.config import ConfigError
 from earmark.features.audio import AUDIO_SUFFIXES, AudioError
 from earmark.features.frontend import build_frontend
+from earmark.io import write_text_atomic
 
 
 def _audio_files(paths: list[Path]) -> list[Path]:
@@ -65,7 +66,7 @@ def predict_command(
         return
     out_path.parent.mkdir(parents=True, exist_ok=True)
     if out_path.suffix == ".json":
-        out_path.write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
+        write_text_atomic(out_path, json.dumps(results, indent=2, ensure_ascii=False))
     else:
         with open(out_path, "w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle, lineterminator="\n")

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from earmark.cli.app import app, console, out
 from earmark.data.table import write_labels
+from earmark.io import write_text_atomic
 from earmark.tags import (
     DEFAULT_MODEL,
     DEFAULT_PERCENTILE,
@@ -166,7 +167,7 @@ def collapse_command(
     written = [mapping.write_csv(out_file)]
     if summary_file is not None:
         summary_file.parent.mkdir(parents=True, exist_ok=True)
-        summary_file.write_text(summary.to_markdown(), encoding="utf-8")
+        write_text_atomic(summary_file, summary.to_markdown())
         written.append(summary_file)
     _print_summary(summary)
     console.print(f"wrote {', '.join(map(str, written))}", highlight=False)

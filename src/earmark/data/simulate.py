@@ -27,6 +27,7 @@ import soundfile
 
 from earmark.data.labels import Labels
 from earmark.features.audio import load_audio
+from earmark.io import write_text_atomic
 
 __all__ = [
     "ESC10_TO_ESC50",
@@ -282,5 +283,5 @@ def mix_clips(
         writer.writerow(["path", "labels", "fold", "mixed_from"])
         writer.writerows(rows)
     vocabulary = out / "classes.txt"
-    vocabulary.write_text("".join(f"{c}\n" for c in classes), encoding="utf-8")
+    write_text_atomic(vocabulary, "".join(f"{c}\n" for c in classes))
     return MixResult(table, vocabulary, counts)

@@ -27,6 +27,7 @@ from earmark.audit.table import write_audit
 from earmark.data.edits import LabelEdit, utc_now, write_edits
 from earmark.data.labels import Labels
 from earmark.data.table import read_labels, write_labels
+from earmark.io import write_text_atomic
 from earmark.pipeline.execute import changed_entries
 from earmark.pipeline.filters import per_class_thresholds, threshold_agreement, top_k_agreement
 from earmark.pipeline.oof import AuditRound, audit_rounds, flag_clips
@@ -171,5 +172,5 @@ def run_filter(run: PipelineRun, stage: Stage) -> dict[str, Any]:
         "flagged_per_round": [int(result.flagged.sum()) for result in rounds],
         "kept_per_class": dict(zip(labels.class_names, reduced[keep].sum(0).tolist(), strict=True)),
     }
-    (directory / "filter.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    write_text_atomic(directory / "filter.json", json.dumps(summary, indent=2))
     return {k: v for k, v in summary.items() if k != "kept_per_class"}

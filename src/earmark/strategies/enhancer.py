@@ -33,6 +33,7 @@ from earmark.audit.table import AuditItem, format_top, write_audit
 from earmark.config import ConfigError
 from earmark.data.labels import Labels
 from earmark.data.table import write_labels
+from earmark.io import write_text_atomic
 from earmark.spec import TaggingSpec
 from earmark.strategies.components.enhancement import flag_missing_entries
 from earmark.strategies.context import TrainingContext
@@ -135,7 +136,7 @@ class LabelEnhancer:
                 "masked_entries": int(flagged.sum()),
                 "masked_per_class": dict(zip(train.class_names, flagged.sum(0).tolist(), strict=True)),
             }
-            (context.run_dir / "enhancement.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+            write_text_atomic(context.run_dir / "enhancement.json", json.dumps(summary, indent=2))
         return enhanced
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from earmark.data.table import read_labels
+from earmark.io import write_text_atomic
 from earmark.training.config import TrainConfig
 from earmark.training.trainer import Trainer
 
@@ -69,5 +70,5 @@ def cross_validate(
         "mean": {n: float(np.mean([v[n] for v in per_fold.values()])) for n in names},
         "std": {n: float(np.std([v[n] for v in per_fold.values()], ddof=1)) for n in names},
     }
-    (run_dir / "cv_summary.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    write_text_atomic(run_dir / "cv_summary.json", json.dumps(result, indent=2))
     return result

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from earmark.data.labels import Labels
+from earmark.io import write_bytes_atomic
 from earmark.metrics import is_single_label, scalar_metric
 from earmark.predictions import Predictions
 
@@ -49,7 +50,7 @@ def write_run_report(
     figures: dict[str, bytes] = {}
     try:
         figures["Training curves"] = training_curves_chart(rows, metric)
-        (run_dir / "curves.png").write_bytes(figures["Training curves"])
+        write_bytes_atomic(run_dir / "curves.png", figures["Training curves"])
     except (PlotsUnavailable, ValueError):
         figures = {}
     if split is None or labels is None:

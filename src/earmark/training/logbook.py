@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from earmark.config import ConfigError
+from earmark.io import write_text_atomic
 
 __all__ = ["RunLog"]
 
@@ -59,7 +60,7 @@ class RunLog:
         if self.enabled and self.path.exists():
             rows = [r for r in self.path.read_text(encoding="utf-8").splitlines() if r.strip()]
             kept = [r for r in rows if json.loads(r).get("step", 0) <= step]
-            self.path.write_text("".join(r + "\n" for r in kept), encoding="utf-8")
+            write_text_atomic(self.path, "".join(r + "\n" for r in kept))
 
     def rows(self) -> list[dict[str, Any]]:
         """Every row written so far."""

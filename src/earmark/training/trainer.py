@@ -34,6 +34,7 @@ from earmark.config import dump_yaml
 from earmark.data.labels import Labels
 from earmark.features.frontend import frames_per_second
 from earmark.inference import Segmenting
+from earmark.io import write_text_atomic
 from earmark.metrics import scalar_metric
 from earmark.predictions import Predictions
 from earmark.spec import TaggingSpec
@@ -281,10 +282,8 @@ class Trainer:
         else:
             self.log.start()
         if self.context.is_main:
-            (self.run_dir / "config.yaml").write_text(dump_yaml(self.config), encoding="utf-8")
-            (self.run_dir / "spec.json").write_text(
-                json.dumps(self.spec.to_dict(), indent=2), encoding="utf-8"
-            )
+            write_text_atomic(self.run_dir / "config.yaml", dump_yaml(self.config))
+            write_text_atomic(self.run_dir / "spec.json", json.dumps(self.spec.to_dict(), indent=2))
         started = ticked = time.perf_counter()
         stop = self.step >= self.total_steps
         while not stop:
@@ -355,7 +354,7 @@ class Trainer:
                     reported = self.evaluate(self.splits[split], self.predict(self.splits[split], other))
                     summary.setdefault("reported", {}).setdefault(name, {})[split] = reported
             summary["clips"] = {k: v.num_clips for k, v in self.splits.items()}
-            (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+            write_text_atomic(self.run_dir / "summary.json", json.dumps(summary, indent=2))
             if self.config.report:
                 self._write_report()
         self.context.barrier()
