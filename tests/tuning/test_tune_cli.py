@@ -183,3 +183,20 @@ def test_the_training_objective_reports_each_validation_and_stops_when_pruned(pr
     assert [row["lwlrap"] for row in validations] == [value for _, value in context.reports]
     assert context.notes["steps"] == validations[-1]["step"]  # stopped at the second validation
     assert not (run / "summary.json").exists()
+
+
+def test_a_share_held_out_for_the_search_only(prepared, tmp_path):
+    """tune.valid_fraction: trials validate on the held-out share; best.yaml trains on all clips."""
+    recipe = _recipe(prepared, valid_fraction=0.25, trials=1)
+    del recipe["data"]["valid_fraction"]
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    result = runner.invoke(
+        app, ["tune", "--config", str(tmp_path / "recipe.yaml"), "--run-dir", str(tmp_path / "run")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "tune.valid_fraction 0.25" in " ".join(result.output.split())
+    summary = json.loads((tmp_path / "run" / "trials" / "0" / "summary.json").read_text())
+    assert summary["clips"]["valid"] > 0
+    best = from_dict(TrainConfig, load_yaml(tmp_path / "run" / "best.yaml"))
+    assert best.data.valid_fraction == 0.0
+    assert best.data.test_folds == (TEST_FOLD,)

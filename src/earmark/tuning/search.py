@@ -43,6 +43,8 @@ def describe_objective(recipe: TuneRecipe) -> str:
         where = f"mean valid {metric} over {recipe.tune.inner_folds} inner folds of the training clips"
     elif data.valid_folds:
         where = f"valid {metric} on data.valid_folds {list(data.valid_folds)}"
+    elif recipe.tune.valid_fraction:
+        where = f"valid {metric} on a held-out tune.valid_fraction {recipe.tune.valid_fraction}"
     else:
         where = f"valid {metric} on a held-out data.valid_fraction {data.valid_fraction}"
     if recipe.group_pattern is not None and (recipe.tune.inner_folds > 1 or not data.valid_folds):
