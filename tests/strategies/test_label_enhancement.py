@@ -253,7 +253,7 @@ def test_a_student_trains_on_the_enhanced_table_it_writes(teacher_run, tmp_path,
     # what the Trainer trains on is the written table, and it equals enhance_labels on the teacher's scores
     assert written.equals(trainer.splits["train"])
     teacher = load_run(run)
-    scores = trainer._score(teacher.model, train, teacher.segmenting)
+    scores = trainer.score(teacher.model, train, teacher.segmenting)
     expected, flagged = enhance_labels(train, scores, share=0.25)
     assert written.equals(expected)
     assert len(read_audit(tmp_path / "student" / "enhancement.csv")) == int(flagged.sum()) > 0

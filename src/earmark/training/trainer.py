@@ -97,7 +97,7 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         self.splits["train"] = self.strategy.prepare_labels(
             self.splits["train"],
-            TrainingContext(self.run_dir, self.spec, self.context.is_main, self._score, load_run=load_run),
+            TrainingContext(self.run_dir, self.spec, self.context.is_main, self.score, load_run=load_run),
         )
         if self.teacher is not None:
             self.teacher.to(self.device)
@@ -194,10 +194,10 @@ class Trainer:
     def predict(self, labels: Labels, model: nn.Module | None = None) -> Predictions:
         """Clip scores of ``labels``' clips with the evaluated model (or ``model``)."""
         model = model or self.strategy.evaluation_model(self.model, self.teacher)
-        scores = self._score(model, labels, self.segmenting)
+        scores = self.score(model, labels, self.segmenting)
         return Predictions.from_spec(self.spec, labels.clip_ids, scores)
 
-    def _score(self, model: nn.Module, labels: Labels, segmenting: Segmenting) -> np.ndarray:
+    def score(self, model: nn.Module, labels: Labels, segmenting: Segmenting) -> np.ndarray:
         """``model``'s clip probabilities for ``labels``' clips (what strategies score with)."""
         clips = (self.stores[c] for c in labels.clip_ids.tolist())
         return segmenting.score(model.to(self.device), clips, device=self.device)
