@@ -1,7 +1,14 @@
-"""Checkpoints: written atomically, and refused when their spec is not the run's."""
+"""Checkpoints: written atomically, read without running code, refused when their spec is not the run's.
+
+A checkpoint holds tensors and plain data only (dicts, lists, strings, numbers), so it is read
+with ``torch.load(..., weights_only=True)``: a file that needs anything else to unpickle (a
+class, a function: possibly code planted in a run directory someone handed over) is refused
+before any of it runs.
+"""
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +17,11 @@ import torch
 from earmark.io import atomic_open
 from earmark.spec import TaggingSpec
 
-__all__ = ["load_checkpoint", "save_checkpoint"]
+__all__ = ["UnsafeCheckpointError", "load_checkpoint", "save_checkpoint"]
+
+
+class UnsafeCheckpointError(ValueError):
+    """A checkpoint needs more than tensors and plain data to load; it is not read."""
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
@@ -27,7 +38,12 @@ def load_checkpoint(path: str | Path, spec: TaggingSpec | None = None) -> dict[s
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
-        payload: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=False)
+        payload: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise UnsafeCheckpointError(
+            f"{path} is refused: it holds objects other than tensors and plain data, which earmark "
+            f"never writes, and loading them could run code ({str(error).splitlines()[0]})"
+        ) from error
     except Exception as error:  # a truncated or foreign file
         raise ValueError(f"{path} is not a readable earmark checkpoint ({error})") from error
     if not isinstance(payload, dict) or "spec" not in payload:
