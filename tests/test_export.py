@@ -84,3 +84,13 @@ def test_ensemble_averages_scores(trained_run, tmp_path):
     assert "scores other clips" in str(bad.exception)
     alone = runner.invoke(app, ["ensemble", str(trained_run), "--out", "x.npz"])
     assert "at least two" in str(alone.exception)
+
+
+def test_a_refused_export_leaves_nothing_behind(trained_run, tmp_path, monkeypatch):
+    import earmark.export
+
+    monkeypatch.setattr(earmark.export, "TOLERANCE", -1.0)  # every comparison now fails
+    loaded = load_run(trained_run)
+    with pytest.raises(ExportError, match="differ from the PyTorch model"):
+        export_model(loaded.model, loaded.spec, tmp_path / "out" / "model.pt", "torchscript")
+    assert list((tmp_path / "out").iterdir()) == []

@@ -32,7 +32,7 @@ class ExportError(ValueError):
 
 def _examples(spec: TaggingSpec, dim: int, seed: int = 0) -> list[torch.Tensor]:
     generator = torch.Generator().manual_seed(seed)
-    lengths = (spec.segment_frames, 2 * spec.segment_frames + 3)
+    lengths = (spec.segment_frames, 2 * spec.segment_frames + 3, 3 * spec.segment_frames + 7)
     return [torch.randn(2, n, dim, generator=generator) for n in lengths]
 
 

@@ -271,3 +271,22 @@ def test_num_parameters_and_config(name: str) -> None:
     assert model.num_parameters(trainable_only=True) < model.num_parameters()
     assert model.num_classes == len(CLASSES)
     assert isinstance(model.config, MODELS.entry(name).config_class)
+
+
+@pytest.mark.parametrize(("name", "pooling"), PADDING_CASES)
+def test_every_model_and_pooling_exports_and_matches_at_three_lengths(
+    name: str, pooling: str | None, tmp_path
+) -> None:
+    """TorchScript export of every model x pooling, compared with the eager model at three input
+    lengths (export_model refuses a difference above its tolerance); a refused export leaves no file."""
+    from earmark.export import export_model
+
+    torch.manual_seed(0)
+    options = CASES[name].options if pooling is None else {**CASES[name].options, "pooling": pooling}
+    model = build_model(name, CASES[name].spec, options).eval()
+    fit_on_random_clips(model)
+    if pooling is not None and pooling.startswith("attention"):
+        torch.nn.init.normal_(model.pooling.attention.weight)
+    worst = export_model(model, CASES[name].spec, tmp_path / "model.pt", "torchscript")
+    assert worst <= 1e-4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt", "model.spec.json"]

@@ -153,8 +153,8 @@ def logsumexp_pool(frame_logits: Tensor, sharpness: float, lengths: Tensor | Non
 
     """
     scaled = _fill_padding(frame_logits * sharpness, lengths, -math.inf)
-    if lengths is None:
-        counts = torch.full_like(frame_logits[:, 0, :1], float(frame_logits.shape[1]))
+    if lengths is None:  # counted by a tensor op, so a traced model follows the input's length
+        counts = torch.ones_like(frame_logits[:, :, :1]).sum(dim=1)
     else:
         counts = lengths.to(device=frame_logits.device, dtype=frame_logits.dtype).unsqueeze(1)
     return (torch.logsumexp(scaled, dim=1) - torch.log(counts)) / sharpness
