@@ -308,3 +308,21 @@ def test_a_time_budget_anneals_the_cosine_and_stops(prepared, tmp_path, monkeypa
     halfway = lr_factor(settings, 10_000, clock)
     assert halfway(5) == pytest.approx(settings.optim.min_lr_ratio + (1 - settings.optim.min_lr_ratio) * 0.5)
     assert factor(5) > 0.99
+
+
+def test_a_torn_last_log_line_is_dropped_and_reported(tmp_path):
+    from earmark.training.logbook import RunLog, read_log
+
+    log = RunLog(tmp_path, enabled=True)
+    log.write({"step": 1, "split": "train", "total": 0.5})
+    log.write({"step": 2, "split": "train", "total": 0.4})
+    with open(tmp_path / "metrics.jsonl", "a", encoding="utf-8") as handle:
+        handle.write('{"step": 3, "split": "tr')  # killed mid-write
+    with pytest.warns(UserWarning, match="dropped a torn last line"):
+        assert [row["step"] for row in log.rows()] == [1, 2]
+    with pytest.warns(UserWarning, match="torn"):
+        log.trim(5)  # a resume rewrites the log without the torn line
+    assert [row["step"] for row in read_log(tmp_path / "metrics.jsonl")] == [1, 2]
+    (tmp_path / "metrics.jsonl").write_text('{"step": 1}\nnot json\n{"step": 3}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"metrics\.jsonl, line 2"):
+        read_log(tmp_path / "metrics.jsonl")

@@ -9,13 +9,14 @@ it starts from, so the log never holds a step twice.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
 from earmark.config import ConfigError
 from earmark.io import write_text_atomic
 
-__all__ = ["RunLog"]
+__all__ = ["RunLog", "read_log"]
 
 
 class RunLog:
@@ -58,15 +59,32 @@ class RunLog:
     def trim(self, step: int) -> None:
         """Drop rows written after ``step`` (a resumed run starts from that checkpoint)."""
         if self.enabled and self.path.exists():
-            rows = [r for r in self.path.read_text(encoding="utf-8").splitlines() if r.strip()]
-            kept = [r for r in rows if json.loads(r).get("step", 0) <= step]
+            kept = [json.dumps(row) for row in self.rows() if row.get("step", 0) <= step]
             write_text_atomic(self.path, "".join(r + "\n" for r in kept))
 
     def rows(self) -> list[dict[str, Any]]:
         """Every row written so far."""
         if not self.path.exists():
             return []
-        return [json.loads(r) for r in self.path.read_text(encoding="utf-8").splitlines() if r.strip()]
+        return read_log(self.path)
+
+
+def read_log(path: Path) -> list[dict[str, Any]]:
+    """The rows of a ``metrics.jsonl``; a torn last line (a run killed mid-write) is dropped.
+
+    The dropped line is reported as a warning naming the file; a bad line anywhere else is a
+    ``ValueError`` naming the file and the line number.
+    """
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows: list[dict[str, Any]] = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as error:
+            if number < len(lines):
+                raise ValueError(f"{path}, line {number}: not a JSON row ({error})") from error
+            warnings.warn(f"{path}: dropped a torn last line ({len(line)} characters)", stacklevel=2)
+    return rows
 
 
 def _tensorboard_writer(run_dir: Path) -> Any:
