@@ -94,3 +94,45 @@ def test_load_yaml_errors(tmp_path):
     broken.write_text("a: [1, 2\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_yaml(broken)
+
+
+BAD_NUMBERS = {
+    "optim.lr": [0.0, -1e-3, float("nan"), float("inf")],
+    "optim.weight_decay": [-1e-4, float("nan")],
+    "optim.warmup_steps": [-1],
+    "optim.step_every": [0, -5],
+    "optim.step_gamma": [0.0, 1.5, -0.5, float("nan")],
+    "optim.min_lr_ratio": [-50.0, 1.5, float("nan")],
+    "optim.grad_clip_norm": [-1.0, 0.0, float("nan")],
+    "batch_size": [0, -8],
+    "epochs": [0, -1],
+    "max_steps": [0, -1],
+    "max_minutes": [0.0, -5.0, float("nan"), float("inf")],
+    "segment_frames": [0, -16],
+    "segment_seconds": [0.0, -1.0],
+    "predict_hop_frames": [-5, 0],
+    "hop_seconds": [-0.5],
+    "short_crop_share": [-0.1, 1.5],
+    "short_crop_min_seconds": [0.0, -1.0],
+    "validate_every": [-1],
+    "patience": [-1],
+    "num_workers": [-2],
+    "labeled_per_batch": [-1],
+    "data.valid_fraction": [-0.1, 1.0],
+}
+
+
+@pytest.mark.parametrize(("key", "value"), [(k, v) for k, values in BAD_NUMBERS.items() for v in values])
+def test_every_bad_number_is_a_named_config_error(key, value):
+    """A value out of range is refused when the config is built, naming the option (no training
+    on a reversed gradient or a negative learning rate)."""
+    from earmark.training.config import TrainConfig
+
+    data: dict = {}
+    node = data
+    *parents, last = key.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[last] = value
+    with pytest.raises(ConfigError, match=last):
+        from_dict(TrainConfig, data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from typing import Any, Literal
 
@@ -74,8 +75,23 @@ class OptimConfig:
     grad_clip_norm: float | None = 5.0
 
     def __post_init__(self) -> None:
-        if self.lr <= 0:
-            raise ConfigError(f"optim.lr must be positive, got {self.lr}")
+        checks = (
+            ("lr", self.lr > 0, "positive"),
+            ("weight_decay", self.weight_decay >= 0, ">= 0"),
+            ("warmup_steps", self.warmup_steps >= 0, ">= 0"),
+            ("step_every", self.step_every > 0, "positive"),
+            ("step_gamma", 0 < self.step_gamma <= 1, "in (0, 1]"),
+            ("min_lr_ratio", 0 <= self.min_lr_ratio <= 1, "in [0, 1]"),
+            (
+                "grad_clip_norm",
+                self.grad_clip_norm is None or self.grad_clip_norm > 0,
+                "positive (or null: off)",
+            ),
+        )
+        for name, holds, rule in checks:
+            value = getattr(self, name)
+            if not holds or (isinstance(value, float) and not math.isfinite(value)):
+                raise ConfigError(f"optim.{name} must be {rule}, got {value}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,8 +145,12 @@ class TrainConfig:
         for frames, seconds in (("segment_frames", "segment_seconds"), ("predict_hop_frames", "hop_seconds")):
             if getattr(self, frames) is not None and getattr(self, seconds) is not None:
                 raise ConfigError(f"give {frames} or {seconds}, not both")
-        if self.validate_every < 0 or self.patience < 0:
-            raise ConfigError("validate_every and patience must be >= 0")
+        if self.validate_every < 0 or self.patience < 0 or self.num_workers < 0 or self.labeled_per_batch < 0:
+            raise ConfigError("validate_every, patience, num_workers and labeled_per_batch must be >= 0")
+        if self.max_steps is not None and self.max_steps <= 0:
+            raise ConfigError(f"max_steps must be positive (or null: no limit), got {self.max_steps}")
+        if self.max_minutes is not None and not (self.max_minutes > 0 and math.isfinite(self.max_minutes)):
+            raise ConfigError(f"max_minutes must be positive (or null: no limit), got {self.max_minutes}")
         if not 0.0 <= self.short_crop_share <= 1.0:
             raise ConfigError(f"short_crop_share must be in [0, 1], got {self.short_crop_share}")
         if self.short_crop_min_seconds <= 0:
