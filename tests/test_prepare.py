@@ -206,3 +206,15 @@ def test_real_esc10(esc10_prepared):
     durations = labels.duration_seconds
     assert durations.min() > 3.5
     assert durations.max() < 7.5
+
+
+def test_a_prepare_that_keeps_no_clip_is_an_error(tmp_path):
+    from earmark.prepare import PrepareError
+
+    root = make_folder(tmp_path / "audio", per_class=1)
+    manifest = folder_manifest(root)
+    for path in manifest.audio_paths:
+        Path(path).unlink()
+    with pytest.raises(PrepareError, match=r"no clip was prepared \(2 skipped, e\.g\. file does not exist"):
+        prepare(manifest, tmp_path / "skip", CONFIG, on_error="skip")
+    assert (tmp_path / "skip" / "skipped.csv").read_text().count("file does not exist") == 2

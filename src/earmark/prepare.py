@@ -43,7 +43,12 @@ from earmark.features.frontend import Frontend, FrontendConfig, build_frontend
 from earmark.features.store import FeatureStore, StoreError, StoreWriter, merge_stores
 from earmark.io import atomic_open, write_text_atomic
 
-__all__ = ["PrepareResult", "merge_shards", "parse_shard", "prepare"]
+__all__ = ["PrepareError", "PrepareResult", "merge_shards", "parse_shard", "prepare"]
+
+
+class PrepareError(ValueError):
+    """``prepare`` cannot produce a usable prepared directory (e.g. every clip was skipped)."""
+
 
 OnError = Literal["raise", "skip"]
 Progress = Callable[[int], None]
@@ -279,6 +284,12 @@ def _finish(out: Path, frontend_config: FrontendConfig, seconds: float) -> Prepa
         for clip, reason in skipped.items():
             split, path = paths.get(clip, ("", ""))
             writer.writerow([clip, split, path, reason])
+    if labels.num_clips == 0:
+        reasons = sorted(set(skipped.values()))
+        raise PrepareError(
+            f"{out}: no clip was prepared ({len(skipped)} skipped, e.g. {'; '.join(reasons[:3]) or 'none'}; "
+            f"every skipped clip and why is in {out / 'skipped.csv'})"
+        )
     edits = count_actions(read_edits(out / "edits.csv")) if (out / "edits.csv").exists() else {}
     result = PrepareResult(
         out, {s: len(st) for s, st in stores.items()}, skipped, seconds, True, labels, edits
