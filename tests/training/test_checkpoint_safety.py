@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 
@@ -73,7 +72,7 @@ def _load_through(entry: str, prepared: Path, run: Path, scratch: Path) -> None:
     elif entry == "init_from":
         Trainer(_config(prepared, init_from=str(run)), scratch / "warm")
     else:
-        Trainer(dataclasses.replace(_config(prepared), epochs=2), run).fit(resume=True)
+        Trainer(_config(prepared), run).fit(resume=True)
 
 
 @pytest.mark.parametrize(

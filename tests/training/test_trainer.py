@@ -13,6 +13,7 @@ from earmark.spec import SpecMismatchError
 from earmark.testing.prepared import make_prepared
 from earmark.training.checkpoint import load_checkpoint
 from earmark.training.config import TrainConfig
+from earmark.training.fingerprint import RunDirectoryError
 from earmark.training.schedule import TrainingClock, lr_factor
 from earmark.training.trainer import Trainer, TrainingDiverged
 
@@ -100,22 +101,28 @@ def test_resume_after_interruption_equals_uninterrupted(prepared, tmp_path):
 
 
 def test_nan_loss_stops_with_a_clear_message(prepared, tmp_path):
-    trainer = Trainer(config(prepared), tmp_path / "run")
-    trainer.fit()
-    kept = (tmp_path / "run" / "checkpoints" / "last.pt").read_bytes()
-    with torch.no_grad():
-        next(trainer.model.parameters()).fill_(float("nan"))
-    trainer.config = config(prepared, epochs=6)
-    trainer.total_steps = 100
+    run = tmp_path / "run"
+    kept: list[bytes] = []
+
+    def poison_after_step_5(step: int, total: int) -> None:
+        if step == 5:  # last.pt was written at step 4 (checkpoint_every 2)
+            kept.append((run / "checkpoints" / "last.pt").read_bytes())
+            with torch.no_grad():
+                next(trainer.model.parameters()).fill_(float("nan"))
+
+    trainer = Trainer(config(prepared, epochs=6, validate_every=1000), run, on_step=poison_after_step_5)
     with pytest.raises(TrainingDiverged, match="loss became nan at step"):
-        trainer.fit(resume=False)
-    assert (tmp_path / "run" / "checkpoints" / "last.pt").read_bytes() == kept
+        trainer.fit()
+    assert (run / "checkpoints" / "last.pt").read_bytes() == kept[0]
 
 
 def test_checkpoint_from_another_spec_is_refused(prepared, tmp_path):
     Trainer(config(prepared, epochs=1), tmp_path / "run").fit()
     other = make_prepared(tmp_path / "other", num_classes=3)
     trainer = Trainer(config(other, epochs=1), tmp_path / "run")
+    with pytest.raises(RunDirectoryError, match="other settings or labels"):
+        trainer.fit(resume=True)
+    (tmp_path / "run" / "fingerprint.json").unlink()  # a run from before fingerprints: the spec decides
     with pytest.raises(SpecMismatchError, match="classes differ"):
         trainer.fit(resume=True)
 

@@ -42,6 +42,9 @@ def train_command(
     ] = None,
     run_dir: Annotated[Path, typer.Option("--run-dir", help="where the run is written")] = Path("runs/train"),
     resume: Annotated[bool, typer.Option(help="continue from the run's last checkpoint")] = False,
+    overwrite: Annotated[
+        bool, typer.Option(help="remove the run already in --run-dir (checkpoints, log, predictions) first")
+    ] = False,
 ) -> None:
     """Train a tagger; the run directory receives config, checkpoints, metrics and predictions."""
     from earmark.training.distributed import setup, teardown
@@ -65,7 +68,7 @@ def train_command(
 
         trainer = Trainer(settings, run_dir, on_step=on_step)
         try:
-            summary = trainer.fit(resume=resume)
+            summary = trainer.fit(resume=resume, overwrite=overwrite)
         finally:
             teardown(context)
     if show:
@@ -110,6 +113,15 @@ def cv_command(
         def on_fold(fold: int, metrics: dict[str, float]) -> None:
             bar.console.print(f"fold {fold}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
 
-        result = cross_validate(settings, run_dir, folds=chosen, on_step=on_step, on_fold=on_fold)
+        def on_reuse(fold: int, how: str) -> None:
+            why = {
+                "reused": "finished with these settings: not trained again",
+                "retrained": "held a run of other settings or labels: trained again",
+            }[how]
+            bar.console.print(f"fold {fold}: {why}")
+
+        result = cross_validate(
+            settings, run_dir, folds=chosen, on_step=on_step, on_fold=on_fold, on_reuse=on_reuse
+        )
     for name, mean in result["mean"].items():
         out.print(f"{name}: {mean:.4f} ± {result['std'][name]:.4f} over {len(result['folds'])} folds")

@@ -80,7 +80,7 @@ def _check_curated(
 
 def run_train(run: PipelineRun, stage: Stage) -> dict[str, Any]:
     """Train one run into the stage directory; resumes an interrupted one."""
-    from earmark.training.trainer import Trainer
+    from earmark.training.crossval import train_or_reuse
 
     options = cast(TrainStage, stage.options)
     directory = run.stage_dir(stage.name)
@@ -97,7 +97,7 @@ def run_train(run: PipelineRun, stage: Stage) -> dict[str, Any]:
     )
     if options.check_curated:
         _check_curated(run, stage, labels, labels_path, config.data, config.seed)
-    summary = Trainer(config, directory).fit(resume=(directory / "checkpoints" / "last.pt").exists())
+    summary, _ = train_or_reuse(config, directory)
     return {key: summary.get(key) for key in ("steps", "best_valid", "valid", "test", "clips")}
 
 

@@ -90,7 +90,7 @@ def out_of_fold_scores(
     (audited clips, classes) float32 probabilities, rows in ``train``'s order of the audited clips.
 
     """
-    from earmark.training.trainer import Trainer
+    from earmark.training.crossval import train_or_reuse
 
     audited = np.asarray(audited, dtype=bool)
     if audited.shape != (train.num_clips,) or not audited.any():
@@ -111,8 +111,7 @@ def out_of_fold_scores(
         data = DataConfig(prepared=template.data.prepared, labels=str(table), test_folds=(k,))
         config = dataclasses.replace(template, data=data, init_from=None, report=False, metric="lwlrap")
         fold_dir = run_dir / f"fold-{k}"
-        if not (fold_dir / "summary.json").exists():
-            Trainer(config, fold_dir).fit(resume=(fold_dir / "checkpoints" / "last.pt").exists())
+        train_or_reuse(config, fold_dir)
         predictions = Predictions.read(fold_dir / "predictions" / "test.npz")
         scores.update(zip(predictions.clip_ids.tolist(), predictions.scores, strict=True))
     return np.stack([scores[clip] for clip in wanted]).astype(np.float32)

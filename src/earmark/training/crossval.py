@@ -13,9 +13,10 @@ import numpy as np
 from earmark.data.table import read_labels
 from earmark.io import write_text_atomic
 from earmark.training.config import TrainConfig
+from earmark.training.fingerprint import holds_a_run, read_fingerprint, run_fingerprint
 from earmark.training.trainer import Trainer
 
-__all__ = ["cross_validate"]
+__all__ = ["cross_validate", "train_or_reuse"]
 
 
 def cross_validate(
@@ -25,6 +26,7 @@ def cross_validate(
     folds: Sequence[int] | None = None,
     on_step: Callable[[int, int], None] | None = None,
     on_fold: Callable[[int, dict[str, Any]], None] | None = None,
+    on_reuse: Callable[[int, str], None] | None = None,
 ) -> dict[str, Any]:
     """Train with each fold as the test set and the others as training data.
 
@@ -32,9 +34,10 @@ def cross_validate(
     trains on every other fold present in the labels, so ``folds=[1, 2]`` runs the first two
     folds of the full cross-validation.
 
-    Every fold's run goes to ``run_dir/fold-<k>``; a fold whose run finished (it has
-    ``summary.json``) is not trained again, so an interrupted cross-validation resumes, and an
-    interrupted fold resumes from its last checkpoint. Writes and returns ``cv_summary.json``.
+    Every fold's run goes to ``run_dir/fold-<k>`` (:func:`train_or_reuse`): a fold finished with
+    these settings and labels is not trained again, so an interrupted cross-validation resumes,
+    and an interrupted fold resumes from its last checkpoint; a fold trained with other settings
+    is trained again (``on_reuse(fold, "retrained")``). Writes and returns ``cv_summary.json``.
     """
     run_dir = Path(run_dir)
     labels = read_labels(config.data.labels or Path(config.data.prepared) / "labels.csv")
@@ -49,18 +52,15 @@ def cross_validate(
     per_fold: dict[str, dict[str, float]] = {}
     for fold in folds:
         fold_dir = run_dir / f"fold-{fold}"
-        summary_path = fold_dir / "summary.json"
-        if summary_path.exists():
-            summary = json.loads(summary_path.read_text(encoding="utf-8"))
-        else:
-            data = dataclasses.replace(
-                config.data,
-                train_folds=tuple(f for f in present if f != fold),
-                valid_folds=(),
-                test_folds=(fold,),
-            )
-            trainer = Trainer(dataclasses.replace(config, data=data), fold_dir, on_step=on_step)
-            summary = trainer.fit(resume=(fold_dir / "checkpoints" / "last.pt").exists())
+        data = dataclasses.replace(
+            config.data,
+            train_folds=tuple(f for f in present if f != fold),
+            valid_folds=(),
+            test_folds=(fold,),
+        )
+        summary, how = train_or_reuse(dataclasses.replace(config, data=data), fold_dir, on_step=on_step)
+        if on_reuse is not None and how in ("reused", "retrained"):
+            on_reuse(fold, how)
         per_fold[str(fold)] = summary["test"]
         if on_fold is not None:
             on_fold(fold, summary["test"])
@@ -72,3 +72,24 @@ def cross_validate(
     }
     write_text_atomic(run_dir / "cv_summary.json", json.dumps(result, indent=2))
     return result
+
+
+def train_or_reuse(
+    config: TrainConfig, run_dir: Path, *, on_step: Callable[[int, int], None] | None = None
+) -> tuple[dict[str, Any], str]:
+    """The run of ``config`` in ``run_dir``: reused if finished, else resumed, trained or retrained.
+
+    Returns the summary and what was done: ``"reused"`` (finished with the same fingerprint),
+    ``"resumed"`` (unfinished, same fingerprint), ``"trained"`` (no run there) or ``"retrained"``
+    (a run of other settings or labels, or one without a fingerprint, was there: overwritten).
+    """
+    fingerprint = run_fingerprint(config)
+    recorded = read_fingerprint(run_dir)
+    if recorded == fingerprint and (run_dir / "summary.json").exists():
+        return json.loads((run_dir / "summary.json").read_text(encoding="utf-8")), "reused"
+    trainer = Trainer(config, run_dir, on_step=on_step)
+    if not holds_a_run(run_dir):
+        return trainer.fit(), "trained"
+    if recorded == fingerprint:
+        return trainer.fit(resume=True), "resumed"
+    return trainer.fit(overwrite=True), "retrained"

@@ -45,6 +45,7 @@ from earmark.training.config import TrainConfig
 from earmark.training.data import SegmentDataset, TrainLoader, warn_if_segment_dwarfs_clips
 from earmark.training.distributed import DistributedContext, all_reduce_mean, setup
 from earmark.training.evaluation import headline_metrics, write_run_report
+from earmark.training.fingerprint import claim_run_dir, run_fingerprint
 from earmark.training.logbook import RunLog
 from earmark.training.resolve import resolve
 from earmark.training.runs import load_initial_weights, load_run
@@ -272,9 +273,16 @@ class Trainer:
         self.strategy.after_step(self.model, self.teacher, self.step)
         return {k: float(all_reduce_mean(v.detach().float(), self.context)) for k, v in losses.items()}
 
-    def fit(self, *, resume: bool = False) -> dict[str, Any]:
-        """Train to the configured length; returns the summary written to ``summary.json``."""
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+    def fit(self, *, resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
+        """Train to the configured length; returns the summary written to ``summary.json``.
+
+        A run directory that already holds a run is refused (:class:`RunDirectoryError`) unless
+        ``resume`` (same settings and labels: it continues from ``last.pt``) or ``overwrite`` (its
+        earlier outputs are removed first).
+        """
+        if self.context.is_main:
+            claim_run_dir(self.run_dir, run_fingerprint(self.config), resume=resume, overwrite=overwrite)
+        self.context.barrier()
         last = self._checkpoint_path("last")
         if resume and last.exists():
             self._restore(load_checkpoint(last, self.spec))
