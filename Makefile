@@ -34,7 +34,7 @@ $(BIN)/.embed-installed: $(BIN)/.installed
 demo: $(BIN)/.installed
 	$(BIN)/earmark prepare folder --root "$(DATA)/esc10/audio" --out $(DEMO_OUT)/esc10 \
 		--set 'fold_pattern=^(\d+)-' --on-error skip
-	$(BIN)/earmark train --config recipes/esc10.yaml --run-dir $(DEMO_OUT)/esc10-run \
+	$(BIN)/earmark train --config recipes/esc10.yaml --run-dir $(DEMO_OUT)/esc10-run --overwrite \
 		data.prepared=$(DEMO_OUT)/esc10 'data.test_folds=[5]' epochs=$(DEMO_EPOCHS)
 	$(BIN)/earmark evaluate --predictions $(DEMO_OUT)/esc10-run/predictions/test.npz \
 		--labels $(DEMO_OUT)/esc10/labels.csv --out $(DEMO_OUT)/esc10-run/evaluation
