@@ -18,16 +18,7 @@ from earmark.data.table import read_labels
 from earmark.features.audio import load_audio
 from earmark.features.frontend import build_frontend
 from earmark.runs import load_run
-from earmark.testing import data_root
-
-
-def loudest_excerpt(audio: np.ndarray, samples: int) -> np.ndarray:
-    """The ``samples`` consecutive samples with the most energy."""
-    if len(audio) <= samples:
-        return audio
-    energy = np.convolve(audio.astype(np.float64) ** 2, np.ones(samples), mode="valid")
-    start = int(np.argmax(energy))
-    return audio[start : start + samples]
+from earmark.testing import data_root, loudest_excerpt
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-__all__ = ["write_broken_files", "write_tone"]
+__all__ = ["loudest_excerpt", "write_broken_files", "write_tone"]
 
 
 def write_tone(
@@ -59,3 +59,12 @@ def write_broken_files(folder: str | Path) -> dict[str, Path]:
     soundfile.write(str(files["inf"]), bad, 16000, subtype="FLOAT")
     files["unsupported"].write_text("this is not audio\n")
     return files
+
+
+def loudest_excerpt(audio: np.ndarray, samples: int) -> np.ndarray:
+    """The ``samples`` consecutive samples with the most energy."""
+    if len(audio) <= samples:
+        return audio
+    energy = np.convolve(audio.astype(np.float64) ** 2, np.ones(samples), mode="valid")
+    start = int(np.argmax(energy))
+    return audio[start : start + samples]

@@ -18,7 +18,7 @@ from earmark.spec import TaggingSpec
 from earmark.training.checkpoint import load_checkpoint
 from earmark.training.config import TrainConfig
 
-__all__ = ["LoadedRun", "load_initial_weights", "load_run"]
+__all__ = ["LoadedRun", "checkpoint_path", "load_initial_weights", "load_run"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +42,17 @@ class LoadedRun:
         return self.segmenting.score(self.model.to(device), clips, device=device)
 
 
+def checkpoint_path(run: Path, checkpoint: str = "best") -> Path:
+    """``run``'s ``checkpoints/<checkpoint>.pt``.
+
+    For ``best``, ``last.pt`` when there is no best (a run without validation keeps only its last).
+    """
+    path = run / "checkpoints" / f"{checkpoint}.pt"
+    if checkpoint == "best" and not path.exists():
+        path = run / "checkpoints" / "last.pt"
+    return path
+
+
 def load_run(directory: str | Path, *, checkpoint: str = "best") -> LoadedRun:
     """Load a run's model from ``checkpoints/<checkpoint>.pt`` (``last`` when there is no best).
 
@@ -57,9 +68,7 @@ def load_run(directory: str | Path, *, checkpoint: str = "best") -> LoadedRun:
     else:
         if not (directory / "checkpoints").is_dir() and not (directory / "config.yaml").is_file():
             raise FileNotFoundError(f"{directory} is not a training run (no checkpoints/, no config.yaml)")
-        path = directory / "checkpoints" / f"{checkpoint}.pt"
-        if not path.exists() and checkpoint == "best":
-            path = directory / "checkpoints" / "last.pt"
+        path = checkpoint_path(directory, checkpoint)
     payload = load_checkpoint(path)
     if "config" in payload:
         config = from_dict(TrainConfig, yaml.safe_load(payload["config"]))
@@ -84,9 +93,7 @@ def load_initial_weights(model: nn.Module, run: Path, spec: TaggingSpec, model_n
     ``init_from``: the stored spec must match ``spec`` but for the segment length, and the
     weights must fit ``model`` (built as ``model_name``); otherwise ``ConfigError`` names both.
     """
-    path = run / "checkpoints" / "best.pt"
-    if not path.exists():
-        path = run / "checkpoints" / "last.pt"
+    path = checkpoint_path(run, "best")
     if not path.exists():
         raise ConfigError(f"init_from: {run} has no checkpoints/best.pt or checkpoints/last.pt")
     payload = load_checkpoint(path)

@@ -188,7 +188,7 @@ def check_validation(recipe: TuneRecipe) -> None:
         )
 
 
-def trial_config(recipe: TuneRecipe, params: Mapping[str, Any]) -> TrainConfig:
+def trial_config(recipe: TuneRecipe, params: Mapping[str, Any], *, held_out: bool = True) -> TrainConfig:
     """The full config of one trial: the recipe with ``params`` written over it, built strictly.
 
     Resolved (:func:`~earmark.training.resolve.resolve`): its model, strategy and augmentation
@@ -196,11 +196,13 @@ def trial_config(recipe: TuneRecipe, params: Mapping[str, Any]) -> TrainConfig:
 
     Its ``metric`` is the searched metric (the trial keeps its best checkpoint by it) and its
     ``data.group_pattern`` the search's. The data selection is the recipe's, test folds included:
-    :func:`earmark.tuning.objective.search_data` removes them for the search itself.
+    :func:`earmark.tuning.objective.search_data` removes them for the search itself. With
+    ``held_out`` False the share ``tune.valid_fraction`` holds out for the search is left out:
+    the config the recipe trains with once the search is done (``best.yaml``).
     """
     data = apply_params(recipe.train, params)
     data["metric"] = recipe.metric
-    if recipe.tune.valid_fraction:
+    if held_out and recipe.tune.valid_fraction:  # the search's own held-out share
         data.setdefault("data", {})["valid_fraction"] = recipe.tune.valid_fraction
     if recipe.group_pattern is not None:
         data.setdefault("data", {})["group_pattern"] = recipe.group_pattern

@@ -106,9 +106,8 @@ def write_outputs(
     write_bytes_atomic(run_dir / "trials.csv", _trials_csv(rows, space))
     best = _best(rows)
     if best is not None:
-        config = trial_config(recipe, best.params)  # the recipe's data selection, test folds included
-        if recipe.tune.valid_fraction:  # the share was held out for the search only
-            config = dataclasses.replace(config, data=dataclasses.replace(config.data, valid_fraction=0.0))
+        # the recipe's data selection, test folds included, without the search's held-out share
+        config = trial_config(recipe, best.params, held_out=False)
         header = f"# earmark tune: trial {best.number} of {run_dir}, {objective} = {best.value:.6g}\n"
         write_bytes_atomic(run_dir / "best.yaml", (header + dump_yaml(config)).encode("utf-8"))
         files["best"] = str(run_dir / "best.yaml")
