@@ -46,6 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
+from earmark.data.folds import assign_folds
 from earmark.data.groups import group_keys
 from earmark.data.labels import Labels
 from earmark.data.loaders import load_dataset
@@ -53,7 +54,7 @@ from earmark.data.manifest import Manifest
 from earmark.data.simulate import ESC10_TO_ESC50
 from earmark.data.table import read_labels, write_labels
 from earmark.features.aisfx import AisfxConfig
-from earmark.pipeline import assign_folds, recipe_from_dict, run_pipeline
+from earmark.pipeline import recipe_from_dict, run_pipeline
 from noisy_labels_report import collect, markdown
 
 RECORDING = r"^\d+-(\d+)-"  # the freesound id: one recording, one fold
