@@ -8,6 +8,7 @@ from earmark.data.labels import LabelError, Labels, LabelSummary
 from earmark.data.loaders import LOADERS, load_dataset
 from earmark.data.manifest import Manifest, PrecomputedFrames
 from earmark.data.table import read_labels, write_labels
+from earmark.errors import EarmarkError
 from earmark.features import (
     FRONTENDS,
     AudioError,
@@ -29,6 +30,7 @@ __all__ = [
     "LOADERS",
     "AudioError",
     "ConfigError",
+    "EarmarkError",
     "FeatureStore",
     "LabelError",
     "LabelSummary",

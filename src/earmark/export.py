@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from earmark.errors import EarmarkError
 from earmark.io import atomic_path, write_text_atomic
 from earmark.spec import TaggingSpec
 
@@ -26,7 +27,7 @@ Format = Literal["torchscript", "onnx"]
 TOLERANCE = 1e-4
 
 
-class ExportError(ValueError):
+class ExportError(EarmarkError):
     """The export is impossible here, or its outputs differ from the PyTorch model's."""
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from earmark.errors import EarmarkError
 from earmark.metrics import ClassScores, precision_recall_curve
 
 __all__ = [
@@ -25,7 +26,7 @@ __all__ = [
 ]
 
 
-class PlotsUnavailable(RuntimeError):
+class PlotsUnavailable(EarmarkError, RuntimeError):
     """matplotlib is not installed (``pip install 'earmark[plots]'``)."""
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from earmark.data.labels import Labels
+from earmark.errors import EarmarkError
 from earmark.io import atomic_open
 from earmark.spec import SpecMismatchError, TaggingSpec
 
@@ -31,7 +32,7 @@ FORMAT_VERSION = 1
 _CLIP_COLUMN = "clip_id"
 
 
-class PredictionsError(ValueError):
+class PredictionsError(EarmarkError):
     """A predictions file or array is malformed, or does not match the labels or spec."""
 
 

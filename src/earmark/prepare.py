@@ -38,6 +38,7 @@ from earmark.data.edits import LabelEdit, apply_edits, count_actions, read_edits
 from earmark.data.labels import Labels
 from earmark.data.manifest import Manifest, read_manifest_csv, write_manifest_csv
 from earmark.data.table import read_labels, write_labels
+from earmark.errors import EarmarkError
 from earmark.features.audio import AudioError, load_audio
 from earmark.features.frontend import Frontend, FrontendConfig, build_frontend
 from earmark.features.store import FeatureStore, StoreError, StoreWriter, merge_stores
@@ -46,7 +47,7 @@ from earmark.io import atomic_open, write_text_atomic
 __all__ = ["PrepareError", "PrepareResult", "merge_shards", "parse_shard", "prepare"]
 
 
-class PrepareError(ValueError):
+class PrepareError(EarmarkError):
     """``prepare`` cannot produce a usable prepared directory (e.g. every clip was skipped)."""
 
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from earmark.config import ConfigError
+from earmark.errors import EarmarkError
 from earmark.features.frontend import (
     FrontendConfig,
     config_hash,
@@ -23,7 +24,7 @@ from earmark.features.logmel import LogMelConfig
 __all__ = ["SpecMismatchError", "TaggingSpec"]
 
 
-class SpecMismatchError(ValueError):
+class SpecMismatchError(EarmarkError):
     """Two specs (or a spec and a store / checkpoint) do not agree; the message lists how."""
 
 

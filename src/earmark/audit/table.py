@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from earmark.data.edits import ACTIONS, Action
+from earmark.errors import EarmarkError
 from earmark.io import atomic_open
 
 __all__ = [
@@ -50,7 +51,7 @@ SUGGESTIONS = ACTIONS
 Suggestion = Action
 
 
-class AuditError(ValueError):
+class AuditError(EarmarkError):
     """An audit table is not usable; the message names the file and line."""
 
 

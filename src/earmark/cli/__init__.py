@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 
+import yaml
 from rich.logging import RichHandler
 from rich.markup import escape
 
@@ -29,6 +30,7 @@ from earmark.cli import (  # noqa: F401  (registers the commands)
     tune_cmd,
 )
 from earmark.cli.app import app, console
+from earmark.errors import EarmarkError
 
 __all__ = ["app", "main"]
 
@@ -36,8 +38,9 @@ __all__ = ["app", "main"]
 def main() -> None:
     """Entry point of the ``earmark`` console script.
 
-    A user error (bad value, missing file, a disk that is full or read-only) prints one line
-    naming what is wrong and exits 2; ``--debug`` anywhere on the command line (or
+    A user error (bad value, missing file, a disk that is full or read-only, a config nested
+    too deeply, a number too large) prints one line naming what is wrong and exits 2; Ctrl-C
+    prints ``interrupted`` and exits 130. ``--debug`` anywhere on the command line (or
     ``EARMARK_DEBUG=1``) shows the traceback instead.
     """
     debug = "--debug" in sys.argv[1:] or os.environ.get("EARMARK_DEBUG") == "1"
@@ -47,19 +50,62 @@ def main() -> None:
     )
     try:
         app()
-    except (ValueError, OSError) as error:
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        _interrupted()
+    except SystemExit as error:
+        # typer turns Ctrl-C into a silent exit 130; say what happened
+        if error.code == 130 and _caused_by_interrupt(error):
+            _interrupted()
+        raise
+    except ANTICIPATED as error:
         if debug:
             raise
         console.print(f"[bold red]error:[/] {escape(describe_error(error))}", highlight=False)
         sys.exit(2)
 
 
+#: Failures that are the user's to fix, shown as one line: earmark's own errors (all
+#: ``ValueError``), files that cannot be read or written, YAML that cannot be parsed, input
+#: nested too deeply for the parser, numbers too large to convert.
+ANTICIPATED: tuple[type[BaseException], ...] = (
+    EarmarkError,
+    ValueError,
+    OSError,
+    yaml.YAMLError,
+    RecursionError,
+    OverflowError,
+)
+
+
+def _interrupted() -> None:
+    console.print("[bold red]interrupted[/]", highlight=False)
+    sys.exit(130)
+
+
+def _caused_by_interrupt(error: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def describe_error(error: BaseException) -> str:
     """One line for a user error.
 
     OS errors name the file and, for a full or read-only disk, say that what was written before
-    is intact (every earmark write is atomic).
+    is intact (every earmark write is atomic); an existing directory where a file is to be
+    written, or a file where a directory is needed, says so.
     """
+    if isinstance(error, RecursionError):
+        return "the input is nested too deeply to read (a YAML file or value with thousands of levels?)"
+    if isinstance(error, OverflowError):
+        return f"a number is too large: {error}"
     if isinstance(error, OSError) and not isinstance(error, FileNotFoundError) and error.strerror:
         where = f"{error.filename}: " if error.filename else ""
         advice = ""
@@ -67,5 +113,11 @@ def describe_error(error: BaseException) -> str:
             advice = " (the disk is full; files written before are intact: free space and run again)"
         elif error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
             advice = " (choose a writable location)"
+        elif error.errno == errno.EISDIR:
+            advice = " (it is a directory; give a file name)"
+        elif error.errno == errno.ENOTDIR:
+            advice = " (a part of the path is a file, not a directory)"
+        elif error.errno == errno.EADDRINUSE:
+            advice = " (the port is taken; choose another with --port, or 0 for any free port)"
         return f"{where}{error.strerror}{advice}"
-    return str(error)
+    return " ".join(str(error).split()) or type(error).__name__

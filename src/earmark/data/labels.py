@@ -17,6 +17,8 @@ from typing import Literal
 
 import numpy as np
 
+from earmark.errors import EarmarkError
+
 __all__ = ["MASK_MODES", "SOURCES", "LabelError", "LabelSummary", "Labels", "MaskMode"]
 
 Source = Literal["curated", "noisy", "unlabeled"]
@@ -25,7 +27,7 @@ MaskMode = Literal["auto", "on", "off"]
 MASK_MODES: tuple[str, ...] = ("auto", "on", "off")
 
 
-class LabelError(ValueError):
+class LabelError(EarmarkError):
     """Labels are inconsistent or an operation names an unknown clip, class, fold or source."""
 
 

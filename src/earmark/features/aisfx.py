@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from earmark.config import ConfigError
+from earmark.errors import EarmarkError
 from earmark.features.frontend import Frontend, FrontendConfig, register_frontend
 from earmark.features.logmel import hz_to_mel
 
@@ -58,7 +59,7 @@ INSTALL_COMMAND = "make install-aisfx"
 _PACKAGE_VERSION = "0.1.2"
 
 
-class AisfxUnavailableError(ImportError, ValueError):
+class AisfxUnavailableError(ImportError, EarmarkError):
     """The optional package ``aisfx`` cannot be imported; the message says how to install it."""
 
 

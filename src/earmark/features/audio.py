@@ -12,13 +12,15 @@ import numpy as np
 import soundfile
 import soxr
 
+from earmark.errors import EarmarkError
+
 __all__ = ["AudioError", "audio_info", "load_audio", "resample", "to_mono"]
 
 #: Suffixes a folder scan treats as audio (anything soundfile's libsndfile decodes).
 AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif"})
 
 
-class AudioError(ValueError):
+class AudioError(EarmarkError):
     """An audio file cannot be used; ``path`` and ``reason`` say which and why."""
 
     def __init__(self, path: str | Path, reason: str) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from earmark.errors import EarmarkError
 from earmark.features.frontend import (
     FrontendConfig,
     build_frontend,
@@ -50,7 +51,7 @@ _FRAMES, _PARTIAL, _INDEX, _META, _PROGRESS, _WRITER = (
 )
 
 
-class StoreError(ValueError):
+class StoreError(EarmarkError):
     """A feature store is absent, incomplete, inconsistent or from another front-end."""
 
 

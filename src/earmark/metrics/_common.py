@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from earmark.errors import EarmarkError
+
 __all__ = [
     "ClassScores",
     "EvalArrays",
@@ -24,7 +26,7 @@ __all__ = [
 ]
 
 
-class UndefinedMetricError(ValueError):
+class UndefinedMetricError(EarmarkError):
     """Nothing can be scored: no evaluated entries, or no class with the entries a metric needs."""
 
 

@@ -12,13 +12,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+from earmark.errors import EarmarkError
 from earmark.io import write_text_atomic
 from earmark.pipeline.recipe import Recipe, Stage
 
 __all__ = ["PipelineError", "PipelineRun"]
 
 
-class PipelineError(ValueError):
+class PipelineError(EarmarkError):
     """A stage cannot run: the message names the stage, the recipe file and line."""
 
 

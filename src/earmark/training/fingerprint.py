@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path
 
 from earmark.config import dump_yaml
+from earmark.errors import EarmarkError
 from earmark.io import write_text_atomic
 from earmark.training.config import TrainConfig
 from earmark.training.resolve import resolve
@@ -37,7 +38,7 @@ RUN_OUTPUTS = (
 NOT_FINGERPRINTED = ("device", "num_workers", "report", "tensorboard", "checkpoint_every")
 
 
-class RunDirectoryError(ValueError):
+class RunDirectoryError(EarmarkError):
     """A run directory holds another run (or a run of other settings) than the one asked for."""
 
 

@@ -32,6 +32,7 @@ from torch import nn
 from earmark.batch import Batch
 from earmark.config import dump_yaml
 from earmark.data.labels import Labels
+from earmark.errors import EarmarkError
 from earmark.features.frontend import frames_per_second
 from earmark.inference import Segmenting
 from earmark.io import write_text_atomic
@@ -57,7 +58,7 @@ __all__ = ["Trainer", "TrainingDiverged"]
 LOG_EVERY = 10
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(EarmarkError, RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 

@@ -29,6 +29,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
 
 from earmark.config import ConfigError
+from earmark.errors import EarmarkError
 from earmark.tuning.space import SearchSpace, suggest
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ STUDY_NAME = "earmark"
 PROCESS_NOTE = "process"  # the user attribute naming the host and process running a trial
 
 
-class TuningUnavailable(RuntimeError):
+class TuningUnavailable(EarmarkError, RuntimeError):
     """Optuna is not installed (``pip install 'earmark[tune]'``)."""
 
 
