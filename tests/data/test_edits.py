@@ -7,7 +7,9 @@ import pytest
 
 from earmark.data.edits import (
     EDIT_COLUMNS,
+    MAX_FIELD_CHARS,
     EditError,
+    FieldTooLongError,
     LabelEdit,
     append_edits,
     apply_edits,
@@ -233,3 +235,114 @@ def test_apply_on_many_clips_matches_a_loop(rng):
         known[i, j] = True
     np.testing.assert_array_equal(edited.positive, expected)
     np.testing.assert_array_equal(edited.annotated, known)
+
+
+# ------------------------------------------------------------------------------------ field limits
+def test_a_field_over_the_csv_limit_written_by_hand_is_named_with_file_and_line(tmp_path):
+    path = tmp_path / "hand.csv"
+    path.write_text(
+        f"clip,class,action,who,why,time\nc1,dog,add,me,ok,\nc2,dog,add,me,{'x' * 200_000},\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(
+        FieldTooLongError,
+        match=rf"hand\.csv, line 3: a field is longer than the {MAX_FIELD_CHARS:,} characters",
+    ):
+        read_edits(path)
+
+
+def test_a_field_over_our_limit_written_by_hand_is_named_with_file_line_and_column(tmp_path):
+    path = tmp_path / "hand.csv"
+    path.write_text(f"clip,class,action,who\nc1,dog,add,{'w' * (MAX_FIELD_CHARS + 1)}\n", encoding="utf-8")
+    with pytest.raises(
+        FieldTooLongError, match=r"hand\.csv, line 2: the who of the edit of clip 'c1' has"
+    ) as caught:
+        read_edits(path)
+    assert (caught.value.column, caught.value.length) == ("who", MAX_FIELD_CHARS + 1)
+
+
+def test_every_field_at_the_limit_is_written_and_read_back(tmp_path):
+    long = 'a "quoted", comma\r\nnew line\x00nul ' + "é" * MAX_FIELD_CHARS
+    long = long[:MAX_FIELD_CHARS]
+    edits = [
+        LabelEdit(long, long, "add", who=long, why=long),
+        LabelEdit("c" * MAX_FIELD_CHARS, "", "blacklist", why="y" * MAX_FIELD_CHARS),
+    ]
+    path = write_edits(tmp_path / "edits.csv", edits)
+    back = read_edits(path)
+    assert back == edits
+    assert [len(e.why) for e in back] == [MAX_FIELD_CHARS, MAX_FIELD_CHARS]
+
+
+def test_an_edit_over_the_limit_is_refused_and_the_writer_leaves_the_file_alone(tmp_path):
+    with pytest.raises(FieldTooLongError, match=r"the why of the edit of clip 'c1' has 10,001 characters"):
+        LabelEdit("c1", "dog", "add", why="x" * (MAX_FIELD_CHARS + 1))
+    with pytest.raises(FieldTooLongError, match=r"the clip of the edit of clip \(an id too long to show\)"):
+        LabelEdit("c" * (MAX_FIELD_CHARS + 1), "dog", "add")
+    path = write_edits(tmp_path / "edits.csv", [LabelEdit("c1", "dog", "add")])
+    before = path.read_bytes()
+    sneaky = LabelEdit("c2", "dog", "add")
+    object.__setattr__(sneaky, "why", "x" * (MAX_FIELD_CHARS + 1))  # past the constructor's check
+    with pytest.raises(FieldTooLongError, match=r"cannot write .*edits\.csv, edit 2: the why of the edit"):
+        write_edits(path, [LabelEdit("c1", "dog", "add"), sneaky])
+    assert path.read_bytes() == before
+
+
+def test_fields_are_stripped_so_what_is_written_reads_back_equal(tmp_path):
+    edit = LabelEdit(" c1 ", "dog\n", "add", who="  ana", why="heard it  ")
+    assert (edit.clip, edit.class_name, edit.who, edit.why) == ("c1", "dog", "ana", "heard it")
+    assert read_edits(write_edits(tmp_path / "e.csv", [edit])) == [edit]
+    with pytest.raises(EditError, match="an edit needs a clip id"):
+        LabelEdit("   ", "dog", "add")
+
+
+def test_text_that_is_not_text_is_refused():
+    with pytest.raises(
+        EditError, match=r"the why of an edit is not valid text \(it holds an unpaired surrogate\)"
+    ):
+        LabelEdit("c1", "dog", "add", why="\ud800")
+    with pytest.raises(EditError, match="the who of an edit must be text, got int"):
+        LabelEdit("c1", "dog", "add", who=3)  # type: ignore[arg-type]
+
+
+def test_a_file_that_is_not_utf8_is_named(tmp_path):
+    path = tmp_path / "latin.csv"
+    path.write_bytes("clip,class,action\nc1,caf\xe9,add\n".encode("latin-1"))
+    with pytest.raises(EditError, match=r"latin\.csv: not UTF-8 text"):
+        read_edits(path)
+
+
+# ------------------------------------------------------------------------------------ unlabel
+def test_unlabel_makes_the_clip_unlabeled_and_a_later_label_brings_its_source_back():
+    labels = small_labels().with_source("noisy")
+    edited, report = apply_edits(labels, [LabelEdit("c1", "", "unlabel"), LabelEdit("c2", "", "unlabel")])
+    assert edited.clip_ids.tolist() == ["c1", "c2", "c3"]
+    assert edited.source.tolist() == ["unlabeled", "unlabeled", "noisy"]
+    assert not edited.positive[:2].any()
+    assert not edited.annotated[:2].any()
+    assert report.actions == {"add": 0, "remove": 0, "blacklist": 0, "unlabel": 2}
+    assert report.unlabeled == ("c1", "c2")
+    assert report.changed_entries == 2  # c1/dog and c2/rain were the only annotated entries
+    assert report.as_dict()["unlabeled"] == 2
+    again, report = apply_edits(
+        labels,
+        [LabelEdit("c1", "", "unlabel"), LabelEdit("c1", "rain", "add"), LabelEdit("c2", "", "unlabel")],
+    )
+    assert again.source.tolist() == ["noisy", "unlabeled", "noisy"]
+    assert again.positive[0].tolist() == [False, True, False]
+    assert again.annotated[0].tolist() == [False, True, False]  # dog stays missing
+    assert report.unlabeled == ("c2",)
+    gone, report = apply_edits(labels, [LabelEdit("c1", "", "unlabel"), LabelEdit("c1", "", "blacklist")])
+    assert gone.clip_ids.tolist() == ["c2", "c3"]
+    assert report.unlabeled == ()
+
+
+def test_unlabel_is_counted_only_when_used_and_needs_an_empty_class(tmp_path):
+    assert count_actions([LabelEdit("c1", "dog", "add")]) == {"add": 1, "remove": 0, "blacklist": 0}
+    assert count_actions([LabelEdit("c1", "", "unlabel")])["unlabel"] == 1
+    with pytest.raises(EditError, match=r"unlabel unlabels the whole clip 'c1'; leave its class empty"):
+        LabelEdit("c1", "dog", "unlabel")
+    path = write_edits(tmp_path / "e.csv", [LabelEdit("c1", "", "unlabel", who="stage f", why="rule")])
+    assert read_edits(path) == [LabelEdit("c1", "", "unlabel", who="stage f", why="rule")]
+    with pytest.raises(EditError, match=r"e\.csv, line 2: unlabel edit names unknown clip 'c1'"):
+        apply_edits(small_labels().take([1, 2]), read_edits(path))

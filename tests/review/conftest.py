@@ -104,6 +104,20 @@ def server(esc10_page: Path) -> Iterator[ReviewServer]:
 
 
 @pytest.fixture
+def tone_server(tone_page: Path) -> Iterator[ReviewServer]:
+    """A review server on a free port over ``tone_page`` (synthetic tones, no real data needed)."""
+    running = ReviewServer(tone_page, tone_page / "label-edits.csv", port=0)
+    thread = threading.Thread(target=running.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield running
+    finally:
+        running.shutdown()
+        running.server_close()
+        thread.join(timeout=10)
+
+
+@pytest.fixture
 def browser(tmp_path: Path) -> Iterator[object]:
     """Headless Chromium through the system chromedriver (never one selenium would download)."""
     if not CHROMIUM.is_file():

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import http.client
 from pathlib import Path
+from typing import Any
 
 from earmark.data.labels import Labels
 from earmark.data.manifest import Manifest
@@ -53,3 +55,30 @@ def make_tone_prepared(base: Path) -> Path:
     labels = Labels.from_lists(clips, positives, classes, fold=[1, 1, 2, 2])
     prepare(Manifest.single_split(labels, paths), base / "prepared", LogMelConfig(n_mels=32))
     return base / "prepared"
+
+
+def request(
+    server: Any,
+    method: str,
+    path: str,
+    *,
+    body: str | bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    """``(status, headers, body)`` of one request to ``server``, with its own ``Host``."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        connection.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+        sent = {"Host": f"127.0.0.1:{server.port}", **(headers or {})}
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        if body is not None:
+            sent.setdefault("Content-Type", "application/json")
+            sent.setdefault("Content-Length", str(len(body)))
+        for name, value in sent.items():
+            connection.putheader(name, value)
+        connection.endheaders(body)
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()

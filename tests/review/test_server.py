@@ -1,35 +1,16 @@
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import threading
 
 import pytest
+from review_helpers import request
 
 from earmark.data.edits import LabelEdit, read_edits, write_edits
 from earmark.review import ReviewError, ReviewServer
 
 pytestmark = pytest.mark.realdata
-
-
-def request(server, method, path, *, body=None, headers=None):
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-    try:
-        connection.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
-        sent = {"Host": f"127.0.0.1:{server.port}", **(headers or {})}
-        if isinstance(body, str):
-            body = body.encode("utf-8")
-        if body is not None:
-            sent.setdefault("Content-Type", "application/json")
-            sent["Content-Length"] = str(len(body))
-        for name, value in sent.items():
-            connection.putheader(name, value)
-        connection.endheaders(body)
-        response = connection.getresponse()
-        return response.status, dict(response.getheaders()), response.read()
-    finally:
-        connection.close()
 
 
 def as_rows(edits):

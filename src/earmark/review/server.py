@@ -14,10 +14,18 @@ stamp included) are taken out of the edits file and the new ones appended; an em
 withdraws a decision. Two quick decisions are serialised, so none is lost; edits the file held
 before (earlier reviews, other tools) stay.
 ``GET /api/status`` tells the page that it is served, and where decisions go.
+
+Every reply to ``/api/...`` is JSON; a refusal is ``{"error": reason}``: 413 for a body over
+:data:`MAX_BODY_BYTES`, 400 for a body that is not JSON, nests deeper than
+:data:`MAX_JSON_DEPTH`, has the wrong shape, or holds a field longer than
+:data:`~earmark.data.edits.MAX_FIELD_CHARS`. Nothing a request holds stops the server: an
+unexpected failure of a handler is logged and answered with 500, and the next request is
+served as usual.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import mimetypes
@@ -32,12 +40,17 @@ from urllib.parse import unquote
 from earmark.data.edits import EditError, LabelEdit, read_edits, update_edits
 from earmark.review.errors import ReviewError
 
-__all__ = ["HOST", "ReviewServer", "serve_review"]
+__all__ = ["HOST", "MAX_BODY_BYTES", "MAX_JSON_DEPTH", "ReviewServer", "serve_review"]
 
 logger = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
 MAX_BODY_BYTES = 1 << 20
+"""The largest decision body taken, in bytes (a decision is a few edits: far below this)."""
+MAX_JSON_DEPTH = 8
+"""The deepest nesting of arrays and objects a decision body may have (a decision needs 3)."""
+_DRAIN_BYTES = 16 * MAX_BODY_BYTES  # read (and drop) at most this much of a refused body
+_TIMEOUT_SECONDS = 60.0  # a client that stops sending mid-request is dropped after this
 _TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -59,6 +72,7 @@ _SECURITY_HEADERS = {
         "connect-src 'self' blob:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
     ),
 }
+_REVIEW_ACTIONS = ("add", "remove", "blacklist")  # the edits a review decision writes
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
@@ -120,6 +134,8 @@ class ReviewServer(ThreadingHTTPServer):
 
     def parse_decision(self, body: Any) -> tuple[list[LabelEdit], list[LabelEdit]]:
         """The previous and new edits of a decision request; :class:`ReviewError` when malformed."""
+        if _depth(body) > MAX_JSON_DEPTH:
+            raise ReviewError(f"the decision nests deeper than {MAX_JSON_DEPTH} levels of arrays and objects")
         if not isinstance(body, dict) or not isinstance(body.get("key"), str) or not body["key"]:
             raise ReviewError('a decision is {"key": card key, "previous": [...], "edits": [...]}')
         return self._edits(body.get("previous", []), "previous"), self._edits(body.get("edits"), "edits")
@@ -142,6 +158,11 @@ class ReviewServer(ThreadingHTTPServer):
                 )
             except EditError as error:
                 raise ReviewError(str(error)) from error
+            if edit.action not in _REVIEW_ACTIONS:
+                raise ReviewError(
+                    f"a review decision adds, removes or blacklists; {edit.action!r} is not one of "
+                    f"{', '.join(_REVIEW_ACTIONS)}"
+                )
             if edit.clip not in self.clips:
                 raise ReviewError(f"clip {edit.clip!r} is not on this review page")
             if edit.class_name and edit.class_name not in self.classes:
@@ -171,16 +192,48 @@ class ReviewServer(ThreadingHTTPServer):
         return target
 
 
+def _depth(value: Any) -> int:
+    """How deeply lists and dicts nest in ``value`` (0 for a scalar); not recursive."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        if deepest > MAX_JSON_DEPTH:
+            break
+        pending.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def _parse_json(body: bytes) -> Any:
+    """``body`` as JSON; :class:`ReviewError` naming what is wrong."""
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise ReviewError(
+            f"the decision nests deeper than {MAX_JSON_DEPTH} levels of arrays and objects"
+        ) from None
+    except UnicodeDecodeError as error:
+        raise ReviewError(f"the decision is not UTF-8 text ({error.reason})") from None
+    except ValueError as error:
+        raise ReviewError(f"the decision is not JSON: {error}") from None
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: ReviewServer
     server_version = "earmark-review"
     sys_version = ""
+    timeout = _TIMEOUT_SECONDS
+    _replied = False
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("%s - %s", self.address_string(), format % args)
 
     # ------------------------------------------------------------------ replies
     def _headers(self, status: HTTPStatus, content_type: str, length: int, extra: dict[str, str]) -> None:
+        self._replied = True
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(length))
@@ -201,16 +254,41 @@ class _Handler(BaseHTTPRequestHandler):
         host = self.headers.get("Host", "")
         return host in {f"{HOST}:{self.server.port}", f"localhost:{self.server.port}"}
 
+    def _guarded(self, handle: Callable[[], None]) -> None:
+        """Run ``handle``; an unexpected failure is logged and answered with 500, never a dropped reply."""
+        self._replied = False
+        try:
+            handle()
+        except (BrokenPipeError, ConnectionResetError):
+            logger.debug("%s went away during %s %s", self.address_string(), self.command, self.path[:200])
+            self.close_connection = True
+        except Exception as error:
+            logger.exception("review server: %s %s failed", self.command, self.path[:200])
+            self.close_connection = True
+            if self._replied:  # part of a reply is out already: the closed connection tells the rest
+                return
+            reason = f"the review server failed ({type(error).__name__}: {error}); its log has the details"
+            with contextlib.suppress(OSError):
+                self._json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": reason})
+
     # ------------------------------------------------------------------ methods
     def do_GET(self) -> None:
         """A file of the review folder, or the status."""
+        self._guarded(self._get)
+
+    def do_HEAD(self) -> None:
+        """As GET, without the body."""
+        self._guarded(self._get)
+
+    def do_POST(self) -> None:
+        """Record a decision."""
+        self._guarded(self._post)
+
+    def _get(self) -> None:
         if not self._host_ok():
             return self._refuse(HTTPStatus.FORBIDDEN)
         if self.path.split("?", 1)[0] == "/api/status":
-            count = len(read_edits(self.server.edits_path)) if self.server.edits_path.exists() else 0
-            return self._json(
-                HTTPStatus.OK, {"served": True, "file": self.server.edits_path.name, "count": count}
-            )
+            return self._status()
         try:
             target = self.server.resolve(self.path)
         except UnicodeDecodeError:
@@ -219,12 +297,17 @@ class _Handler(BaseHTTPRequestHandler):
             return self._refuse(target)
         self._send_file(target)
 
-    def do_HEAD(self) -> None:
-        """As GET, without the body."""
-        self.do_GET()
+    def _status(self) -> None:
+        path = self.server.edits_path
+        try:
+            count = len(read_edits(path)) if path.exists() else 0
+        except (EditError, OSError) as error:
+            return self._json(
+                HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"cannot read the edits file: {error}"}
+            )
+        self._json(HTTPStatus.OK, {"served": True, "file": path.name, "count": count})
 
-    def do_POST(self) -> None:
-        """Record a decision."""
+    def _post(self) -> None:
         if not self._host_ok():
             return self._refuse(HTTPStatus.FORBIDDEN)
         if self.path != "/api/decision":
@@ -238,14 +321,45 @@ class _Handler(BaseHTTPRequestHandler):
             length = int(self.headers.get("Content-Length", ""))
         except ValueError:
             return self._refuse(HTTPStatus.LENGTH_REQUIRED)
-        if not 0 < length <= MAX_BODY_BYTES:
-            return self._refuse(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+        if length <= 0:
+            return self._json(HTTPStatus.BAD_REQUEST, {"error": "the decision is empty (Content-Length 0)"})
+        if length > MAX_BODY_BYTES:
+            return self._too_large(length)
+        body = self.rfile.read(length)
+        if len(body) < length:
+            return self._json(
+                HTTPStatus.BAD_REQUEST, {"error": f"the body ended after {len(body)} of {length} bytes"}
+            )
         try:
-            previous, edits = self.server.parse_decision(json.loads(self.rfile.read(length)))
-            count = self.server.record(previous, edits)
-        except (ReviewError, ValueError) as error:
+            previous, edits = self.server.parse_decision(_parse_json(body))
+        except ReviewError as error:
             return self._json(HTTPStatus.BAD_REQUEST, {"error": str(error)})
+        try:
+            count = self.server.record(previous, edits)
+        except (EditError, OSError) as error:  # the file's fault, not the request's
+            logger.error("review server: cannot save to %s: %s", self.server.edits_path, error)
+            return self._json(
+                HTTPStatus.INTERNAL_SERVER_ERROR,
+                {"error": f"cannot save to {self.server.edits_path.name}: {error}"},
+            )
         self._json(HTTPStatus.OK, {"ok": True, "file": self.server.edits_path.name, "count": count})
+
+    def _too_large(self, length: int) -> None:
+        """Refuse a body of ``length`` bytes with 413, then read (and drop) a bounded part of it.
+
+        Reading it lets the client finish sending and read the reply instead of a reset connection.
+        """
+        self._json(
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            {"error": f"the decision has {length:,} bytes, over MAX_BODY_BYTES = {MAX_BODY_BYTES:,}"},
+        )
+        self.close_connection = True
+        left = min(length, _DRAIN_BYTES)
+        while left > 0:
+            chunk = self.rfile.read(min(left, 1 << 16))
+            if not chunk:
+                break
+            left -= len(chunk)
 
     def _send_file(self, target: Path) -> None:
         size = target.stat().st_size
