@@ -10,8 +10,14 @@ scored clip's label). Then, over the labeled clips of ``sources``:
   with ``rounds`` > 1 the flagged clips are blacklisted and the rest scored again.
 
 Rejected clips become ``unlabeled`` (still used by a semi-supervised stage) or are blacklisted.
-The stage writes ``labels.csv``, ``edits.csv`` (removed labels, blacklisted clips), ``audit.csv``
-(the audit ranking of the scored clips, for review), ``scores.npz`` and ``filter.json``.
+The stage writes ``labels.csv``, ``edits.csv``, ``audit.csv`` (the audit ranking of the scored
+clips, for review), ``scores.npz`` and ``filter.json``.
+
+``edits.csv`` records every change the stage made, one label edit each, ``who`` the stage and
+``why`` the rule that decided it: ``remove`` for a label dropped from a kept clip (e.g. "not in
+stage1's top 5"), ``unlabel`` or ``blacklist`` for a rejected clip (e.g. "no label in stage1's
+top 5"). Applying it to the stage's input labels (:func:`earmark.data.edits.apply_edits`) gives
+its ``labels.csv`` exactly; labels it kept are not edits.
 """
 
 from __future__ import annotations
@@ -24,11 +30,10 @@ import numpy as np
 
 from earmark.audit.noisy import Method, clip_suspicion, confident_flags, suspected_noisy
 from earmark.audit.table import write_audit
-from earmark.data.edits import LabelEdit, utc_now, write_edits
+from earmark.data.edits import Action, LabelEdit, utc_now, write_edits
 from earmark.data.labels import Labels
 from earmark.data.table import read_labels, write_labels
 from earmark.io import write_text_atomic
-from earmark.pipeline.execute import changed_entries
 from earmark.pipeline.filters import per_class_thresholds, threshold_agreement, top_k_agreement
 from earmark.pipeline.oof import AuditRound, audit_rounds, flag_clips
 from earmark.pipeline.recipe import Stage
@@ -80,6 +85,14 @@ def _rounds(run: PipelineRun, stage: Stage, labels: Labels, pool: np.ndarray) ->
     )
 
 
+def _limits(options: FilterStage, first: AuditRound) -> np.ndarray:
+    """The per-class thresholds of rule ``threshold``, ``(classes,)``."""
+    positive = first.labels.positive
+    if options.quantile is not None:
+        return per_class_thresholds(positive, first.scores, quantile=options.quantile)
+    return np.full(positive.shape[1], options.threshold, dtype=np.float64)
+
+
 def _decide(
     options: FilterStage, first: AuditRound, rounds: list[AuditRound]
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -88,16 +101,70 @@ def _decide(
     if options.rule == "top_k":
         keep, reduced = top_k_agreement(positive, scores, k=options.k)
     elif options.rule == "threshold":
-        if options.quantile is not None:
-            limits = per_class_thresholds(positive, scores, quantile=options.quantile)
-        else:
-            limits = np.full(positive.shape[1], options.threshold, dtype=np.float64)
-        keep, reduced = threshold_agreement(positive, scores, limits)
+        keep, reduced = threshold_agreement(positive, scores, _limits(options, first))
     else:
         flagged = {clip for result in rounds for clip in result.flagged_clips}
         keep = ~np.isin(first.labels.clip_ids, np.array(sorted(flagged), dtype=object))
         reduced = positive & keep[:, None]
     return keep, reduced if options.reduce_labels else positive & keep[:, None]
+
+
+class _Reasons:
+    """The ``why`` of each edit the filter makes: the rule's words for one clip or label."""
+
+    def __init__(self, options: FilterStage, first: AuditRound, rounds: list[AuditRound]) -> None:
+        self.options = options
+        self.scorer = options.model_from or "the out-of-fold models"
+        self.scorers = f"{options.model_from}'s" if options.model_from else "the out-of-fold models'"
+        self.limits = _limits(options, first) if options.rule == "threshold" else None
+        self.setting = f"quantile {options.quantile}" if options.quantile is not None else "fixed threshold"
+        self.round_of = {clip: result.round for result in rounds for clip in result.flagged_clips}
+
+    def rejected(self, clip: str) -> str:
+        """Why ``clip`` was rejected."""
+        options = self.options
+        if options.rule == "top_k":
+            return f"no label in {self.scorers} top {options.k}"
+        if options.rule == "threshold":
+            return f"no label reaches its class's threshold in {self.scorers} scores ({self.setting})"
+        return (
+            f"flagged as noisy in round {self.round_of.get(clip, 1)} by the {options.method} audit "
+            f"of {self.scorer}"
+        )
+
+    def dropped(self, column: int, score: float) -> str:
+        """Why a label of class ``column``, scored ``score``, was dropped from a kept clip."""
+        if self.limits is None:
+            return f"not in {self.scorers} top {self.options.k}"
+        return (
+            f"{self.scorers} score {score:.3g} is below the class's threshold "
+            f"{float(self.limits[column]):.3g} ({self.setting})"
+        )
+
+
+def _filter_edits(
+    labels: Labels,
+    first: AuditRound,
+    keep: np.ndarray,
+    reduced: np.ndarray,
+    reasons: _Reasons,
+    who: str,
+) -> list[LabelEdit]:
+    """One edit per change of ``labels``: a dropped label, or a rejected clip (unlabel / blacklist)."""
+    rejected_as: Action = "blacklist" if reasons.options.rejected == "blacklist" else "unlabel"
+    row = {clip: i for i, clip in enumerate(labels.clip_ids.tolist())}
+    now = utc_now()
+    edits: list[LabelEdit] = []
+    for i, clip in enumerate(first.labels.clip_ids.tolist()):
+        if not keep[i]:
+            edits.append(LabelEdit(clip, "", rejected_as, who=who, why=reasons.rejected(clip), time=now))
+            continue
+        before = labels.positive[row[clip]]
+        for c in np.flatnonzero(before != reduced[i]):
+            action: Action = "add" if reduced[i, c] else "remove"
+            why = reasons.dropped(int(c), float(first.scores[i, c]))
+            edits.append(LabelEdit(clip, labels.class_names[c], action, who=who, why=why, time=now))
+    return edits
 
 
 def _describe(options: FilterStage) -> str:
@@ -146,16 +213,10 @@ def run_filter(run: PipelineRun, stage: Stage) -> dict[str, Any]:
     if options.rejected == "unlabeled":
         positive[rejected], annotated[rejected], source[rejected] = False, False, "unlabeled"
     filtered = dataclasses.replace(labels, positive=positive, annotated=annotated | positive, source=source)
-    edits = changed_entries(labels, filtered, who=f"earmark pipeline, stage {stage.name}", why=rule)
     if options.rejected == "blacklist":
-        now = utc_now()
-        edits += [
-            LabelEdit(
-                str(c), "", "blacklist", who=f"earmark pipeline, stage {stage.name}", why=rule, time=now
-            )
-            for c in labels.clip_ids[rejected]
-        ]
         filtered = filtered.take(~np.isin(filtered.clip_ids, labels.clip_ids[rejected]))
+    who = f"earmark pipeline, stage {stage.name}"
+    edits = _filter_edits(labels, first, keep, reduced, _Reasons(options, first, rounds), who)
     write_labels(filtered, directory / "labels.csv")
     write_edits(directory / "edits.csv", edits)
     write_audit(rounds[-1].items, directory / "audit.csv")
