@@ -346,3 +346,32 @@ def test_unlabel_is_counted_only_when_used_and_needs_an_empty_class(tmp_path):
     assert read_edits(path) == [LabelEdit("c1", "", "unlabel", who="stage f", why="rule")]
     with pytest.raises(EditError, match=r"e\.csv, line 2: unlabel edit names unknown clip 'c1'"):
         apply_edits(small_labels().take([1, 2]), read_edits(path))
+
+
+def test_prepare_names_the_over_long_field_in_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from earmark.cli import ANTICIPATED, app, describe_error
+
+    path = tmp_path / "review-edits.csv"
+    path.write_text(f"clip,class,action,who,why,time\nc1,dog,add,me,{'x' * 200_000},\n", encoding="utf-8")
+    (tmp_path / "audio").mkdir()
+    result = CliRunner().invoke(
+        app,
+        [
+            "prepare",
+            "folder",
+            "--root",
+            str(tmp_path / "audio"),
+            "--out",
+            str(tmp_path / "out"),
+            "--edits",
+            str(path),
+        ],
+    )
+    # the CLI's main() shows an anticipated error as one line (exit 2) instead of a traceback
+    assert isinstance(result.exception, FieldTooLongError)
+    assert isinstance(result.exception, ANTICIPATED)
+    line = describe_error(result.exception)
+    assert "review-edits.csv, line 2: a field is longer than the 10,000 characters" in line
+    assert "\n" not in line
