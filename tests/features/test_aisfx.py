@@ -16,6 +16,8 @@ from earmark.features.aisfx import (
     BLOCK_FRAMES,
     Aisfx,
     AisfxConfig,
+    AisfxMel,
+    AisfxMelConfig,
     AisfxUnavailableError,
     aisfx_log_mel,
     load_aisfx_weights,
@@ -23,8 +25,10 @@ from earmark.features.aisfx import (
     num_spectrogram_frames,
     warped_mel_filterbank,
 )
+from earmark.features.frontend import frames_per_second
 from earmark.features.store import FeatureStore
 from earmark.testing import write_tone
+from earmark.training.config import TrainConfig
 
 RATE = 44100
 
@@ -258,3 +262,83 @@ def test_prepare_cli_end_to_end(tmp_path: Path):
     assert store.frontend == frontend_config
     counts = sorted(store[c].shape[0] for c in store.clip_ids.tolist())
     assert counts == [1, 1, 3]
+
+
+# --- aisfx_mel: the model's own input, stored whole (no package needed) -------------------------
+
+
+def test_mel_config_round_trips_and_its_frame_rate_makes_seconds_work():
+    assert FRONTENDS["aisfx_mel"] is AisfxMel
+    config = AisfxMelConfig()
+    data = config.to_config_dict()
+    assert data == {"name": "aisfx_mel", "sample_rate": 44100}
+    assert frontend_config_from_dict(data) == config
+    assert frames_per_second(config) == pytest.approx(44100 / 1024)  # 43.07 frames per second
+    segmenting = TrainConfig(segment_seconds=2.32, hop_seconds=1.16).segmenting(frames_per_second(config))
+    assert (segmenting.segment_frames, segmenting.hop_frames) == (BLOCK_FRAMES, 50)
+    assert TrainConfig(segment_seconds=1.0).segmenting(frames_per_second(config)).segment_frames == 43
+
+
+def test_mel_config_refuses_another_rate():
+    with pytest.raises(ConfigError, match="aisfx_mel front-end needs sample_rate 44100"):
+        AisfxMelConfig(sample_rate=16000)
+
+
+def test_mel_frames_are_the_blocks_spectrogram_without_the_package(monkeypatch):
+    monkeypatch.setitem(sys.modules, "aisfx", None)  # the mel front-end must not need the package
+    frontend = AisfxMel(AisfxMelConfig())
+    assert (frontend.dim, frontend.frames_per_second) == (96, pytest.approx(43.066, abs=1e-3))
+    t = np.arange(3 * RATE) / RATE
+    waveform = np.where(t < 1.0, 0.3 * np.sin(2 * np.pi * 8000.0 * t), 0.0).astype(np.float32)
+    frames = frontend.compute(waveform)
+    assert (
+        frames.shape
+        == (num_spectrogram_frames(len(waveform)), 96)
+        == (frontend.num_frames(len(waveform)), 96)
+    )
+    assert frames.dtype == np.float32
+    assert (frames[10:30].argmax(axis=1) > 60).all()  # time on the first axis, a high tone up high
+    assert frames[60:].max() == 0.0  # silence is exactly zero, as the model's zero padding
+    assert frames[:40].max() > 0.5
+    expected = aisfx_log_mel(
+        torch.from_numpy(waveform), frontend._filterbank, frontend._window, num_frames=len(frames)
+    ).numpy()
+    np.testing.assert_array_equal(frames, expected)
+    with pytest.raises(ValueError, match="aisfx_mel needs a mono waveform"):
+        frontend.compute(np.zeros((2, RATE), np.float32))
+    waveform[7] = np.inf
+    with pytest.raises(ValueError, match="aisfx_mel input holds NaN or infinite"):
+        frontend.compute(waveform)
+
+
+@needs_aisfx
+def test_mel_frames_cut_into_blocks_are_the_embedding_front_ends_input(frontend):
+    waveform = _noise_burst(5.0, 4.0, seed=3)
+    frames = torch.from_numpy(AisfxMel(AisfxMelConfig()).compute(waveform))
+    blocks = frontend.blocks(waveform)  # (4, 100, 96), hop 50 frames, the last padded with silence
+    for index, block in enumerate(blocks):
+        start = index * frontend.config.hop_frames
+        real = frames[start : start + BLOCK_FRAMES]
+        torch.testing.assert_close(block[: len(real)], real)
+        assert float(block[len(real) :].abs().sum()) == 0.0  # past the clip's end: silence
+    assert len(frames) < (len(blocks) - 1) * frontend.config.hop_frames + BLOCK_FRAMES  # one was padded
+
+
+def test_prepare_cli_with_the_mel_front_end(tmp_path: Path, monkeypatch):
+    from earmark.cli import app
+
+    monkeypatch.setitem(sys.modules, "aisfx", None)
+    root = tmp_path / "audio"
+    for name, seconds in {"001 - Low/1-0-A.wav": 1.0, "002 - High/2-1-A.wav": 2.5}.items():
+        write_tone(root / name, frequency_hz=440.0, duration_seconds=seconds, sample_rate=RATE)
+    result = CliRunner().invoke(
+        app,
+        ["prepare", "folder", "--root", str(root), "--out", str(tmp_path / "out"), "--set",
+         r"fold_pattern=^(\d+)-", "--frontend-set", "name=aisfx_mel"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    store = FeatureStore(tmp_path / "out" / "features" / "all")
+    assert store.describe()["dim"] == 96
+    assert store.frontend == AisfxMelConfig()
+    counts = sorted(store[c].shape[0] for c in store.clip_ids.tolist())
+    assert counts == [num_spectrogram_frames(RATE), num_spectrogram_frames(round(2.5 * RATE))]

@@ -16,6 +16,7 @@ from torch.nn import functional
 
 from earmark.config import ConfigError
 from earmark.features import LogMelConfig, PrecomputedConfig, WaveformConfig
+from earmark.features.aisfx import AisfxMelConfig
 from earmark.models import MODELS, TaggerModel, build_model
 from earmark.spec import TaggingSpec
 
@@ -28,6 +29,7 @@ CLASSES = ("dog", "rain", "siren")
 LOGMEL = TaggingSpec(CLASSES, LogMelConfig(n_mels=16), segment_frames=32)
 EMBEDDING = TaggingSpec(CLASSES, PrecomputedConfig(source="openl3", dim=12), segment_frames=10)
 WAVEFORM = TaggingSpec(CLASSES, WaveformConfig(frame_samples=8), segment_frames=32)
+AISFX_MEL = TaggingSpec(CLASSES, AisfxMelConfig(), segment_frames=100)  # 96 bands, one block
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +43,11 @@ class Case:
 TINY_CNN = {"channels": [4, 8], "width_multiplier": 1.0, "dropout": 0.5}
 TINY_RESNET = {"channels": [4, 8], "blocks": [1, 1], "width_multiplier": 1.0, "dropout": 0.5}
 CASES: dict[str, Case] = {
+    # random weights, a narrow network: no optional package (tests/models/test_aisfx_cnn.py
+    # checks the pretrained network where aisfx is installed)
+    "aisfx_cnn": Case(
+        AISFX_MEL, {"pretrained": False, "base_channels": 4, "dropout": 0.5}, LOGMEL, "'aisfx_mel'"
+    ),
     "cnn": Case(LOGMEL, TINY_CNN, EMBEDDING, "needs 2-D time-frequency features from the 'logmel'"),
     "crnn": Case(LOGMEL, {**TINY_CNN, "rnn_hidden": 6}, WAVEFORM, "'logmel' front-end.*'waveform'"),
     "resnet": Case(LOGMEL, TINY_RESNET, EMBEDDING, "use 'attention_mil', 'linear' or 'mlp' for per-frame"),
@@ -86,7 +93,7 @@ def test_every_registered_model_has_a_case() -> None:
 def test_logits_of_any_length(name: str) -> None:
     model = make(name).eval()
     spec = CASES[name].spec
-    assert model.input_dim == {LOGMEL: 16, EMBEDDING: 12, WAVEFORM: 8}[spec]
+    assert model.input_dim == {LOGMEL: 16, EMBEDDING: 12, WAVEFORM: 8, AISFX_MEL: 96}[spec]
     assert 1 <= model.min_frames <= spec.segment_frames
     with torch.no_grad():
         for frames in (

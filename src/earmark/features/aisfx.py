@@ -1,4 +1,4 @@
-"""aisfx embeddings: 512 values per 2.32 s block of 44.1 kHz audio, from a pretrained CNN.
+"""aisfx: its embeddings (512 values per 2.32 s block of 44.1 kHz audio) and its own log-mel input.
 
 aisfx (Ma & Lerch, ISMIR 2022) is a CNN of four double-convolution blocks trained across several
 sound-effects libraries; the optional package ``aisfx`` 0.1.2 carries its architecture and weights.
@@ -16,6 +16,10 @@ code is not used for this: its librosa path hands the model a (mels, frames) spe
 it reads as (frames, mels), so every file silently gets one embedding; its Essentia path needs
 Essentia and fails on clips shorter than about 1.2 s; and its weight loading calls
 ``torch.load`` in a way that recent torch refuses.
+
+The ``aisfx_mel`` front-end stores that spectrogram itself, ``(num_frames, 96)`` at 43.07
+frames per second (one per 1024 samples), so that model ``aisfx_cnn`` can fine-tune the
+pretrained network end to end on it. It needs no optional package; only the weights do.
 """
 
 from __future__ import annotations
@@ -29,15 +33,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from earmark.config import ConfigError
+from earmark.config import ConfigError, PositiveFloat
 from earmark.errors import EarmarkError
-from earmark.features.frontend import Frontend, FrontendConfig, register_frontend
+from earmark.features.frontend import Frontend, FrontendConfig, SampleRate, register_frontend
 from earmark.features.logmel import hz_to_mel
 
 __all__ = [
     "Aisfx",
     "AisfxConfig",
+    "AisfxMel",
+    "AisfxMelConfig",
     "AisfxUnavailableError",
+    "aisfx_checkpoint_path",
     "aisfx_log_mel",
     "load_aisfx_weights",
     "num_blocks",
@@ -82,8 +89,8 @@ class AisfxConfig(FrontendConfig):
 
     """
 
-    sample_rate: int = AISFX_SAMPLE_RATE
-    hop_seconds: float = 1.16
+    sample_rate: SampleRate = AISFX_SAMPLE_RATE
+    hop_seconds: PositiveFloat = 1.16
     drop_partial_block: bool = False
 
     def __post_init__(self) -> None:
@@ -150,6 +157,18 @@ def warped_mel_filterbank(
     return np.asarray(weights / np.where(sums > 0.0, sums, 1.0))
 
 
+def _spectrogram_tensors() -> tuple[torch.Tensor, torch.Tensor]:
+    """The filterbank ``(n_fft // 2 + 1, 96)`` and symmetric Hann window ``(n_fft,)`` of the input."""
+    bank = warped_mel_filterbank(
+        sample_rate=AISFX_SAMPLE_RATE,
+        n_fft=FFT_SAMPLES,
+        n_mels=NUM_MELS,
+        fmin_hz=0.0,
+        fmax_hz=AISFX_SAMPLE_RATE / 2.0,
+    )
+    return torch.from_numpy(bank.T.astype(np.float32)), torch.hann_window(FFT_SAMPLES, periodic=False)
+
+
 def aisfx_log_mel(
     waveform: torch.Tensor, filterbank: torch.Tensor, window: torch.Tensor, *, num_frames: int
 ) -> torch.Tensor:
@@ -206,14 +225,17 @@ def load_aisfx_weights(path: str | Path) -> dict[str, torch.Tensor]:
     return weights
 
 
-def _import_aisfx() -> tuple[type[torch.nn.Module], Path]:
-    """The package's embedding-network class and the path of its checkpoint."""
+def _import_aisfx(user: str = "the aisfx front-end") -> tuple[type[torch.nn.Module], Path]:
+    """The package's embedding-network class and the path of its checkpoint.
+
+    ``user`` names what needs the package, for the error message.
+    """
     try:
         package = importlib.import_module("aisfx")
         network = importlib.import_module("aisfx.models.cnn2d")
     except ImportError as error:
         raise AisfxUnavailableError(
-            f"the aisfx front-end needs the optional package aisfx {_PACKAGE_VERSION}, which "
+            f"{user} needs the optional package aisfx {_PACKAGE_VERSION}, which "
             f"cannot be imported ({error}). Install the optional aisfx group with "
             f"`{INSTALL_COMMAND}`, i.e. `pip install --no-deps aisfx=={_PACKAGE_VERSION} tqdm` "
             "(never without --no-deps: aisfx pins old numpy and librosa releases)"
@@ -225,6 +247,11 @@ def _import_aisfx() -> tuple[type[torch.nn.Module], Path]:
             f"({checkpoint} is missing); reinstall it with `{INSTALL_COMMAND}`"
         )
     return network.EmbeddingNet, checkpoint
+
+
+def aisfx_checkpoint_path(user: str) -> Path:
+    """The installed aisfx checkpoint; :class:`AisfxUnavailableError` naming ``user`` without it."""
+    return _import_aisfx(user)[1]
 
 
 @register_frontend("aisfx")
@@ -264,15 +291,7 @@ class Aisfx(Frontend):
         self._network_class, self.checkpoint_path = _import_aisfx()
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.batch_blocks = batch_blocks
-        bank = warped_mel_filterbank(
-            sample_rate=AISFX_SAMPLE_RATE,
-            n_fft=FFT_SAMPLES,
-            n_mels=NUM_MELS,
-            fmin_hz=0.0,
-            fmax_hz=AISFX_SAMPLE_RATE / 2.0,
-        )
-        self._filterbank = torch.from_numpy(bank.T.astype(np.float32))  # (bins, n_mels)
-        self._window = torch.hann_window(FFT_SAMPLES, periodic=False)
+        self._filterbank, self._window = _spectrogram_tensors()
         self._model: torch.nn.Module | None = None
 
     @property
@@ -351,3 +370,86 @@ class Aisfx(Frontend):
     def block_seconds(self) -> float:
         """Duration one embedding sees, in seconds (2.32 s)."""
         return BLOCK_FRAMES * FRAME_HOP_SAMPLES / self.config.sample_rate
+
+
+@dataclasses.dataclass(frozen=True)
+class AisfxMelConfig(FrontendConfig):
+    """Settings of ``aisfx_mel``: none to choose, the input is fixed by the pretrained model.
+
+    Parameters
+    ----------
+    sample_rate : int
+        Must be 44100 Hz, the rate the aisfx model was trained at.
+
+    """
+
+    sample_rate: int = AISFX_SAMPLE_RATE
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.sample_rate != AISFX_SAMPLE_RATE:
+            raise ConfigError(
+                f"the aisfx_mel front-end needs sample_rate {AISFX_SAMPLE_RATE} (aisfx's input), "
+                f"got {self.sample_rate}"
+            )
+
+    @property
+    def frames_per_second(self) -> float:
+        """Spectrogram frames per second of audio: one per 1024 samples, 43.07 at 44.1 kHz."""
+        return self.sample_rate / FRAME_HOP_SAMPLES
+
+
+@register_frontend("aisfx_mel")
+class AisfxMel(Frontend):
+    """aisfx's own model input ``(num_frames, 96)``: the normalised log-mel, one frame per 23.2 ms.
+
+    The same spectrogram the ``aisfx`` front-end cuts into blocks of 100 frames
+    (:func:`aisfx_log_mel`), stored whole, so a model can fine-tune the pretrained network on it
+    (model ``aisfx_cnn``). Values are ``log10(1e4 * power + 1) / 9.4578``: 0 is digital silence,
+    so zero padding means silence here, as it does for the pretrained network. Needs no
+    optional package (only the model's weights do).
+
+    Examples
+    --------
+    >>> frontend = AisfxMel(AisfxMelConfig())
+    >>> frontend.compute(np.zeros(44100, dtype=np.float32)).shape
+    (45, 96)
+
+    """
+
+    config_class = AisfxMelConfig
+    config: AisfxMelConfig
+
+    def __init__(self, config: AisfxMelConfig) -> None:
+        super().__init__(config)
+        self._filterbank, self._window = _spectrogram_tensors()
+
+    @property
+    def dim(self) -> int:
+        """Mel bands per frame (96)."""
+        return NUM_MELS
+
+    @property
+    def frames_per_second(self) -> float:
+        """Frames per second of audio (43.07)."""
+        return self.config.frames_per_second
+
+    def num_frames(self, num_samples: int) -> int:
+        """Frames of a waveform of ``num_samples`` samples (:func:`num_spectrogram_frames`)."""
+        return num_spectrogram_frames(num_samples)
+
+    def compute(self, waveform: np.ndarray) -> np.ndarray:
+        """Log-mel frames ``(num_frames, 96)`` float32 of a mono 44.1 kHz waveform ``(num_samples,)``."""
+        samples = np.asarray(waveform, dtype=np.float32)
+        if samples.ndim != 1:
+            raise ValueError(f"aisfx_mel needs a mono waveform (num_samples,), got shape {samples.shape}")
+        if not np.isfinite(samples).all():
+            raise ValueError("aisfx_mel input holds NaN or infinite samples")
+        with torch.inference_mode():
+            spectrogram = aisfx_log_mel(
+                torch.from_numpy(samples),
+                self._filterbank,
+                self._window,
+                num_frames=num_spectrogram_frames(len(samples)),
+            )
+        return spectrogram.numpy().astype(np.float32, copy=False)

@@ -4,6 +4,7 @@ Importing this package registers every model; see :mod:`earmark.models.registry`
 contract they all follow.
 """
 
+from earmark.models import aisfx_cnn as aisfx_cnn  # registers "aisfx_cnn"; aisfx loads on build
 from earmark.models.attention_mil import AttentionMilConfig, AttentionMilTagger
 from earmark.models.base import TaggerModel, frontend_dim
 from earmark.models.cnn import CnnConfig, CnnTagger
