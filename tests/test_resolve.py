@@ -80,6 +80,10 @@ BAD_OPTIONS = [
         {"augment": {"specaugment": {}, "mixup": {"alpah": 0.4}}},
         r"augmentation 'mixup': unknown config key augment\.mixup\.alpah",
     ),
+    (
+        {"strategy": "consistency", "strategy_options": {"specaugment": {"time_maks": 1}}},
+        r"strategy 'consistency': unknown config key strategy_options\.specaugment\.time_maks",
+    ),
     ({"augment": {"pitch": {}}}, r"unknown augmentation 'pitch'; known augmentations: .*mixup"),
     ({"augment": {"mixup": 0.4}}, r"augmentation 'mixup': augment\.mixup must be a mapping"),
     ({"model": "vgg"}, r"unknown model 'vgg'; known models: .*cnn"),
@@ -91,11 +95,25 @@ BAD_OPTIONS = [
 ]
 
 
+def test_nested_strategy_options_are_filled_in_full() -> None:
+    written = {"strategy": "consistency", "strategy_options": {"specaugment": {"freq_masks": 2}}}
+    views = resolve(from_dict(TrainConfig, written)).strategy_options["specaugment"]
+    assert set(views) == field_names(AUGMENTATIONS.entry("specaugment").config_class)
+    assert views["freq_masks"] == 2
+
+
 @pytest.mark.parametrize(("options", "message"), BAD_OPTIONS)
 def test_a_bad_nested_option_fails_resolution_naming_the_key(options: dict[str, Any], message: str) -> None:
     config = from_dict(TrainConfig, options)  # the open dicts load: only resolving sees inside them
     with pytest.raises(ConfigError, match=message):
         resolve(config)
+
+
+def test_nested_strategy_options_are_filled_in_full() -> None:
+    written = {"strategy": "consistency", "strategy_options": {"specaugment": {"freq_masks": 2}}}
+    views = resolve(from_dict(TrainConfig, written)).strategy_options["specaugment"]
+    assert set(views) == field_names(AUGMENTATIONS.entry("specaugment").config_class)
+    assert views["freq_masks"] == 2
 
 
 @pytest.mark.parametrize(("options", "message"), BAD_OPTIONS)

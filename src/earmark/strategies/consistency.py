@@ -29,7 +29,7 @@ run (:mod:`earmark.strategies.enhancer`).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 import torch
 from torch import nn
@@ -37,7 +37,7 @@ from torch import nn
 from earmark.augment.mixup import Mixup, MixupConfig, mixed_lengths
 from earmark.augment.specaugment import SpecAugment, SpecAugmentConfig
 from earmark.batch import Batch
-from earmark.config import ConfigError, from_dict
+from earmark.config import ConfigError, NonNegativeInt, Range, check_ranges
 from earmark.spec import TaggingSpec
 from earmark.strategies.base import Strategy, masked_bce, register_strategy
 from earmark.strategies.components.teacher import sigmoid_rampup
@@ -59,11 +59,11 @@ class ConsistencyConfig:
     """
 
     missing: Literal["negative", "mask"] = "mask"
-    weight: float = 0.01
-    rampup_steps: int = 0
+    weight: Annotated[float, Range(ge=0, le=1_000_000)] = 0.01
+    rampup_steps: NonNegativeInt = 0
     views: Literal["specaugment", "mixup"] = "specaugment"
-    specaugment: dict[str, Any] = dataclasses.field(default_factory=dict)
-    mixup_alpha: float = 0.4
+    specaugment: SpecAugmentConfig = dataclasses.field(default_factory=SpecAugmentConfig)
+    mixup_alpha: Annotated[float, Range(gt=0, le=1000)] = 0.4
     enhance: EnhanceConfig | None = None
 
     def __post_init__(self) -> None:
@@ -74,7 +74,7 @@ class ConsistencyConfig:
             )
         if self.mixup_alpha <= 0:
             raise ConfigError(f"strategy.consistency.mixup_alpha must be positive, got {self.mixup_alpha}")
-        from_dict(SpecAugmentConfig, self.specaugment, key="strategy.consistency.specaugment")
+        check_ranges(self, key="strategy.consistency")
         check_enhance_masks(self.enhance, self.missing, "strategy.consistency")
 
 
@@ -100,7 +100,7 @@ class Consistency(Strategy):
 
     def __init__(self, spec: TaggingSpec, config: ConsistencyConfig) -> None:
         super().__init__(spec, config, enhance=config.enhance)
-        self._specaugment = SpecAugment(from_dict(SpecAugmentConfig, config.specaugment))
+        self._specaugment = SpecAugment(config.specaugment)
         self._mixup = Mixup(MixupConfig(alpha=config.mixup_alpha))
 
     def scale(self, step: int) -> float:
