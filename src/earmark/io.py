@@ -1,12 +1,35 @@
-"""Atomic file writes: a reader sees the old file or the whole new one, never a part.
+"""Atomic file writes, and CSV cells that a spreadsheet shows as text, never runs.
+
+**Atomic writes**: a reader sees the old file or the whole new one, never a part.
 
 Every write goes to a temporary file in the target's directory (so the rename never crosses a
 file system), is flushed and fsynced, renamed over the target with :func:`os.replace`, and the
 directory is fsynced where the platform allows it, so that the rename itself survives a crash.
 On any error the temporary file is removed and the old file is left as it was.
 
+**Spreadsheet-safe CSV**: a spreadsheet opening a CSV evaluates a cell that starts with ``=``,
+``+``, ``-`` or ``@`` (and some also after a leading tab or carriage return) as a formula, so a
+clip id or tag such as ``=HYPERLINK(...)`` would run when the file is opened. Every CSV that
+earmark writes passes its text cells (clip ids, class names, tags, paths, who and why; never
+its numeric columns) through :func:`escape_cell`, which puts a single quote ``'`` before such a
+cell, and before a cell that itself starts with ``'``; every reader passes them through
+:func:`unescape_cell`, which removes exactly that quote, so text round-trips unchanged. A quote
+that does not precede one of those characters is kept, so hand-written files read as typed.
+
+earmark's CSV files end their rows with a line feed; :class:`CsvWriter` writes them and quotes a
+cell holding a carriage return, which Python's ``csv.writer`` leaves bare when the carriage
+return is not part of its line terminator (a reader would then split the row there).
+
+Set the environment variable ``EARMARK_CSV_SAFE=0`` (also ``false``, ``no``, ``off``) to write
+and read text cells raw; ``1`` (or unset) is the default. Read files written with it off with it
+off too: a raw cell such as ``'=x`` would otherwise lose its quote.
+
 Examples
 --------
+>>> escape_cell("=1+1"), escape_cell("-0.25 dB"), escape_cell("dog")
+("'=1+1", "'-0.25 dB", 'dog')
+>>> unescape_cell(escape_cell("'quoted")) == "'quoted"
+True
 >>> import tempfile, pathlib
 >>> target = pathlib.Path(tempfile.mkdtemp()) / "note.txt"
 >>> _ = write_text_atomic(target, "hello")
@@ -20,16 +43,35 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import csv
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO, BinaryIO, Literal, TextIO, cast, overload
 
-__all__ = ["atomic_open", "atomic_path", "write_bytes_atomic", "write_text_atomic"]
+__all__ = [
+    "CSV_SAFE_VARIABLE",
+    "CsvWriter",
+    "atomic_open",
+    "atomic_path",
+    "csv_safe_enabled",
+    "escape_cell",
+    "escape_cells",
+    "unescape_cell",
+    "write_bytes_atomic",
+    "write_text_atomic",
+]
 
 _ATTEMPTS = 16
+
+#: the environment variable that turns spreadsheet-safe CSV cells off (``0``) or on (``1``)
+CSV_SAFE_VARIABLE = "EARMARK_CSV_SAFE"
+_FORMULA_STARTS = frozenset("=+-@\t\r")
+_QUOTE = "'"
+_OFF = frozenset({"0", "false", "no", "off"})
+_ON = frozenset({"", "1", "true", "yes", "on"})
 
 
 def write_text_atomic(
@@ -143,6 +185,98 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def csv_safe_enabled() -> bool:
+    """Whether CSV text cells are escaped on writing and unescaped on reading (the default).
+
+    Raises
+    ------
+    ValueError
+        When :data:`CSV_SAFE_VARIABLE` holds something other than ``1``/``0`` (or ``true``,
+        ``false``, ``yes``, ``no``, ``on``, ``off``), naming the variable and its value.
+
+    """
+    value = os.environ.get(CSV_SAFE_VARIABLE, "")
+    setting = value.strip().lower()
+    if setting in _ON:
+        return True
+    if setting in _OFF:
+        return False
+    raise ValueError(
+        f"environment variable {CSV_SAFE_VARIABLE}={value!r}: use 1 to write spreadsheet-safe CSV "
+        "cells (the default) or 0 to write them raw"
+    )
+
+
+def escape_cell(text: str) -> str:
+    """A CSV text cell a spreadsheet shows as text: ``'`` put before a formula-like cell.
+
+    A cell starting with ``=``, ``+``, ``-``, ``@``, a tab, a carriage return or ``'`` gets a
+    leading ``'``; any other cell is returned as it is. Use it for text columns only: a number
+    written for a numeric column (``-0.25``) must stay a number. Does nothing when
+    :data:`CSV_SAFE_VARIABLE` is ``0``. :func:`unescape_cell` is the inverse.
+    """
+    if not text or (text[0] not in _FORMULA_STARTS and text[0] != _QUOTE):
+        return text
+    return _QUOTE + text if csv_safe_enabled() else text
+
+
+def escape_cells(texts: Iterable[str]) -> list[str]:
+    """:func:`escape_cell` of every cell of a row of text cells (a header, say)."""
+    return [escape_cell(text) for text in texts]
+
+
+def unescape_cell(text: str) -> str:
+    """The text :func:`escape_cell` was given: one leading ``'`` removed where it added one.
+
+    The quote goes only when a formula character or another ``'`` follows it, so a hand-written
+    ``'tis`` reads as written. Does nothing when :data:`CSV_SAFE_VARIABLE` is ``0``.
+    """
+    if len(text) < 2 or text[0] != _QUOTE:
+        return text
+    if text[1] not in _FORMULA_STARTS and text[1] != _QUOTE:
+        return text
+    return text[1:] if csv_safe_enabled() else text
+
+
+class CsvWriter:
+    r"""Writes CSV rows ended by ``\n``; a row with a cell holding ``\r`` has its cells quoted.
+
+    Escaping cells is the caller's part (:func:`escape_cell` on its text cells); this writer
+    only keeps every row on its line.
+
+    Parameters
+    ----------
+    handle
+        A text file opened with ``newline=""``.
+
+    Examples
+    --------
+    >>> import io
+    >>> buffer = io.StringIO()
+    >>> writer = CsvWriter(buffer)
+    >>> writer.writerow(["clip", "score"])
+    >>> writer.writerow(["a\rb", -0.25])
+    >>> buffer.getvalue()
+    'clip,score\n"a\rb","-0.25"\n'
+
+    """
+
+    def __init__(self, handle: IO[str]) -> None:
+        self._plain = csv.writer(handle, lineterminator="\n")
+        self._quoted = csv.writer(handle, lineterminator="\n", quoting=csv.QUOTE_ALL)
+
+    def writerow(self, row: Sequence[object], *, numeric_from: int | None = None) -> None:
+        """Write one row; ``numeric_from``: its cells from that position on are numbers (not searched)."""
+        text = row if numeric_from is None else row[:numeric_from]
+        bare_return = any(isinstance(cell, str) and "\r" in cell for cell in text)
+        (self._quoted if bare_return else self._plain).writerow(row)
+
+    def writerows(self, rows: Iterable[Sequence[object]]) -> None:
+        """Write every row of ``rows`` (see :meth:`writerow`)."""
+        for row in rows:
+            self.writerow(row)
 
 
 @contextlib.contextmanager

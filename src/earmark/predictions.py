@@ -9,7 +9,8 @@ pickles), holding:
 
 Files are written atomically (a temporary file renamed into place). A CSV export
 (``clip_id`` then one column per class) is written by :meth:`Predictions.write_csv` and can be
-read back, without the front-end hash.
+read back, without the front-end hash; its clip ids and class names are spreadsheet-safe
+(:func:`~earmark.io.escape_cell`), its scores plain numbers, and a byte-order mark is accepted.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy as np
 
 from earmark.data.labels import Labels
 from earmark.errors import EarmarkError
-from earmark.io import atomic_open
+from earmark.io import CsvWriter, atomic_open, escape_cell, escape_cells, unescape_cell
 from earmark.spec import SpecMismatchError, TaggingSpec
 
 __all__ = ["FORMAT_VERSION", "Predictions", "PredictionsError", "read_predictions"]
@@ -125,17 +126,19 @@ class Predictions:
         return path
 
     def write_csv(self, path: str | Path) -> Path:
-        """Export as CSV: ``clip_id`` then one column per class (float32 written exactly)."""
+        """Export as CSV: ``clip_id`` then one column per class (float32 written exactly).
+
+        Clip ids and class names are written spreadsheet-safe (:func:`~earmark.io.escape_cell`).
+        """
         path = Path(path)
         if _CLIP_COLUMN in self.class_names:
             raise PredictionsError(f"class name {_CLIP_COLUMN!r} collides with the clip id column")
         cells = np.char.mod("%.9g", self.scores)
         with atomic_open(path, "w", newline="") as handle:
-            writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow([_CLIP_COLUMN, *self.class_names])
-            writer.writerows(
-                [clip, *row] for clip, row in zip(self.clip_ids.tolist(), cells.tolist(), strict=True)
-            )
+            writer = CsvWriter(handle)
+            writer.writerow([_CLIP_COLUMN, *escape_cells(self.class_names)])
+            for clip, row in zip(self.clip_ids.tolist(), cells.tolist(), strict=True):
+                writer.writerow([escape_cell(clip), *row], numeric_from=1)
         return path
 
     @classmethod
@@ -253,7 +256,7 @@ def _check_unique(values: list[str], what: str) -> None:
 
 
 def _read_csv(path: Path) -> Predictions:
-    with open(path, encoding="utf-8", newline="") as handle:
+    with open(path, encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if not header or header[0] != _CLIP_COLUMN:
@@ -268,7 +271,8 @@ def _read_csv(path: Path) -> Predictions:
     except ValueError as error:
         raise PredictionsError(f"{path}: a score is not a number ({error})") from None
     try:
-        return Predictions(np.array([row[0] for row in rows], dtype=object), tuple(header[1:]), scores)
+        clip_ids = np.array([unescape_cell(row[0]) for row in rows], dtype=object)
+        return Predictions(clip_ids, tuple(unescape_cell(name) for name in header[1:]), scores)
     except PredictionsError as error:
         raise PredictionsError(f"{path}: {error}") from None
 

@@ -21,7 +21,6 @@ clips are never decoded, ``add`` / ``remove`` edits change the label table.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import os
@@ -42,7 +41,7 @@ from earmark.errors import EarmarkError
 from earmark.features.audio import AudioError, load_audio
 from earmark.features.frontend import Frontend, FrontendConfig, build_frontend
 from earmark.features.store import FeatureStore, StoreError, StoreWriter, merge_stores
-from earmark.io import atomic_open, write_text_atomic
+from earmark.io import CsvWriter, atomic_open, escape_cells, write_text_atomic
 
 __all__ = ["PrepareError", "PrepareResult", "merge_shards", "parse_shard", "prepare"]
 
@@ -280,11 +279,11 @@ def _finish(out: Path, frontend_config: FrontendConfig, seconds: float) -> Prepa
     )
     write_labels(labels, out / "labels.csv")
     with atomic_open(out / "skipped.csv", "w", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
+        writer = CsvWriter(handle)
         writer.writerow(["clip_id", "split", "path", "reason"])
         for clip, reason in skipped.items():
             split, path = paths.get(clip, ("", ""))
-            writer.writerow([clip, split, path, reason])
+            writer.writerow(escape_cells([clip, split, path, reason]))  # all text
     if labels.num_clips == 0:
         reasons = sorted(set(skipped.values()))
         raise PrepareError(

@@ -17,6 +17,10 @@ review page reads and which becomes label edits once a person decides:
     the model's probability for that class (empty for whole-clip items).
 ``top``
     the model's highest-scored classes for the clip, ``name=0.91;other=0.05``.
+
+The text cells (``clip``, ``class``, ``suggestion``, ``top``) are written spreadsheet-safe
+(:func:`~earmark.io.escape_cell`) and read back unchanged; the numbers are plain numbers; a
+byte-order mark is accepted.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import numpy as np
 
 from earmark.data.edits import ACTIONS, Action
 from earmark.errors import EarmarkError
-from earmark.io import atomic_open
+from earmark.io import atomic_open, escape_cell, unescape_cell
 
 __all__ = [
     "AUDIT_COLUMNS",
@@ -46,6 +50,7 @@ __all__ = [
 
 AUDIT_COLUMNS = ("rank", "clip", "class", "suggestion", "score", "class_rank", "model_score", "top")
 REQUIRED_COLUMNS = ("clip", "class", "suggestion", "score")
+_NUMERIC_COLUMNS = frozenset({"rank", "score", "class_rank", "model_score"})
 # a suggestion is the label edit it becomes once a person accepts it
 SUGGESTIONS = ACTIONS
 Suggestion = Action
@@ -131,13 +136,13 @@ def write_audit(items: Iterable[AuditItem], path: str | Path) -> Path:
             writer.writerow(
                 [
                     rank,
-                    item.clip,
-                    item.class_name,
-                    item.suggestion,
+                    escape_cell(item.clip),
+                    escape_cell(item.class_name),
+                    escape_cell(item.suggestion),
                     _number(item.score),
                     _number(item.class_rank),
                     _number(item.model_score),
-                    item.top,
+                    escape_cell(item.top),
                 ]
             )
     return path
@@ -165,7 +170,7 @@ def read_audit(path: str | Path) -> list[AuditItem]:
     items: list[AuditItem] = []
     with open(path, encoding="utf-8-sig", newline="") as stream:
         reader = csv.DictReader(stream)
-        header = [name.strip() for name in reader.fieldnames or []]
+        header = [unescape_cell(name.strip()) for name in reader.fieldnames or []]
         absent = [name for name in REQUIRED_COLUMNS if name not in header]
         if absent:
             raise AuditError(
@@ -174,12 +179,22 @@ def read_audit(path: str | Path) -> list[AuditItem]:
             )
         reader.fieldnames = header
         for row in reader:
-            cells = {key: (value or "").strip() for key, value in row.items() if isinstance(key, str)}
+            cells = {
+                key: _text(value, numeric=key in _NUMERIC_COLUMNS)
+                for key, value in row.items()
+                if isinstance(key, str)
+            }
             if not any(cells.values()):
                 continue
             items.append(_item(cells, f"{path}, line {reader.line_num}", reader.line_num, len(items) + 1))
     items.sort(key=lambda item: item.rank)
     return items
+
+
+def _text(cell: str | None, *, numeric: bool) -> str:
+    """A read cell stripped of white space and, unless numeric, unescaped (:func:`unescape_cell`)."""
+    text = (cell or "").strip()
+    return text if numeric else unescape_cell(text)
 
 
 def _item(cells: dict[str, str], where: str, line: int, position: int) -> AuditItem:

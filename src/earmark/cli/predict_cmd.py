@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,7 +13,7 @@ from earmark.cli.app import app, console, out
 from earmark.config import ConfigError
 from earmark.features.audio import AUDIO_SUFFIXES, AudioError
 from earmark.features.frontend import build_frontend
-from earmark.io import write_text_atomic
+from earmark.io import CsvWriter, escape_cell, write_text_atomic
 
 
 def _audio_files(paths: list[Path]) -> list[Path]:
@@ -69,9 +68,9 @@ def predict_command(
         write_text_atomic(out_path, json.dumps(results, indent=2, ensure_ascii=False))
     else:
         with open(out_path, "w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle, lineterminator="\n")
+            writer = CsvWriter(handle)
             writer.writerow(["path", "rank", "tag", "score"])
             for row in results:
                 for rank, tag in enumerate(row["tags"], start=1):
-                    writer.writerow([row["path"], rank, tag["tag"], tag["score"]])
+                    writer.writerow([escape_cell(row["path"]), rank, escape_cell(tag["tag"]), tag["score"]])
     console.print(f"wrote {len(results)} files' tags to {out_path}")

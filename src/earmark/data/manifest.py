@@ -18,7 +18,7 @@ import numpy as np
 
 from earmark.data.labels import LabelError, Labels
 from earmark.features.embeddings import PrecomputedConfig
-from earmark.io import atomic_open
+from earmark.io import CsvWriter, atomic_open, escape_cells, unescape_cell
 
 __all__ = ["Manifest", "PrecomputedFrames", "read_manifest_csv", "write_manifest_csv"]
 
@@ -105,22 +105,29 @@ class Manifest:
 
 
 def write_manifest_csv(manifest: Manifest, path: str | Path) -> Path:
-    """Write ``clip_id, split, path`` rows (the labels go to their own table)."""
+    """Write ``clip_id, split, path`` rows (the labels go to their own table).
+
+    Every cell is text, written spreadsheet-safe (:func:`~earmark.io.escape_cell`).
+    """
     path = Path(path)
+    rows = zip(manifest.labels.clip_ids, manifest.splits, manifest.audio_paths, strict=True)
     with atomic_open(path, "w", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
+        writer = CsvWriter(handle)
         writer.writerow(["clip_id", "split", "path"])
-        writer.writerows(zip(manifest.labels.clip_ids, manifest.splits, manifest.audio_paths, strict=True))
+        writer.writerows(escape_cells(row) for row in rows)
     return path
 
 
 def read_manifest_csv(path: str | Path) -> dict[str, tuple[str, str]]:
-    """``clip_id -> (split, path)`` from a file written by :func:`write_manifest_csv`."""
+    """``clip_id -> (split, path)`` from a file written by :func:`write_manifest_csv`.
+
+    Cells are unescaped (:func:`~earmark.io.unescape_cell`); a byte-order mark is accepted.
+    """
     path = Path(path)
     if not path.is_file():
         raise LabelError(f"manifest not found: {path}")
-    with open(path, encoding="utf-8", newline="") as handle:
+    with open(path, encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.DictReader(handle))
     if rows and set(rows[0]) != {"clip_id", "split", "path"}:
         raise LabelError(f"{path}: expected columns clip_id, split, path")
-    return {r["clip_id"]: (r["split"], r["path"]) for r in rows}
+    return {unescape_cell(r["clip_id"]): (unescape_cell(r["split"]), unescape_cell(r["path"])) for r in rows}

@@ -27,7 +27,7 @@ import soundfile
 
 from earmark.data.labels import Labels
 from earmark.features.audio import load_audio
-from earmark.io import write_text_atomic
+from earmark.io import CsvWriter, escape_cell, write_text_atomic
 
 __all__ = [
     "ESC10_TO_ESC50",
@@ -135,7 +135,7 @@ def esc_sources(data_root: str | Path) -> list[SourceClip]:
                 continue  # the same recordings as ESC-50 fold 4
             seen.add((recording, take))
             sources.append(SourceClip(path, ESC10_TO_ESC50[name], recording))
-    with open(esc50 / "esc50.csv", encoding="utf-8", newline="") as handle:
+    with open(esc50 / "esc50.csv", encoding="utf-8-sig", newline="") as handle:
         category = {Path(r["filename"]).stem: r["category"] for r in csv.DictReader(handle)}
     for path in sorted((esc50 / "audio").glob("*.flac")):
         if path.stem not in category:
@@ -275,11 +275,18 @@ def mix_clips(
             soundfile.write(out / relative, mixture.astype(np.float32), sample_rate, subtype="PCM_16")
             fold = index % train_folds + 1 if split == "train" else train_folds + 1
             labels = ",".join(names[j] for j in sorted(chosen.tolist()))
-            rows.append([relative.as_posix(), labels, str(fold), " ".join(used)])
+            rows.append(  # text cells spreadsheet-safe, the fold a plain number
+                [
+                    escape_cell(relative.as_posix()),
+                    escape_cell(labels),
+                    str(fold),
+                    escape_cell(" ".join(used)),
+                ]
+            )
         counts[split] = wanted
     table = out / "mixtures.csv"
     with open(table, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
+        writer = CsvWriter(handle)
         writer.writerow(["path", "labels", "fold", "mixed_from"])
         writer.writerows(rows)
     vocabulary = out / "classes.txt"

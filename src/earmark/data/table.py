@@ -4,7 +4,9 @@ Two formats, chosen by suffix:
 
 - ``.csv`` (or ``.csv.gz``): one row per clip, columns ``clip_id, source, fold,
   duration_seconds`` then one column per class holding ``1`` (positive), ``0`` (explicit
-  negative) or nothing (missing). Readable by any spreadsheet or pandas.
+  negative) or nothing (missing). Readable by any spreadsheet or pandas: clip ids, sources and
+  class names are written spreadsheet-safe (:func:`~earmark.io.escape_cell`) and read back
+  unchanged; a byte-order mark (as spreadsheets save it) is accepted.
 - ``.npz``: the same arrays, compact and fast for millions of clips.
 """
 
@@ -19,7 +21,7 @@ from typing import IO, BinaryIO
 import numpy as np
 
 from earmark.data.labels import LabelError, Labels
-from earmark.io import atomic_open
+from earmark.io import CsvWriter, atomic_open, escape_cell, escape_cells, unescape_cell
 
 __all__ = ["META_COLUMNS", "read_labels", "write_labels"]
 
@@ -27,11 +29,12 @@ META_COLUMNS = ("clip_id", "source", "fold", "duration_seconds")
 _CELL = {"1": (True, True), "0": (False, True), "": (False, False)}
 
 
-def _open_text(path: Path, mode: str, *, compressed: bool) -> IO[str]:
+def _open_text(path: Path, *, compressed: bool) -> IO[str]:
+    """``path`` opened for reading text, gunzipped when ``compressed``; a byte-order mark is skipped."""
     if compressed:
-        binary = gzip.GzipFile(path, mode + "b")
-        return io.TextIOWrapper(binary, encoding="utf-8", newline="")
-    return open(path, mode, encoding="utf-8", newline="")
+        binary = gzip.GzipFile(path, "rb")
+        return io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
+    return open(path, encoding="utf-8-sig", newline="")
 
 
 def write_labels(labels: Labels, path: str | Path) -> Path:
@@ -69,19 +72,20 @@ def _write_csv(labels: Labels, handle: BinaryIO, *, compressed_name: str | None)
     if compressed_name is not None:
         gzipped = gzip.GzipFile(filename=compressed_name.removesuffix(".gz"), mode="wb", fileobj=handle)
     text = io.TextIOWrapper(gzipped or handle, encoding="utf-8", newline="")
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow([*META_COLUMNS, *labels.class_names])
+    writer = CsvWriter(text)
+    writer.writerow([*META_COLUMNS, *escape_cells(labels.class_names)])
     cells = np.where(labels.positive, "1", np.where(labels.annotated, "0", ""))
     for i in range(labels.num_clips):
         duration = labels.duration_seconds[i]
         writer.writerow(
             [
-                labels.clip_ids[i],
-                labels.source[i],
+                escape_cell(labels.clip_ids[i]),
+                escape_cell(labels.source[i]),
                 int(labels.fold[i]),
                 "" if np.isnan(duration) else f"{duration:.6g}",
                 *cells[i].tolist(),
-            ]
+            ],
+            numeric_from=2,
         )
     text.flush()
     text.detach()
@@ -98,7 +102,7 @@ def read_labels(path: str | Path) -> Labels:
         return _read_npz(path)
     if not path.name.endswith((".csv", ".csv.gz")):
         raise LabelError(f"{path}: a label table must end in .csv, .csv.gz or .npz")
-    with _open_text(path, "r", compressed=path.name.endswith(".gz")) as handle:
+    with _open_text(path, compressed=path.name.endswith(".gz")) as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if header is None:
@@ -107,7 +111,7 @@ def read_labels(path: str | Path) -> Labels:
             raise LabelError(
                 f"{path}: the header must start with {', '.join(META_COLUMNS)}, got {header[:4]}"
             )
-        class_names = header[len(META_COLUMNS) :]
+        class_names = [unescape_cell(name) for name in header[len(META_COLUMNS) :]]
         rows = list(reader)
     width = len(header)
     positive = np.zeros((len(rows), len(class_names)), dtype=bool)
@@ -116,8 +120,8 @@ def read_labels(path: str | Path) -> Labels:
     for i, row in enumerate(rows):
         if len(row) != width:
             raise LabelError(f"{path}, line {i + 2}: {len(row)} cells, the header has {width}")
-        clip_ids.append(row[0])
-        sources.append(row[1])
+        clip_ids.append(unescape_cell(row[0]))
+        sources.append(unescape_cell(row[1]))
         folds.append(_parse_int(row[2], path, i, "fold"))
         durations.append(float(row[3]) if row[3] else np.nan)
         for j, cell in enumerate(row[len(META_COLUMNS) :]):

@@ -12,16 +12,20 @@ Inputs are plain text or CSV, chosen by suffix:
 - an **overrides** file: ``.csv`` with columns ``tag`` and ``target`` (empty target: the tag
   collapses nowhere). A tag listed twice with different targets is an error.
 
-Every error names the file and, where there is one, the line.
+Every error names the file and, where there is one, the line. A byte-order mark is accepted, and
+CSV cells are unescaped as earmark's own CSV files write them (:func:`~earmark.io.unescape_cell`),
+so a ``categories.csv`` or ``mapping.csv`` reads back as a tag list with its tags unchanged.
+:func:`write_categories` writes its text cells spreadsheet-safe (:func:`~earmark.io.escape_cell`).
 """
 
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterable
 from pathlib import Path
 
-from earmark.io import atomic_open
+from earmark.io import CsvWriter, atomic_open, escape_cells, unescape_cell
 from earmark.tags.categorize import TagCategory
 
 __all__ = [
@@ -36,10 +40,12 @@ CATEGORY_COLUMNS = ("tag", "normalized", "category", "rule", "matched", "score",
 
 
 def _read_text(path: Path, what: str) -> str:
+    """The file's text with its line ends as they are (a CSV cell may hold a carriage return)."""
     if not path.is_file():
         raise FileNotFoundError(f"{what} not found: {path}")
     try:
-        return path.read_text(encoding="utf-8-sig")
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            return handle.read()
     except UnicodeDecodeError as error:
         raise ValueError(f"{path}: {what} is not UTF-8 text ({error.reason} at byte {error.start})") from None
 
@@ -47,10 +53,13 @@ def _read_text(path: Path, what: str) -> str:
 def csv_rows(
     path: Path, what: str, required: Iterable[str]
 ) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
-    """Header and ``(line, cells)`` rows of a CSV; each ``required`` entry is ``a`` or ``a|b`` (either)."""
-    lines = _read_text(path, what).splitlines()
-    reader = csv.reader(lines)
-    header = [cell.strip() for cell in next(reader, [])]
+    """Header and ``(line, cells)`` rows of a CSV; each ``required`` entry is ``a`` or ``a|b`` (either).
+
+    Cells come unescaped (:func:`~earmark.io.unescape_cell`).
+    """
+    # a stream, not split lines: a quoted cell may hold a line break (or a carriage return)
+    reader = csv.reader(io.StringIO(_read_text(path, what), newline=""))
+    header = [unescape_cell(cell.strip()) for cell in next(reader, [])]
     if not header:
         raise ValueError(f"{path}: {what} is empty; expected a header line")
     for options in required:
@@ -59,12 +68,13 @@ def csv_rows(
                 f"{path}: {what} has no column {options.replace('|', ' or ')!r} (header: {', '.join(header)})"
             )
     rows: list[tuple[int, dict[str, str]]] = []
-    for line, cells in enumerate(reader, start=2):
+    for cells in reader:
+        line = reader.line_num
         if not any(cell.strip() for cell in cells):
             continue
         if len(cells) > len(header):
             raise ValueError(f"{path}, line {line}: {len(cells)} cells, the header has {len(header)}")
-        rows.append((line, dict(zip(header, cells, strict=False))))
+        rows.append((line, dict(zip(header, map(unescape_cell, cells), strict=False))))
     return header, rows
 
 
@@ -128,21 +138,24 @@ def read_overrides(path: str | Path) -> dict[str, str | None]:
 
 
 def write_categories(categories: Iterable[TagCategory], path: str | Path) -> Path:
-    """Write categorised tags as CSV (:data:`CATEGORY_COLUMNS`), atomically."""
+    """Write categorised tags as CSV (:data:`CATEGORY_COLUMNS`), atomically.
+
+    Text cells are spreadsheet-safe (:func:`~earmark.io.escape_cell`); ``score`` is a plain number.
+    """
     path = Path(path)
     with atomic_open(path, "w", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
+        writer = CsvWriter(handle)
         writer.writerow(CATEGORY_COLUMNS)
         for item in categories:
-            writer.writerow(
+            tag, normalized, category, rule, matched, problems = escape_cells(
                 [
                     item.tag.raw,
                     item.tag.text,
                     item.category,
                     item.rule,
                     item.matched,
-                    f"{item.score:.4f}",
                     ";".join(item.tag.problems),
                 ]
             )
+            writer.writerow([tag, normalized, category, rule, matched, f"{item.score:.4f}", problems])
     return path

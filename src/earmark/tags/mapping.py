@@ -4,7 +4,8 @@
 and records for every distinct raw tag the target, the stage and rule that decided it, its score,
 what matched, and the tag's own category and problems. :class:`TagMapping` holds those rows and
 reads and writes them as CSV (:data:`COLUMNS`), so a mapping can be reviewed, overridden and fed
-to :func:`~earmark.tags.to_labels.tags_to_labels`.
+to :func:`~earmark.tags.to_labels.tags_to_labels`. The CSV's text cells are spreadsheet-safe
+(:func:`~earmark.io.escape_cell`) and read back unchanged; ``score`` is a plain number.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from earmark.io import atomic_open
+from earmark.io import CsvWriter, atomic_open, escape_cells, unescape_cell
 from earmark.tags.categorize import DEFAULT_PRIORITY, WordLists, categorize_tags, load_wordlists
 from earmark.tags.collapse import Match, collapse_by_rules
 from earmark.tags.embed import DEFAULT_PERCENTILE, EmbeddingBackend, check_percentile, collapse_by_embedding
@@ -76,11 +77,22 @@ class MappingRow:
     problems: tuple[str, ...] = ()
 
     def as_cells(self) -> list[str]:
-        """The CSV cells, in :data:`COLUMNS` order."""
+        """The CSV cells, in :data:`COLUMNS` order: text spreadsheet-safe, the score a plain number."""
         score = "" if self.score is None else f"{self.score:.4f}"
+        tag, normalized, tag_category, target, target_category, stage, rule = escape_cells(
+            [
+                self.tag,
+                self.normalized,
+                self.tag_category,
+                self.target,
+                self.target_category,
+                self.stage,
+                self.rule,
+            ]
+        )
+        detail, problems = escape_cells([self.detail, ";".join(self.problems)])
         return [
-            self.tag, self.normalized, self.tag_category, self.target, self.target_category,
-            self.stage, self.rule, score, self.detail, ";".join(self.problems),
+            tag, normalized, tag_category, target, target_category, stage, rule, score, detail, problems,
         ]  # fmt: skip
 
 
@@ -127,18 +139,21 @@ class TagMapping:
         """Write the rows to ``path`` (CSV with :data:`COLUMNS`), atomically."""
         path = Path(path)
         with atomic_open(path, "w", newline="") as handle:
-            writer = csv.writer(handle, lineterminator="\n")
+            writer = CsvWriter(handle)
             writer.writerow(COLUMNS)
             writer.writerows(row.as_cells() for row in self.rows)
         return path
 
     @classmethod
     def read_csv(cls, path: str | Path) -> TagMapping:
-        """Read a mapping written by :meth:`write_csv`; a malformed file raises naming the line."""
+        """Read a mapping written by :meth:`write_csv`; a malformed file raises naming the line.
+
+        Text cells are unescaped (:func:`~earmark.io.unescape_cell`); a byte-order mark is accepted.
+        """
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"mapping not found: {path}")
-        with open(path, encoding="utf-8", newline="") as handle:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
             reader = csv.reader(handle)
             header = next(reader, None)
             if header is None or tuple(header[: len(COLUMNS)]) != COLUMNS:
@@ -150,7 +165,10 @@ class TagMapping:
 def _parse_row(cells: list[str], path: Path, line: int) -> MappingRow:
     if len(cells) < len(COLUMNS):
         raise ValueError(f"{path}, line {line}: {len(cells)} cells, a mapping row has {len(COLUMNS)}")
-    values = dict(zip(COLUMNS, cells, strict=False))
+    values = {
+        column: cell if column == "score" else unescape_cell(cell)
+        for column, cell in zip(COLUMNS, cells, strict=False)
+    }
     if values["stage"] not in STAGES:
         raise ValueError(
             f"{path}, line {line}: unknown stage {values['stage']!r} (valid: {', '.join(STAGES)})"

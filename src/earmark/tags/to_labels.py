@@ -13,11 +13,11 @@ clip joined by ``separator``). The outputs are a label table
 (:func:`~earmark.data.table.write_labels`), the class groups of per-category metrics
 (:func:`write_groups`, ``class,group``, read by ``earmark evaluate --groups``) and, when the clips
 have paths, a ``path,labels`` table for ``earmark prepare csv`` (:func:`write_prepare_table`).
+Both CSVs are written with spreadsheet-safe cells (:func:`~earmark.io.escape_cell`).
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import math
 from collections import Counter
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from earmark.data.labels import Labels
-from earmark.io import atomic_open, write_text_atomic
+from earmark.io import CsvWriter, atomic_open, escape_cells, write_text_atomic
 from earmark.tags.io import csv_rows
 from earmark.tags.mapping import TagMapping
 
@@ -230,9 +230,9 @@ def write_groups(categories: Mapping[str, str], path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
+        writer = CsvWriter(handle)
         writer.writerow(["class", "group"])
-        writer.writerows([name, group] for name, group in categories.items())
+        writer.writerows(escape_cells([name, group]) for name, group in categories.items())
     return path
 
 
@@ -264,9 +264,9 @@ def write_prepare_table(result: LabelResult, path: str | Path, *, separator: str
     classes = path.with_name(f"{path.stem}.classes.txt")
     write_text_atomic(classes, "".join(f"{name}\n" for name in labels.class_names))
     with atomic_open(path, "w", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
+        writer = CsvWriter(handle)
         writer.writerow(["path", "labels", "source"])
         for i, clip_path in enumerate(result.paths):
             names = [labels.class_names[j] for j in np.flatnonzero(labels.positive[i])]
-            writer.writerow([clip_path, separator.join(names), labels.source[i]])
+            writer.writerow(escape_cells([clip_path, separator.join(names), labels.source[i]]))
     return path, classes

@@ -1,6 +1,7 @@
 """What a search writes to its run directory: the trials table, the best config, a summary, a figure.
 
-* ``trials.csv``: ``number, state, value, <one column per searched key>, seconds, steps``;
+* ``trials.csv``: ``number, state, value, <one column per searched key>, seconds, steps``; text
+  cells spreadsheet-safe (:func:`~earmark.io.escape_cell`), numbers plain;
 * ``best.yaml``: the best trial's resolved training config with the recipe's test folds back,
   ready for ``earmark train --config best.yaml``;
 * ``summary.json``: the budget, the counts per state, the objective and the best trial;
@@ -10,7 +11,6 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import io
 import json
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from earmark.config import dump_yaml
-from earmark.io import write_bytes_atomic
+from earmark.io import CsvWriter, escape_cell, escape_cells, write_bytes_atomic
 from earmark.tuning.config import TuneRecipe, trial_config
 from earmark.tuning.space import Choice, Range, SearchSpace
 
@@ -66,7 +66,7 @@ def trial_rows(study: optuna.Study, space: SearchSpace) -> list[TrialRow]:
 
 
 def _text(value: Any) -> str:
-    """A CSV cell: nothing for None, full precision for numbers, JSON for lists and mappings."""
+    """A value as text: nothing for None, full precision for numbers, JSON for lists and mappings."""
     if value is None:
         return ""
     if isinstance(value, str | int | float):
@@ -74,14 +74,28 @@ def _text(value: Any) -> str:
     return json.dumps(value)
 
 
+def _cell(value: Any) -> str:
+    """:func:`_text` as a CSV cell: text spreadsheet-safe (:func:`~earmark.io.escape_cell`), numbers plain."""
+    if value is None or isinstance(value, int | float):
+        return _text(value)
+    return escape_cell(_text(value))
+
+
 def _trials_csv(rows: Sequence[TrialRow], space: SearchSpace) -> bytes:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["number", "state", "value", *space.parameters, "seconds", "steps"])
+    writer = CsvWriter(buffer)
+    writer.writerow(["number", "state", "value", *escape_cells(space.parameters), "seconds", "steps"])
     for row in rows:
-        params = [_text(row.params.get(name)) for name in space.parameters]
+        params = [_cell(row.params.get(name)) for name in space.parameters]
         writer.writerow(
-            [row.number, row.state, _text(row.value), *params, _text(row.seconds), _text(row.steps)]
+            [
+                row.number,
+                escape_cell(row.state),
+                _cell(row.value),
+                *params,
+                _cell(row.seconds),
+                _cell(row.steps),
+            ]
         )
     return buffer.getvalue().encode("utf-8")
 
