@@ -1,13 +1,16 @@
 """Run by tests/training/test_distributed.py under torchrun (2 Gloo processes on the CPU).
 
 After every optimizer step, every rank gathers a checksum of its parameters and rank 0 checks
-they are identical; at the end rank 0 saves its parameters for comparison.
+they are identical. At the last step (before the validation and checkpoint that average the
+batch-norm statistics) every rank records its floating-point buffers. At the end rank 0 saves
+its parameters, every rank's recorded buffers, step and summary for comparison.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -17,23 +20,36 @@ from earmark.training.config import TrainConfig
 from earmark.training.trainer import Trainer
 
 
+def gathered(value: Any) -> list[Any]:
+    """``value`` of every rank, in rank order."""
+    out: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(out, value)
+    return out
+
+
 def main() -> None:
     settings = from_dict(TrainConfig, json.loads(sys.argv[1]))
     run_dir, out = sys.argv[2], sys.argv[3]
     mismatches: list[int] = []
+    last_buffers: dict[str, torch.Tensor] = {}
     holder: dict[str, Trainer] = {}
 
     def check(step: int, total: int) -> None:
         model = holder["trainer"].model
         flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
-        gathered = [torch.zeros_like(flat) for _ in range(dist.get_world_size())]
-        dist.all_gather(gathered, flat)
-        if any(not torch.equal(gathered[0], g) for g in gathered[1:]):
+        ranks = [torch.zeros_like(flat) for _ in range(dist.get_world_size())]
+        dist.all_gather(ranks, flat)
+        if any(not torch.equal(ranks[0], g) for g in ranks[1:]):
             mismatches.append(step)
+        last_buffers.clear()
+        last_buffers.update(
+            {n: b.detach().clone() for n, b in model.named_buffers() if b.is_floating_point()}
+        )
 
     trainer = Trainer(settings, run_dir, on_step=check)
     holder["trainer"] = trainer
-    trainer.fit()
+    summary = trainer.fit()
+    buffers, steps, summaries = gathered(last_buffers), gathered(trainer.step), gathered(summary)
     if dist.get_rank() == 0:
         torch.save(
             {
@@ -41,6 +57,9 @@ def main() -> None:
                 "mismatches": mismatches,
                 "steps": trainer.step,
                 "world": dist.get_world_size(),
+                "rank_buffers": buffers,
+                "rank_steps": steps,
+                "rank_summaries": summaries,
             },
             out,
         )

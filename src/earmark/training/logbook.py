@@ -1,6 +1,8 @@
 """A run's training log: ``metrics.jsonl`` and, when asked for, TensorBoard.
 
-``metrics.jsonl`` holds one JSON row per logged step and per validation.
+``metrics.jsonl`` holds one JSON row per logged step and per validation. The first training row
+a run writes also carries its batch geometry (``world_size``, per-process ``batch_size``,
+``global_batch_size``, ``steps_per_epoch``, ``total_steps``), which is logged at the start too.
 
 Only the main process writes. A resumed run first drops the rows written after the checkpoint
 it starts from, so the log never holds a step twice.
@@ -9,6 +11,7 @@ it starts from, so the log never holds a step twice.
 from __future__ import annotations
 
 import json
+import logging
 import warnings
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,8 @@ from earmark.config import ConfigError
 from earmark.io import write_text_atomic
 
 __all__ = ["RunLog", "read_log"]
+
+logger = logging.getLogger(__name__)
 
 
 class RunLog:
@@ -38,11 +43,33 @@ class RunLog:
         self.path = run_dir / "metrics.jsonl"
         self.enabled = enabled
         self.tensorboard = _tensorboard_writer(run_dir) if tensorboard and enabled else None
+        self._pending: dict[str, Any] = {}  # added to the next training row
+
+    def announce(self, geometry: dict[str, int]) -> None:
+        """Log the run's batch ``geometry`` now and add it to the next training row.
+
+        ``geometry`` holds ``world_size``, ``batch_size`` (per process), ``global_batch_size``,
+        ``steps_per_epoch`` and ``total_steps``.
+        """
+        if not self.enabled:
+            return
+        self._pending = dict(geometry)
+        logger.info(
+            "training on %d process(es): batch_size %d per process, global batch %d clips; "
+            "%d steps per epoch, %d steps",
+            geometry["world_size"],
+            geometry["batch_size"],
+            geometry["global_batch_size"],
+            geometry["steps_per_epoch"],
+            geometry["total_steps"],
+        )
 
     def write(self, row: dict[str, Any]) -> None:
         """Append ``row`` (it has ``step`` and ``split``)."""
         if not self.enabled:
             return
+        if self._pending and row.get("split") == "train":
+            row, self._pending = {**row, **self._pending}, {}
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(row) + "\n")
         if self.tensorboard is not None:

@@ -9,7 +9,11 @@ A run directory holds::
                          strategy state, step, random states), written atomically
     checkpoints/best.pt  the evaluated model at its best validation score
     predictions/valid.npz, predictions/test.npz   clip scores of the best model
-    summary.json         the final metrics
+    summary.json         the final metrics and the batch geometry (world size, global batch)
+
+Under ``torchrun`` every rank trains on its share of each epoch (``batch_size`` is per process)
+and scores its share of the evaluation clips; the scores are gathered, so metrics, predictions
+and the best-checkpoint decision cover every clip (see :mod:`earmark.training.distributed`).
 
 ``resume=True`` continues from ``last.pt``; on CPU with a fixed seed the resumed run ends with
 exactly the parameters an uninterrupted run would have (crops, order and augmentation are all
@@ -44,7 +48,17 @@ from earmark.training.augmentation import build_augment
 from earmark.training.checkpoint import load_checkpoint, save_checkpoint
 from earmark.training.config import TrainConfig
 from earmark.training.data import SegmentDataset, TrainLoader, warn_if_segment_dwarfs_clips
-from earmark.training.distributed import DistributedContext, all_reduce_mean, setup
+from earmark.training.distributed import (
+    DistributedContext,
+    all_reduce_max,
+    all_reduce_mean,
+    average_buffers,
+    broadcast_module,
+    broadcast_values,
+    gather_shards,
+    setup,
+    shard,
+)
 from earmark.training.evaluation import headline_metrics, write_run_report
 from earmark.training.fingerprint import claim_run_dir, run_fingerprint
 from earmark.training.logbook import RunLog
@@ -109,8 +123,12 @@ class Trainer:
             # PyTorch's SyncBatchNorm has no CPU kernel, so on CPU ranks normalise their own share)
             if config.sync_batchnorm and self.device.type == "cuda":
                 self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)  # type: ignore[no-untyped-call]
+            # each rank keeps its own running statistics (rank 0's are not broadcast every step);
+            # _average_buffers takes their mean before each validation and checkpoint
             self.trained_model = nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+                self.model,
+                device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                broadcast_buffers=False,
             )
         if config.compile:  # the training forward and backward through torch.compile (inductor)
             self.trained_model = torch.compile(self.trained_model)  # type: ignore[assignment]
@@ -153,6 +171,14 @@ class Trainer:
         self.steps_per_epoch = self.train_loader.steps_per_epoch
         epochs_steps = config.epochs * self.steps_per_epoch
         self.total_steps = min(epochs_steps, config.max_steps) if config.max_steps else epochs_steps
+        # batch_size is per process: one optimizer step sees world_size x batch_size clips
+        self.batch_geometry = {
+            "world_size": context.world_size,
+            "batch_size": config.batch_size,
+            "global_batch_size": context.world_size * config.batch_size,
+            "steps_per_epoch": self.steps_per_epoch,
+            "total_steps": self.total_steps,
+        }
 
     # ------------------------------------------------------------------ state
     def _state(self) -> dict[str, Any]:
@@ -194,9 +220,18 @@ class Trainer:
 
     # ------------------------------------------------------------------ evaluation
     def predict(self, labels: Labels, model: nn.Module | None = None) -> Predictions:
-        """Clip scores of ``labels``' clips with the evaluated model (or ``model``)."""
+        """Clip scores of ``labels``' clips with the evaluated model (or ``model``).
+
+        Under DDP a collective: each rank scores its share of the clips and every rank gets all
+        scores in clip order.
+        """
         model = model or self.strategy.evaluation_model(self.model, self.teacher)
-        scores = self.score(model, labels, self.segmenting)
+        rows = np.arange(labels.num_clips)[shard(labels.num_clips, **self._rank)]
+        if len(rows):
+            scores = self.score(model, labels.take(rows), self.segmenting)
+        else:  # fewer clips than ranks
+            scores = np.zeros((0, self.spec.num_classes), dtype=np.float32)
+        scores = gather_shards(scores, labels.num_clips, self.context)
         return Predictions.from_spec(self.spec, labels.clip_ids, scores)
 
     def score(self, model: nn.Module, labels: Labels, segmenting: Segmenting) -> np.ndarray:
@@ -204,25 +239,38 @@ class Trainer:
         clips = (self.stores[c] for c in labels.clip_ids.tolist())
         return segmenting.score(model.to(self.device), clips, device=self.device)
 
+    @property
+    def _rank(self) -> dict[str, int]:
+        return {"rank": self.context.rank, "world_size": self.context.world_size}
+
     def evaluate(self, labels: Labels, predictions: Predictions) -> dict[str, float]:
         """Headline metrics of ``predictions`` (:func:`~earmark.training.evaluation.headline_metrics`)."""
         return headline_metrics(labels, predictions, self.config.metric)
 
+    def _average_buffers(self) -> None:
+        """Every rank's batch-norm running statistics become their mean over ranks (DDP)."""
+        average_buffers(self.model, self.context)
+        if self.teacher is not None:
+            average_buffers(self.teacher, self.context)
+
     def _validate(self, epoch: int) -> bool:
-        """Validate on rank 0, keep the best; True when early stopping says stop."""
-        stop = False
-        if self.context.is_main and "valid" in self.splits:
-            predictions = self.predict(self.splits["valid"])
-            values = self.evaluate(self.splits["valid"], predictions)
-            value = values[self.config.metric]
-            for name, other in self.strategy.reported_models(self.model, self.teacher).items():
-                reported = self.evaluate(self.splits["valid"], self.predict(self.splits["valid"], other))
-                values.update({f"{name}_{key}": v for key, v in reported.items()})
-            # ties keep the later model: with a coarse metric on a small validation set (accuracy
-            # on 60 clips) the first of equal scores is usually the less trained
-            improved = value >= self.best_value
-            if improved:
-                self.best_value, self.bad_validations = value, 0
+        """Validate (every rank scores its share), keep the best; True when early stopping says stop."""
+        if "valid" not in self.splits:
+            return False
+        self._average_buffers()
+        predictions = self.predict(self.splits["valid"])
+        values = self.evaluate(self.splits["valid"], predictions)
+        for name, other in self.strategy.reported_models(self.model, self.teacher).items():
+            reported = self.evaluate(self.splits["valid"], self.predict(self.splits["valid"], other))
+            values.update({f"{name}_{key}": v for key, v in reported.items()})
+        # every rank decides on rank 0's value, so all keep the same best and stop together
+        (value,) = broadcast_values([values[self.config.metric]], self.context)
+        # ties keep the later model: with a coarse metric on a small validation set (accuracy
+        # on 60 clips) the first of equal scores is usually the less trained
+        improved = value >= self.best_value
+        if improved:
+            self.best_value, self.bad_validations = value, 0
+            if self.context.is_main:
                 model = self.strategy.evaluation_model(self.model, self.teacher)
                 save_checkpoint(
                     self._checkpoint_path("best"),
@@ -237,17 +285,13 @@ class Trainer:
                         self.config.metric: value,
                     },
                 )
-            else:
-                self.bad_validations += 1
+        else:
+            self.bad_validations += 1
+        if self.context.is_main:
             self.log.write({"step": self.step, "epoch": epoch, "split": "valid", **values, "best": improved})
             if self.on_validation is not None:
                 self.on_validation(self.step, values)
-            stop = bool(self.config.patience and self.bad_validations >= self.config.patience)
-        if self.context.enabled:
-            flag = torch.tensor([1.0 if stop else 0.0])
-            torch.distributed.broadcast(flag, src=0)
-            stop = bool(flag.item())
-        return stop
+        return bool(self.config.patience and self.bad_validations >= self.config.patience)
 
     # ------------------------------------------------------------------ training
     def _train_step(self, batch: Batch) -> dict[str, float]:
@@ -257,12 +301,14 @@ class Trainer:
             batch = self.augment(batch, self.generator)
         with torch.autocast(self.device.type, enabled=self.use_amp):
             losses = self.strategy.losses(batch, self.trained_model, self.teacher, self.step, self.generator)
-        total = losses["total"]
-        if not torch.isfinite(total):
+        # averaged over ranks before the backward: a loss gone NaN on one rank stops every rank
+        reported = {k: float(all_reduce_mean(v.detach().float(), self.context)) for k, v in losses.items()}
+        if not math.isfinite(reported["total"]):
             raise TrainingDiverged(
-                f"the loss became {total.item()} at step {self.step}; the last good checkpoint is "
+                f"the loss became {reported['total']} at step {self.step}; the last good checkpoint is "
                 f"{self._checkpoint_path('last')} (lower optim.lr or set optim.grad_clip_norm)"
             )
+        total = losses["total"]
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(total).backward()  # type: ignore[no-untyped-call]
         if self.config.optim.grad_clip_norm:
@@ -272,7 +318,7 @@ class Trainer:
         self.scaler.update()
         self.scheduler.step()
         self.strategy.after_step(self.model, self.teacher, self.step)
-        return {k: float(all_reduce_mean(v.detach().float(), self.context)) for k, v in losses.items()}
+        return reported
 
     def fit(self, *, resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
         """Train to the configured length; returns the summary written to ``summary.json``.
@@ -290,6 +336,7 @@ class Trainer:
             self.log.trim(self.step)
         else:
             self.log.start()
+        self.log.announce(self.batch_geometry)
         if self.context.is_main:
             write_text_atomic(self.run_dir / "config.yaml", dump_yaml(self.config))
             write_text_atomic(self.run_dir / "spec.json", json.dumps(self.spec.to_dict(), indent=2))
@@ -328,10 +375,14 @@ class Trainer:
                     stop = self._validate(epoch)
                 now = time.perf_counter()
                 self.clock.seconds += now - ticked
+                if self.config.max_minutes:  # one clock for all ranks: same schedule, same stop
+                    self.clock.seconds = all_reduce_max(self.clock.seconds, self.context)
                 ticked = now
                 stop = stop or self.step >= self.total_steps or self.clock.out_of_time
-                if self.context.is_main and (self.step % self.config.checkpoint_every == 0 or stop):
-                    save_checkpoint(last, self._state())
+                if self.step % self.config.checkpoint_every == 0 or stop:
+                    self._average_buffers()
+                    if self.context.is_main:
+                        save_checkpoint(last, self._state())
                 if stop or end_of_epoch:
                     break
         return self._finish()
@@ -339,8 +390,9 @@ class Trainer:
     def _finish(self) -> dict[str, Any]:
         best_path = self._checkpoint_path("best")
         model = self.strategy.evaluation_model(self.model, self.teacher)
-        if best_path.exists():
+        if self.context.is_main and best_path.exists():
             model.load_state_dict(load_checkpoint(best_path, self.spec)["model"])
+        broadcast_module(model, self.context)  # every rank scores its share with rank 0's best
         busy = self.timing["data_seconds"] + self.timing["step_seconds"]
         throughput = {
             **self.timing,
@@ -351,18 +403,20 @@ class Trainer:
             "throughput": throughput,
             "steps": self.step,
             "best_valid": self.best_value if "valid" in self.splits else None,
+            "batch": self.batch_geometry,
         }
-        if self.context.is_main:
-            for split in ("valid", "test"):
-                if split not in self.splits:
-                    continue
-                predictions = self.predict(self.splits[split], model)
+        for split in ("valid", "test"):  # every rank scores its share of the clips
+            if split not in self.splits:
+                continue
+            predictions = self.predict(self.splits[split], model)
+            if self.context.is_main:
                 predictions.write(self.run_dir / "predictions" / f"{split}.npz")
-                summary[split] = self.evaluate(self.splits[split], predictions)
-                for name, other in self.strategy.reported_models(self.model, self.teacher).items():
-                    reported = self.evaluate(self.splits[split], self.predict(self.splits[split], other))
-                    summary.setdefault("reported", {}).setdefault(name, {})[split] = reported
-            summary["clips"] = {k: v.num_clips for k, v in self.splits.items()}
+            summary[split] = self.evaluate(self.splits[split], predictions)
+            for name, other in self.strategy.reported_models(self.model, self.teacher).items():
+                reported = self.evaluate(self.splits[split], self.predict(self.splits[split], other))
+                summary.setdefault("reported", {}).setdefault(name, {})[split] = reported
+        summary["clips"] = {k: v.num_clips for k, v in self.splits.items()}
+        if self.context.is_main:
             write_text_atomic(self.run_dir / "summary.json", json.dumps(summary, indent=2))
             if self.config.report:
                 self._write_report()
