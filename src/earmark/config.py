@@ -41,6 +41,7 @@ T = TypeVar("T")
 __all__ = [
     "INT64_MAX",
     "INT64_MIN",
+    "NON_NEGATIVE",
     "ConfigError",
     "NonNegativeFloat",
     "NonNegativeInt",
@@ -49,7 +50,7 @@ __all__ = [
     "Probability",
     "Range",
     "apply_overrides",
-    "check_option",
+    "check_options",
     "check_ranges",
     "dump_yaml",
     "from_dict",
@@ -92,10 +93,14 @@ class Range:
     def __str__(self) -> str:
         low = ("[", self.ge) if self.ge is not None else ("(", self.gt) if self.gt is not None else None
         high = ("]", self.le) if self.le is not None else (")", self.lt) if self.lt is not None else None
+        if self.gt == 0:
+            return (
+                "positive"
+                if high is None
+                else f"positive and {'<=' if high[0] == ']' else '<'} {_number(high[1])}"
+            )
         if low is not None and high is not None:
             return f"in {low[0]}{_number(low[1])}, {_number(high[1])}{high[0]}"
-        if self.gt == 0:
-            return "positive"
         if low is not None:
             return f"{'>=' if low[0] == '[' else '>'} {_number(low[1])}"
         if high is not None:
@@ -107,6 +112,9 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else f"{value:g}"
 
 
+#: Counts and seeds: no negatives.
+NON_NEGATIVE = Range(ge=0)
+
 #: Common ranges of numeric fields.
 PositiveInt = Annotated[int, Range(gt=0)]
 NonNegativeInt = Annotated[int, Range(ge=0)]
@@ -115,7 +123,7 @@ NonNegativeFloat = Annotated[float, Range(ge=0)]
 Probability = Annotated[float, Range(ge=0, le=1)]
 
 # the dotted key of the config from_dict is building, for the errors of check_ranges
-_BUILDING: contextvars.ContextVar[str] = contextvars.ContextVar("earmark_config_key", default="")
+_BUILDING: contextvars.ContextVar[str | None] = contextvars.ContextVar("earmark_config_key", default=None)
 
 
 def to_dict(config: Any) -> Any:
@@ -192,25 +200,28 @@ def from_dict(cls: type[T], data: Mapping[str, Any] | None, *, key: str = "") ->
     return config
 
 
-def check_ranges(config: Any) -> None:
+def check_ranges(config: Any, *, key: str = "") -> None:
     """Raise :class:`ConfigError` unless every numeric field of ``config`` is in its declared range.
 
     Call it first in a config's ``__post_init__``; :func:`from_dict` also calls it. The error names
-    the dotted key (when built by ``from_dict``) and the allowed range, e.g. ``optim.lr must be
-    positive, got -1.0``.
+    the dotted key and the allowed range, e.g. ``optim.lr must be positive, got -1.0``: the key
+    ``from_dict`` is building under, or ``key`` for a config built directly.
     """
-    prefix = _BUILDING.get()
+    building = _BUILDING.get()
+    prefix = key if building is None else building
     for name, hint in _hints(type(config)).items():
         _check(hint, getattr(config, name), _join(prefix, name))
 
 
-def check_option(value: float | None, name: str, allowed: Range) -> None:
-    """``ConfigError`` naming the command-line option ``name`` unless ``value`` is in ``allowed``.
+def check_options(*options: tuple[str, float | None, Range]) -> None:
+    """``ConfigError`` naming the first command-line option outside its range.
 
-    None (an option not given) passes; a float must be finite.
+    Each item is ``(name, value, allowed)``, e.g. ``("--top-k", top_k, Range(ge=1))``; None (an
+    option not given) passes, and a float must be finite.
     """
-    if value is not None:
-        _check(Annotated[float, allowed], value, name)
+    for name, value, allowed in options:
+        if value is not None:
+            _check(Annotated[float, allowed], value, name)
 
 
 def numeric_fields(cls: type[Any]) -> Iterator[tuple[str, Any, Range | None]]:
@@ -245,12 +256,29 @@ def _numeric(hint: Any) -> tuple[type | None, Range | None]:
 
 
 def _hints(cls: type[Any]) -> dict[str, Any]:
-    """The type hints, ``Annotated`` kept, of the init fields of the dataclass ``cls`` (cached)."""
+    """The type hints, ``Annotated`` kept, of the init fields of the dataclass ``cls`` (cached).
+
+    A numeric field a subclass declares again without a range (to change its default) keeps
+    the range of the base class that declared one.
+    """
     found = _HINTS.get(cls)
     if found is None:
         hints = typing.get_type_hints(cls, include_extras=True)
-        found = _HINTS[cls] = {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.init}
+        found = {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.init}
+        for name, hint in found.items():
+            if _numeric(hint)[1] is None:
+                found[name] = _inherited_hint(cls, name, hint)
+        _HINTS[cls] = found
     return found
+
+
+def _inherited_hint(cls: type[Any], name: str, hint: Any) -> Any:
+    for base in cls.__mro__[1:]:
+        if dataclasses.is_dataclass(base) and name in {f.name for f in dataclasses.fields(base)}:
+            inherited = _hints(base).get(name)
+            if inherited is not None and _numeric(inherited)[1] is not None:
+                return inherited
+    return hint
 
 
 _HINTS: dict[type[Any], dict[str, Any]] = {}
@@ -416,6 +444,10 @@ def _parse_value(item: str, raw: str) -> Any:
 
 
 def _one_line(error: BaseException) -> str:
+    """The gist of a (YAML) error on one line: its problem and where, without the echoed text."""
+    if isinstance(error, yaml.MarkedYAMLError) and error.problem and error.problem_mark is not None:
+        mark = error.problem_mark
+        return f"{error.problem} at line {mark.line + 1}, column {mark.column + 1}"
     return " ".join(str(error).split())
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 from torch import Tensor
@@ -25,7 +25,7 @@ from earmark.augment.base import (
     register_augmentation,
 )
 from earmark.augment.specaugment import band_mask
-from earmark.config import ConfigError
+from earmark.config import ConfigError, Probability, Range, check_ranges
 
 __all__ = ["RandomErasing", "RandomErasingConfig", "RandomErasingParams"]
 
@@ -34,12 +34,12 @@ __all__ = ["RandomErasing", "RandomErasingConfig", "RandomErasingParams"]
 class RandomErasingConfig:
     """Options of :class:`RandomErasing` (fields as in the module docstring)."""
 
-    p: float = 0.5
-    min_area_fraction: float = 0.02
-    max_area_fraction: float = 0.25
-    min_aspect_ratio: float = 0.3
+    p: Probability = 0.5
+    min_area_fraction: Probability = 0.02
+    max_area_fraction: Probability = 0.25
+    min_aspect_ratio: Annotated[float, Range(gt=0, le=1)] = 0.3
     fill: Literal["noise", "constant", "mean"] = "noise"
-    fill_value: float = 0.0
+    fill_value: Annotated[float, Range(ge=-10_000, le=10_000)] = 0.0
 
     def __post_init__(self) -> None:
         check_probability(self.p, "p")
@@ -52,6 +52,7 @@ class RandomErasingConfig:
             raise ConfigError(f"min_aspect_ratio must be in (0, 1], got {self.min_aspect_ratio}")
         if self.fill not in ("noise", "constant", "mean"):
             raise ConfigError(f"fill must be 'noise', 'constant' or 'mean', got {self.fill!r}")
+        check_ranges(self, key="erasing")
 
 
 @dataclasses.dataclass(frozen=True)

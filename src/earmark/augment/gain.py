@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 from torch import Tensor
@@ -23,7 +23,7 @@ from earmark.augment.base import (
     random_uniform,
     register_augmentation,
 )
-from earmark.config import ConfigError
+from earmark.config import ConfigError, Probability, Range, check_ranges
 
 __all__ = ["Gain", "GainConfig", "GainParams", "gain_offset"]
 
@@ -51,12 +51,13 @@ class GainConfig:
 
     """
 
-    min_gain_db: float = -6.0
-    max_gain_db: float = 6.0
+    min_gain_db: Annotated[float, Range(ge=-100, le=100)] = -6.0
+    max_gain_db: Annotated[float, Range(ge=-100, le=100)] = 6.0
     domain: Domain = "log_power"
-    p: float = 1.0
+    p: Probability = 1.0
 
     def __post_init__(self) -> None:
+        check_ranges(self, key="gain")
         if self.min_gain_db > self.max_gain_db:
             raise ConfigError(f"min_gain_db ({self.min_gain_db}) exceeds max_gain_db ({self.max_gain_db})")
         if self.domain not in ("log_power", "log_magnitude", "waveform"):

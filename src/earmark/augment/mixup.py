@@ -20,14 +20,14 @@ takes no generator), so runs repeat exactly.
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from earmark.augment.base import Transform, check_probability, random_bernoulli, register_augmentation
-from earmark.config import ConfigError
+from earmark.config import ConfigError, Probability, Range, check_ranges
 
 __all__ = ["MixedBatch", "Mixup", "MixupConfig", "MixupParams", "mixed_lengths"]
 
@@ -47,8 +47,8 @@ class MixupConfig:
 
     """
 
-    alpha: float = 0.4
-    p: float = 1.0
+    alpha: Annotated[float, Range(gt=0, le=1000)] = 0.4
+    p: Probability = 1.0
     annotated_rule: Literal["both", "positives_known"] = "both"
 
     def __post_init__(self) -> None:
@@ -59,6 +59,7 @@ class MixupConfig:
             raise ConfigError(
                 f"annotated_rule must be 'both' or 'positives_known', got {self.annotated_rule!r}"
             )
+        check_ranges(self, key="mixup")
 
 
 @dataclasses.dataclass(frozen=True)

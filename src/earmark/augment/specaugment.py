@@ -9,7 +9,7 @@ frequency and one time mask, each up to 15 %, zero-filled: the defaults here.
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 from torch import Tensor
@@ -21,7 +21,7 @@ from earmark.augment.base import (
     random_integers,
     register_augmentation,
 )
-from earmark.config import ConfigError
+from earmark.config import ConfigError, NonNegativeInt, Probability, Range, check_ranges
 
 __all__ = ["SpecAugment", "SpecAugmentConfig", "SpecAugmentParams", "band_mask"]
 
@@ -48,14 +48,14 @@ class SpecAugmentConfig:
 
     """
 
-    time_masks: int = 1
-    max_time_fraction: float | None = 0.15
-    max_time_frames: int | None = None
-    freq_masks: int = 1
-    max_freq_fraction: float | None = 0.15
-    max_freq_bins: int | None = None
+    time_masks: Annotated[int, Range(ge=0, le=100)] = 1
+    max_time_fraction: Probability | None = 0.15
+    max_time_frames: NonNegativeInt | None = None
+    freq_masks: Annotated[int, Range(ge=0, le=100)] = 1
+    max_freq_fraction: Probability | None = 0.15
+    max_freq_bins: NonNegativeInt | None = None
     fill: Literal["zero", "mean"] = "zero"
-    p: float = 1.0
+    p: Probability = 1.0
 
     def __post_init__(self) -> None:
         if self.time_masks < 0 or self.freq_masks < 0:
@@ -73,6 +73,7 @@ class SpecAugmentConfig:
         if self.fill not in ("zero", "mean"):
             raise ConfigError(f"fill must be 'zero' or 'mean', got {self.fill!r}")
         check_probability(self.p, "p")
+        check_ranges(self, key="specaugment")
 
     def max_width(self, axis: Literal["time", "freq"], length: int) -> int:
         """The largest mask width along ``axis`` of ``length`` frames or bins."""

@@ -107,7 +107,8 @@ def describe_error(error: BaseException) -> str:
     if isinstance(error, OverflowError):
         return f"a number is too large: {error}"
     if isinstance(error, OSError) and not isinstance(error, FileNotFoundError) and error.strerror:
-        where = f"{error.filename}: " if error.filename else ""
+        target = error.filename2 or error.filename  # a rename names its destination second
+        where = f"{target}: " if target else ""
         advice = ""
         if error.errno in (errno.ENOSPC, errno.EDQUOT):
             advice = " (the disk is full; files written before are intact: free space and run again)"
@@ -115,6 +116,8 @@ def describe_error(error: BaseException) -> str:
             advice = " (choose a writable location)"
         elif error.errno == errno.EISDIR:
             advice = " (it is a directory; give a file name)"
+        elif error.errno == errno.EEXIST:
+            advice = " (a file is in the way where a directory is needed)"
         elif error.errno == errno.ENOTDIR:
             advice = " (a part of the path is a file, not a directory)"
         elif error.errno == errno.EADDRINUSE:

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from earmark.cli.app import app, console, out
+from earmark.config import NON_NEGATIVE, Range, check_options
 
 audit_app = typer.Typer(help="Rank suspected label errors with a trained run, as CSV.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
@@ -28,6 +29,12 @@ def audit_missing_command(
     show: Annotated[int, typer.Option(help="rows to print")] = 10,
 ) -> None:
     """Suspected missing labels: entries not labeled positive that the run's model scores high."""
+    check_options(
+        ("--per-class", per_class, NON_NEGATIVE),
+        ("--limit", limit, NON_NEGATIVE),
+        ("--min-score", min_score, Range(ge=0, le=1)),
+        ("--show", show, NON_NEGATIVE),
+    )
     from earmark.audit import suspected_missing, write_audit
     from earmark.pipeline.scoring import score_run
 
@@ -96,6 +103,15 @@ def audit_noisy_command(
     show: Annotated[int, typer.Option(help="rows to print")] = 10,
 ) -> None:
     """Suspected wrong labels and junk clips: out-of-fold scores that disagree with the labels."""
+    check_options(
+        ("--rounds", rounds, NON_NEGATIVE),
+        ("--folds", folds, Range(ge=2, le=1000)),
+        ("--seed", seed, NON_NEGATIVE),
+        ("--flag-above", flag_above, Range()),
+        ("--junk-below", junk_below, Range(ge=0, le=1)),
+        ("--limit", limit, NON_NEGATIVE),
+        ("--show", show, NON_NEGATIVE),
+    )
     from earmark.audit import NOISY_METHODS, write_audit
     from earmark.data.edits import write_edits
     from earmark.pipeline.audit_run import audit_noisy_run

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from earmark.cli.app import app, console, out
+from earmark.config import NON_NEGATIVE, Range, check_options
 from earmark.data.labels import MaskMode
 from earmark.data.table import read_labels
 from earmark.ensemble import paired_predictions
@@ -41,6 +42,11 @@ def evaluate_command(
     title: Annotated[str, typer.Option(help="title of the report")] = "earmark evaluation",
 ) -> None:
     """Write metrics.json, summary.md, plots and report.html for one predictions file."""
+    check_options(
+        ("--threshold", threshold, Range(ge=0, le=1)),
+        ("--bootstrap", bootstrap, Range(ge=0, le=1_000_000)),
+        ("--seed", seed, NON_NEGATIVE),
+    )
     evaluation = evaluate(
         Predictions.read(predictions),
         read_labels(labels),
@@ -82,6 +88,11 @@ def compare_command(
     seed: Annotated[int, typer.Option(help="seed of the bootstrap")] = 0,
 ) -> None:
     """Paired bootstrap comparison of two runs: B − A, its interval and p-value, per metric."""
+    check_options(
+        ("--resamples", resamples, Range(ge=1, le=1_000_000)),
+        ("--confidence", confidence, Range(gt=0, lt=1)),
+        ("--seed", seed, NON_NEGATIVE),
+    )
     names = list(metric) if metric else list(HEADLINE_METRICS)
     functions = [scalar_metric(name) for name in names]
     label_table = read_labels(labels)

@@ -10,7 +10,7 @@ import numpy as np
 import typer
 
 from earmark.cli.app import app, console, out
-from earmark.config import ConfigError
+from earmark.config import ConfigError, Range, check_options
 from earmark.features.audio import AUDIO_SUFFIXES, AudioError
 from earmark.features.frontend import build_frontend
 from earmark.io import CsvWriter, escape_cell, write_text_atomic
@@ -39,6 +39,7 @@ def predict_command(
     on_error: Annotated[str, typer.Option(help="raise or skip files that cannot be decoded")] = "raise",
 ) -> None:
     """Tag audio files with a trained run's best model (streaming: any length, bounded memory)."""
+    check_options(("--top-k", top_k, Range(ge=1, le=100_000)))
     from earmark.runs import load_run
     from earmark.streaming import tag_file
 

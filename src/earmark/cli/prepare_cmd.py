@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from earmark.cli.app import app, console, out
-from earmark.config import ConfigError, apply_overrides, from_dict, load_yaml
+from earmark.config import ConfigError, Range, apply_overrides, check_ranges, from_dict, load_yaml
 from earmark.data.edits import read_edits
 from earmark.data.loaders import LOADERS, load_dataset
 from earmark.data.table import read_labels
@@ -32,8 +32,11 @@ class PrepareConfig:
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
     frontend: FrontendConfig = dataclasses.field(default_factory=LogMelConfig)
     on_error: Literal["raise", "skip"] = "raise"
-    workers: int = 2
-    batch_clips: int = 16
+    workers: Annotated[int, Range(ge=1, le=1024)] = 2
+    batch_clips: Annotated[int, Range(ge=1, le=65_536)] = 16
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
 
 
 def _progress_bar() -> Progress:

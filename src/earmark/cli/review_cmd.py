@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from earmark.cli.app import app, console, out
-from earmark.config import ConfigError
+from earmark.config import ConfigError, Range, check_options
 from earmark.review import ReviewServer, build_review, serve_review
 
 
@@ -46,6 +46,7 @@ def review_command(
     max_seconds: Annotated[float, typer.Option(help="longest audio snippet, seconds")] = 10.0,
 ) -> None:
     """Build a page to listen to, look at and decide on an audit's flagged items."""
+    check_options(("--port", port, Range(ge=0, le=65_535)))
     if audio_format not in ("ogg", "wav"):
         raise ConfigError(f"--audio-format must be ogg or wav, got {audio_format!r}")
     if limit is not None and limit < 1:

@@ -9,6 +9,7 @@ import numpy as np
 import typer
 
 from earmark.cli.app import app, console
+from earmark.config import NON_NEGATIVE, Range, check_options
 
 simulate_app = typer.Typer(help="Simulate label problems on real data (seeded).", no_args_is_help=True)
 app.add_typer(simulate_app, name="simulate")
@@ -29,6 +30,15 @@ def esc_mix_command(
     seed: Annotated[int, typer.Option(help="seed of every draw")] = 0,
 ) -> None:
     """ESC-mix: 2-4 ESC clips per mixture, labels = union, train and test recordings disjoint."""
+    check_options(
+        ("--train-mixtures", train_mixtures, NON_NEGATIVE),
+        ("--test-mixtures", test_mixtures, NON_NEGATIVE),
+        ("--test-share", test_share, Range(ge=0, le=1)),
+        ("--min-sources", min_sources, Range(ge=1, le=100)),
+        ("--max-sources", max_sources, Range(ge=1, le=100)),
+        ("--seconds", seconds, Range(gt=0, le=3600)),
+        ("--seed", seed, NON_NEGATIVE),
+    )
     from earmark.data.simulate import esc_sources, mix_clips, split_recordings
 
     sources = esc_sources(data)
@@ -62,6 +72,10 @@ def missing_command(
     ] = None,
 ) -> None:
     """Drop labels at a rate: explicit (any entry becomes missing) or positives-only."""
+    check_options(
+        ("--rate", rate, Range(ge=0, le=1)),
+        ("--seed", seed, NON_NEGATIVE),
+    )
     from earmark.data.simulate import drop_labels
     from earmark.data.table import read_labels, write_labels
 

@@ -8,10 +8,11 @@ so a store and a spec can check that they agree.
 from __future__ import annotations
 
 import dataclasses
+from typing import Annotated
 
 import numpy as np
 
-from earmark.config import ConfigError
+from earmark.config import Range
 from earmark.features.frontend import Frontend, FrontendConfig, register_frontend
 
 __all__ = ["VGGISH_QUANTIZATION_RANGE", "Precomputed", "PrecomputedConfig", "dequantize_uint8"]
@@ -33,14 +34,9 @@ class PrecomputedConfig(FrontendConfig):
     """Embeddings computed elsewhere: their source, size and frame duration in seconds."""
 
     source: str = "vggish"
-    dim: int = 128
-    frame_seconds: float = 0.96
+    dim: Annotated[int, Range(gt=0, le=1_048_576)] = 128
+    frame_seconds: Annotated[float, Range(gt=0, le=3600)] = 0.96
     dequantized: bool = True
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.dim <= 0 or self.frame_seconds <= 0:
-            raise ConfigError("precomputed dim and frame_seconds must be positive")
 
 
 @register_frontend("precomputed")

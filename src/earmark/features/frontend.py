@@ -13,17 +13,18 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 import numpy as np
 
-from earmark.config import ConfigError, to_dict
+from earmark.config import ConfigError, Range, check_ranges, to_dict
 from earmark.registry import Registry
 
 __all__ = [
     "FRONTENDS",
     "Frontend",
     "FrontendConfig",
+    "SampleRate",
     "build_frontend",
     "config_hash",
     "frames_per_second",
@@ -33,15 +34,18 @@ __all__ = [
 ]
 
 
+#: A sample rate in Hz, from telephone-grade audio up to 768 kHz.
+SampleRate = Annotated[int, Range(ge=1000, le=768_000)]
+
+
 @dataclasses.dataclass(frozen=True)
 class FrontendConfig:
     """Base of every front-end config: the rate the audio is resampled to, in Hz."""
 
-    sample_rate: int = 16000
+    sample_rate: SampleRate = 16000
 
     def __post_init__(self) -> None:
-        if self.sample_rate <= 0:
-            raise ConfigError(f"sample_rate must be positive, got {self.sample_rate}")
+        check_ranges(self, key="frontend")
 
     def to_config_dict(self) -> dict[str, Any]:
         """``{"name": ..., **fields}``: the YAML form, naming the front-end."""

@@ -10,12 +10,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
 
-from earmark.config import ConfigError
+from earmark.config import ConfigError, NonNegativeFloat, PositiveFloat, PositiveInt, Range
 from earmark.features.frontend import Frontend, FrontendConfig, register_frontend
 
 __all__ = ["LogMel", "LogMelConfig", "hz_to_mel", "mel_filterbank", "mel_to_hz"]
@@ -87,23 +87,26 @@ def mel_filterbank(
 class LogMelConfig(FrontendConfig):
     """Log-mel parameters; sizes in samples, frequencies in Hz."""
 
-    n_fft: int = 1024
-    window_samples: int = 1024
-    hop_samples: int = 320
-    n_mels: int = 64
-    fmin_hz: float = 50.0
-    fmax_hz: float | None = 8000.0
+    n_fft: Annotated[int, Range(ge=16, le=65_536)] = 1024
+    window_samples: PositiveInt = 1024
+    hop_samples: Annotated[int, Range(gt=0, le=65_536)] = 320
+    n_mels: PositiveInt = 64
+    fmin_hz: NonNegativeFloat = 50.0
+    fmax_hz: PositiveFloat | None = 8000.0
     mel_scale: MelScale = "slaney"
     slaney_norm: bool = True
-    power: float = 2.0
-    log_offset: float = 1e-6
+    power: Annotated[float, Range(gt=0, le=4)] = 2.0
+    log_offset: Annotated[float, Range(gt=0, le=1)] = 1e-6
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.window_samples > self.n_fft:
             raise ConfigError(f"window_samples ({self.window_samples}) exceeds n_fft ({self.n_fft})")
-        if min(self.n_fft, self.window_samples, self.hop_samples, self.n_mels) <= 0:
-            raise ConfigError("n_fft, window_samples, hop_samples and n_mels must be positive")
+        if self.n_mels > self.n_fft // 2 + 1:
+            raise ConfigError(
+                f"n_mels ({self.n_mels}) exceeds the {self.n_fft // 2 + 1} frequency bins of n_fft "
+                f"{self.n_fft}; lower n_mels or raise n_fft"
+            )
         top = self.sample_rate / 2.0 if self.fmax_hz is None else self.fmax_hz
         if not 0.0 <= self.fmin_hz < top <= self.sample_rate / 2.0:
             raise ConfigError(f"need 0 <= fmin_hz < fmax_hz <= sample_rate / 2, got {self.fmin_hz}, {top}")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Annotated
 
 import numpy as np
 
-from earmark.config import ConfigError
+from earmark.config import Range
 from earmark.features.frontend import Frontend, FrontendConfig, register_frontend
 
 __all__ = ["Waveform", "WaveformConfig"]
@@ -16,12 +17,7 @@ __all__ = ["Waveform", "WaveformConfig"]
 class WaveformConfig(FrontendConfig):
     """Frames of ``frame_samples`` consecutive samples; the last frame is zero-padded."""
 
-    frame_samples: int = 160
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.frame_samples <= 0:
-            raise ConfigError(f"frame_samples must be positive, got {self.frame_samples}")
+    frame_samples: Annotated[int, Range(gt=0, le=1_048_576)] = 160
 
 
 @register_frontend("waveform")

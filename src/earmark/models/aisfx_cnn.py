@@ -39,13 +39,13 @@ import dataclasses
 import functools
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional
 
-from earmark.config import ConfigError
+from earmark.config import ConfigError, Probability, Range
 from earmark.features.aisfx import (
     BLOCK_FRAMES,
     NUM_MELS,
@@ -56,7 +56,7 @@ from earmark.features.aisfx import (
 from earmark.models.base import TaggerModel, describe_frontend
 from earmark.models.framewise import scatter_frames, valid_frames
 from earmark.models.masking import zero_padding
-from earmark.models.pooling import HeadConfig
+from earmark.models.pooling import Channels, HeadConfig
 from earmark.models.registry import register_model
 from earmark.spec import TaggingSpec
 
@@ -88,11 +88,11 @@ class AisfxCnnConfig(HeadConfig):
 
     """
 
-    block_hop_frames: int = 50
-    backbone_lr_scale: float = 0.1
+    block_hop_frames: Annotated[int, Range(ge=1, le=BLOCK_FRAMES)] = 50
+    backbone_lr_scale: Probability = 0.1
     backbone_batchnorm: Literal["frozen", "train"] = "frozen"
     pretrained: bool = True
-    base_channels: int = PRETRAINED_BASE_CHANNELS
+    base_channels: Channels = PRETRAINED_BASE_CHANNELS
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -46,12 +46,11 @@ from earmark.models.base import TaggerModel, frontend_dim
 from earmark.models.framewise import (
     Dropout,
     InputStandardizer,
-    check_hidden_shape,
     hidden_block,
     scatter_frames,
     valid_frames,
 )
-from earmark.models.pooling import HeadConfig, PoolingName
+from earmark.models.pooling import Channels, HeadConfig, HiddenLayers, PoolingName
 from earmark.models.registry import register_model
 from earmark.spec import TaggingSpec
 
@@ -82,8 +81,8 @@ class AttentionMilConfig(HeadConfig):
 
     dropout: float = 0.6
     pooling: PoolingName = "attention_sigmoid"
-    hidden_layers: int = 3
-    hidden_units: int = 128
+    hidden_layers: HiddenLayers = 3
+    hidden_units: Channels = 128
     standardize: bool = True
     input_norm: bool = True
     hidden_norm: bool = True
@@ -91,7 +90,6 @@ class AttentionMilConfig(HeadConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_hidden_shape(self.hidden_layers, self.hidden_units)
 
 
 class AttentionMilTagger(TaggerModel):

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from earmark.config import ConfigError
 from earmark.models.base import MelInput, TaggerModel, require_logmel
 from earmark.models.masking import run_masked
-from earmark.models.pooling import HeadConfig
+from earmark.models.pooling import Channels, HeadConfig, WidthMultiplier
 from earmark.models.registry import register_model
 from earmark.spec import TaggingSpec
 
@@ -45,16 +45,14 @@ class CnnConfig(HeadConfig):
 
     """
 
-    channels: tuple[int, ...] = (64, 128, 256, 512)
-    width_multiplier: float = 0.375
+    channels: tuple[Channels, ...] = (64, 128, 256, 512)
+    width_multiplier: WidthMultiplier = 0.375
     input_norm: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not self.channels or any(c <= 0 for c in self.channels):
-            raise ConfigError(f"channels must be a non-empty list of positive integers, got {self.channels}")
-        if self.width_multiplier <= 0:
-            raise ConfigError(f"width_multiplier must be positive, got {self.width_multiplier}")
+        if not self.channels:
+            raise ConfigError("channels must be a non-empty list of positive integers, got []")
 
 
 class ConvBlock(nn.Module):

@@ -8,14 +8,15 @@ at width 0.375 and 64 hidden units per direction) it has about 0.76 M parameters
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import Annotated, Literal
 
 from torch import Tensor, nn
 from torch.nn.utils import rnn as rnn_utils
 
-from earmark.config import ConfigError
+from earmark.config import ConfigError, Range
 from earmark.models.base import TaggerModel, require_logmel
 from earmark.models.cnn import CnnConfig, ConvTrunk, scale_channels
+from earmark.models.pooling import Channels
 from earmark.models.registry import register_model
 from earmark.spec import TaggingSpec
 
@@ -38,17 +39,13 @@ class CrnnConfig(CnnConfig):
     """
 
     rnn: Literal["gru", "lstm"] = "gru"
-    rnn_hidden: int = 64
-    rnn_layers: int = 1
+    rnn_hidden: Channels = 64
+    rnn_layers: Annotated[int, Range(gt=0, le=64)] = 1
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.rnn not in ("gru", "lstm"):
             raise ConfigError(f"rnn must be 'gru' or 'lstm', got {self.rnn!r}")
-        if self.rnn_hidden <= 0 or self.rnn_layers <= 0:
-            raise ConfigError(
-                f"rnn_hidden and rnn_layers must be positive, got {self.rnn_hidden}, {self.rnn_layers}"
-            )
 
 
 class CrnnTagger(TaggerModel):

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Annotated
 
 from torch import Tensor, nn
 
-from earmark.config import ConfigError
+from earmark.config import ConfigError, Range
 from earmark.models.base import MelInput, TaggerModel, require_logmel
 from earmark.models.cnn import scale_channels
 from earmark.models.masking import run_masked
-from earmark.models.pooling import HeadConfig
+from earmark.models.pooling import Channels, HeadConfig, WidthMultiplier
 from earmark.models.registry import register_model
 from earmark.spec import TaggingSpec
 
@@ -44,22 +45,20 @@ class MobileNetConfig(HeadConfig):
 
     """
 
-    stem_channels: int = 32
-    channels: tuple[int, ...] = (64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024, 1024)
-    strides: tuple[int, ...] = (1, 2, 1, 2, 1, 2, 1, 1, 1, 1, 1, 2, 1)
-    width_multiplier: float = 0.25
+    stem_channels: Channels = 32
+    channels: tuple[Channels, ...] = (64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024, 1024)
+    strides: tuple[Annotated[int, Range(ge=1, le=2)], ...] = (1, 2, 1, 2, 1, 2, 1, 1, 1, 1, 1, 2, 1)
+    width_multiplier: WidthMultiplier = 0.25
     input_norm: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.stem_channels <= 0 or not self.channels or any(c <= 0 for c in self.channels):
-            raise ConfigError("stem_channels and channels must be positive, with at least one block")
-        if len(self.strides) != len(self.channels) or any(s not in (1, 2) for s in self.strides):
+        if not self.channels:
+            raise ConfigError("channels must list at least one block, got []")
+        if len(self.strides) != len(self.channels):
             raise ConfigError(
                 f"strides must give 1 or 2 for each of the {len(self.channels)} blocks, got {self.strides}"
             )
-        if self.width_multiplier <= 0:
-            raise ConfigError(f"width_multiplier must be positive, got {self.width_multiplier}")
 
     @property
     def downsampling(self) -> int:

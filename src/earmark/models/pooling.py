@@ -40,19 +40,23 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional
 
-from earmark.config import ConfigError
+from earmark.config import ConfigError, Range, check_ranges
 from earmark.models.masking import frame_mask, masked_mean
 
 __all__ = [
     "POOLINGS",
+    "Channels",
+    "DropoutProbability",
     "HeadConfig",
+    "HiddenLayers",
     "PoolingName",
+    "WidthMultiplier",
     "attention_pool",
     "attention_probability_pool",
     "attention_sigmoid_pool",
@@ -61,6 +65,13 @@ __all__ = [
     "max_pool",
     "mean_pool",
 ]
+
+#: The ranges model options share: a dropout probability, a layer width in channels or units,
+#: a count of hidden layers and the multiplier of a default width.
+DropoutProbability = Annotated[float, Range(ge=0, lt=1)]
+Channels = Annotated[int, Range(gt=0, le=16_384)]
+HiddenLayers = Annotated[int, Range(ge=0, le=64)]
+WidthMultiplier = Annotated[float, Range(gt=0, le=16)]
 
 PoolingName = Literal["mean", "max", "logsumexp", "attention", "attention_probability", "attention_sigmoid"]
 POOLINGS: tuple[str, ...] = (
@@ -89,17 +100,14 @@ class HeadConfig:
 
     """
 
-    dropout: float = 0.2
+    dropout: DropoutProbability = 0.2
     pooling: PoolingName = "mean"
-    logsumexp_sharpness: float = 5.0
+    logsumexp_sharpness: Annotated[float, Range(gt=0, le=1000)] = 5.0
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        check_ranges(self, key="model_options")
         if self.pooling not in POOLINGS:
             raise ConfigError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
-        if self.logsumexp_sharpness <= 0:
-            raise ConfigError(f"logsumexp_sharpness must be positive, got {self.logsumexp_sharpness}")
 
     def pooling_head(self, in_features: int, num_classes: int) -> nn.Module:
         """The configured pooling module with its classifier."""

@@ -32,18 +32,18 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from earmark.config import ConfigError
+from earmark.config import ConfigError, check_ranges
 from earmark.models.base import TaggerModel, frontend_dim
 from earmark.models.framewise import (
     Dropout,
     InputStandardizer,
     RunningMoments,
     check_clip_frames,
-    check_hidden_shape,
     floor_std,
     hidden_block,
 )
 from earmark.models.masking import frame_mask, masked_mean
+from earmark.models.pooling import Channels, DropoutProbability, HiddenLayers
 from earmark.models.registry import register_model
 from earmark.spec import TaggingSpec
 
@@ -71,10 +71,11 @@ class LinearProbeConfig:
     """
 
     statistics: tuple[Statistic, ...] = ("mean", "max")
-    dropout: float = 0.2
+    dropout: DropoutProbability = 0.2
     standardize: bool = True
 
     def __post_init__(self) -> None:
+        check_ranges(self, key="model_options")
         if not self.statistics:
             raise ConfigError(f"statistics must list at least one of {', '.join(STATISTICS)}")
         unknown = [s for s in self.statistics if s not in STATISTICS]
@@ -82,8 +83,6 @@ class LinearProbeConfig:
             raise ConfigError(f"statistics must be among {', '.join(STATISTICS)}, got {unknown[0]!r}")
         if len(set(self.statistics)) != len(self.statistics):
             raise ConfigError(f"statistics lists a statistic twice: {list(self.statistics)}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,12 +100,8 @@ class MlpProbeConfig(LinearProbeConfig):
     """
 
     dropout: float = 0.5
-    hidden_layers: int = 1
-    hidden_units: int = 256
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_hidden_shape(self.hidden_layers, self.hidden_units)
+    hidden_layers: HiddenLayers = 1
+    hidden_units: Channels = 256
 
 
 def clip_statistics(frames: Tensor, lengths: Tensor, statistics: tuple[str, ...]) -> Tensor:

@@ -10,14 +10,15 @@ of the width (16-32-64-128 channels), have about 0.70 M parameters (0.71 M with 
 from __future__ import annotations
 
 import dataclasses
+from typing import Annotated
 
 from torch import Tensor, nn
 
-from earmark.config import ConfigError
+from earmark.config import ConfigError, Range
 from earmark.models.base import MelInput, TaggerModel, require_logmel
 from earmark.models.cnn import scale_channels
 from earmark.models.masking import masked_mean, run_masked
-from earmark.models.pooling import HeadConfig
+from earmark.models.pooling import Channels, HeadConfig, WidthMultiplier
 from earmark.models.registry import register_model
 from earmark.spec import TaggingSpec
 
@@ -45,26 +46,22 @@ class ResNetConfig(HeadConfig):
 
     """
 
-    channels: tuple[int, ...] = (64, 128, 256, 512)
-    blocks: tuple[int, ...] = (2, 2, 2, 2)
-    width_multiplier: float = 0.25
+    channels: tuple[Channels, ...] = (64, 128, 256, 512)
+    blocks: tuple[Annotated[int, Range(gt=0, le=64)], ...] = (2, 2, 2, 2)
+    width_multiplier: WidthMultiplier = 0.25
     squeeze_excitation: bool = False
-    se_reduction: int = 8
+    se_reduction: Annotated[int, Range(gt=0, le=1024)] = 8
     input_norm: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not self.channels or any(c <= 0 for c in self.channels):
-            raise ConfigError(f"channels must be a non-empty list of positive integers, got {self.channels}")
-        if len(self.blocks) != len(self.channels) or any(b <= 0 for b in self.blocks):
+        if not self.channels:
+            raise ConfigError("channels must be a non-empty list of positive integers, got []")
+        if len(self.blocks) != len(self.channels):
             raise ConfigError(
                 f"blocks must list a positive count for each of the {len(self.channels)} stages, "
                 f"got {self.blocks}"
             )
-        if self.width_multiplier <= 0:
-            raise ConfigError(f"width_multiplier must be positive, got {self.width_multiplier}")
-        if self.se_reduction <= 0:
-            raise ConfigError(f"se_reduction must be positive, got {self.se_reduction}")
 
     @property
     def downsampling(self) -> int:

@@ -21,7 +21,7 @@ from earmark.config import ConfigError
 from earmark.models.base import TaggerModel, require_waveform
 from earmark.models.cnn import scale_channels
 from earmark.models.masking import run_masked
-from earmark.models.pooling import HeadConfig
+from earmark.models.pooling import Channels, HeadConfig, WidthMultiplier
 from earmark.models.registry import register_model
 from earmark.spec import TaggingSpec
 
@@ -42,18 +42,16 @@ class WaveformModelConfig(HeadConfig):
 
     """
 
-    channels: tuple[int, ...] = (128, 128, 128, 256, 256, 256, 256, 512)
-    width_multiplier: float = 0.25
+    channels: tuple[Channels, ...] = (128, 128, 128, 256, 256, 256, 256, 512)
+    width_multiplier: WidthMultiplier = 0.25
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if len(self.channels) < 2 or any(c <= 0 for c in self.channels):
+        if len(self.channels) < 2:
             raise ConfigError(
                 "channels must list at least 2 positive integers (first conv and one block), "
                 f"got {self.channels}"
             )
-        if self.width_multiplier <= 0:
-            raise ConfigError(f"width_multiplier must be positive, got {self.width_multiplier}")
 
     @property
     def receptive_samples(self) -> int:

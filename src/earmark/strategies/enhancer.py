@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Annotated
 
 import numpy as np
 
 from earmark.audit.missing import rank_within_class
 from earmark.audit.table import AuditItem, format_top, write_audit
-from earmark.config import ConfigError
+from earmark.config import ConfigError, Range, check_ranges
 from earmark.data.labels import Labels
 from earmark.data.table import write_labels
 from earmark.io import write_text_atomic
@@ -51,11 +52,12 @@ class EnhanceConfig:
     """
 
     teacher_run: str = ""
-    gamma: float | None = None
-    percent: float | None = None
+    gamma: Annotated[float, Range(ge=0, le=100)] | None = None
+    percent: Annotated[float, Range(ge=0, le=100)] | None = None
     checkpoint: str = "best"
 
     def __post_init__(self) -> None:
+        check_ranges(self, key="enhance")
         if not self.teacher_run:
             raise ConfigError("label enhancement needs teacher_run (an earlier run's directory)")
         if (self.gamma is None) == (self.percent is None):

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 import torch
 from torch import nn
 
 from earmark.augment.specaugment import SpecAugment
 from earmark.batch import Batch
-from earmark.config import ConfigError
+from earmark.config import ConfigError, NonNegativeInt, Probability, Range, check_ranges
 from earmark.spec import TaggingSpec
 from earmark.strategies.base import Strategy, masked_bce, register_strategy
 from earmark.strategies.components.teacher import ema_update, noisy_teacher_mode, sigmoid_rampup
@@ -46,9 +46,9 @@ class EmaTeacherConfig:
     the student's.
     """
 
-    alpha: float = 0.999
-    consistency_weight: float = 3.0
-    rampup_steps: int = 1000
+    alpha: Probability = 0.999
+    consistency_weight: Annotated[float, Range(ge=0, le=1_000_000)] = 3.0
+    rampup_steps: NonNegativeInt = 1000
     ema_warmup: bool = True
     teacher_dropout: bool = True
     teacher_view: Literal["same", "specaugment"] = "same"
@@ -58,6 +58,7 @@ class EmaTeacherConfig:
             raise ConfigError(f"mean teacher's alpha (the EMA decay) must be in [0, 1], got {self.alpha}")
         if self.consistency_weight < 0 or self.rampup_steps < 0:
             raise ConfigError("mean teacher's consistency_weight and rampup_steps must be >= 0")
+        check_ranges(self, key="strategy_options")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 import torch
 from torch import nn
 
 from earmark.batch import Batch
-from earmark.config import ConfigError
+from earmark.config import ConfigError, Range, check_ranges
 from earmark.spec import TaggingSpec
 from earmark.strategies.base import Strategy, masked_bce, register_strategy
 from earmark.strategies.enhancer import EnhanceConfig, check_enhance_masks
@@ -28,13 +28,12 @@ class SupervisedConfig:
     """
 
     missing: Literal["negative", "mask"] = "mask"
-    label_smoothing: float = 0.0
-    class_weights: tuple[float, ...] = ()
+    label_smoothing: Annotated[float, Range(ge=0, lt=1)] = 0.0
+    class_weights: tuple[Annotated[float, Range(ge=0, le=1_000_000)], ...] = ()
     enhance: EnhanceConfig | None = None
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        check_ranges(self, key="strategy_options")
         check_enhance_masks(self.enhance, self.missing, "strategy.supervised")
 
 

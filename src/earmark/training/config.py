@@ -3,16 +3,34 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from earmark.config import ConfigError
+import torch
+
+from earmark.config import (
+    ConfigError,
+    NonNegativeInt,
+    PositiveInt,
+    Probability,
+    Range,
+    check_ranges,
+)
 from earmark.inference import Segmenting
 
-__all__ = ["DEFAULT_SEGMENT_FRAMES", "DataConfig", "OptimConfig", "TrainConfig", "check_group_pattern"]
+__all__ = [
+    "DEFAULT_SEGMENT_FRAMES",
+    "DataConfig",
+    "OptimConfig",
+    "TrainConfig",
+    "check_device",
+    "check_group_pattern",
+]
 
 DEFAULT_SEGMENT_FRAMES = 128
+
+#: A duration in seconds, up to an hour.
+Seconds = Annotated[float, Range(gt=0, le=3600)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,16 +47,15 @@ class DataConfig:
 
     prepared: str = ""
     labels: str | None = None
-    train_folds: tuple[int, ...] = ()
-    valid_folds: tuple[int, ...] = ()
-    test_folds: tuple[int, ...] = ()
+    train_folds: tuple[NonNegativeInt, ...] = ()
+    valid_folds: tuple[NonNegativeInt, ...] = ()
+    test_folds: tuple[NonNegativeInt, ...] = ()
     train_sources: tuple[str, ...] = ()
-    valid_fraction: float = 0.0
+    valid_fraction: Annotated[float, Range(ge=0, lt=1)] = 0.0
     group_pattern: str | None = None
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.valid_fraction < 1.0:
-            raise ConfigError(f"data.valid_fraction must be in [0, 1), got {self.valid_fraction}")
+        check_ranges(self, key="data")
         if self.group_pattern is not None:
             check_group_pattern(self.group_pattern, "data.group_pattern")
         overlap = (set(self.train_folds) & set(self.valid_folds + self.test_folds)) | (
@@ -46,6 +63,18 @@ class DataConfig:
         )
         if overlap:
             raise ConfigError(f"fold {sorted(overlap)[0]} is in more than one of train / valid / test")
+
+
+def check_device(device: str, key: str = "device") -> None:
+    """``ConfigError`` naming ``key`` unless ``device`` is ``auto`` or a device torch knows."""
+    if device == "auto":
+        return
+    try:
+        torch.device(device)
+    except (RuntimeError, ValueError) as error:
+        raise ConfigError(
+            f"{key} must be auto, cpu, cuda, cuda:N or mps, got {device!r} ({' '.join(str(error).split())})"
+        ) from error
 
 
 def check_group_pattern(pattern: str, key: str) -> None:
@@ -65,33 +94,17 @@ class OptimConfig:
     """Optimizer and schedule: learning rate warm-up, then cosine / step decay or constant."""
 
     name: Literal["adam", "adamw"] = "adamw"
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
+    lr: Annotated[float, Range(gt=0, le=10)] = 1e-3
+    weight_decay: Annotated[float, Range(ge=0, le=10)] = 1e-4
     schedule: Literal["cosine", "step", "constant"] = "cosine"
-    warmup_steps: int = 100
-    step_every: int = 1000
-    step_gamma: float = 0.5
-    min_lr_ratio: float = 0.01
-    grad_clip_norm: float | None = 5.0
+    warmup_steps: NonNegativeInt = 100
+    step_every: PositiveInt = 1000
+    step_gamma: Annotated[float, Range(gt=0, le=1)] = 0.5
+    min_lr_ratio: Probability = 0.01
+    grad_clip_norm: Annotated[float, Range(gt=0, le=1e6)] | None = 5.0  # null: no clipping
 
     def __post_init__(self) -> None:
-        checks = (
-            ("lr", self.lr > 0, "positive"),
-            ("weight_decay", self.weight_decay >= 0, ">= 0"),
-            ("warmup_steps", self.warmup_steps >= 0, ">= 0"),
-            ("step_every", self.step_every > 0, "positive"),
-            ("step_gamma", 0 < self.step_gamma <= 1, "in (0, 1]"),
-            ("min_lr_ratio", 0 <= self.min_lr_ratio <= 1, "in [0, 1]"),
-            (
-                "grad_clip_norm",
-                self.grad_clip_norm is None or self.grad_clip_norm > 0,
-                "positive (or null: off)",
-            ),
-        )
-        for name, holds, rule in checks:
-            value = getattr(self, name)
-            if not holds or (isinstance(value, float) and not math.isfinite(value)):
-                raise ConfigError(f"optim.{name} must be {rule}, got {value}")
+        check_ranges(self, key="optim")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,55 +119,42 @@ class TrainConfig:
     init_from: str | None = None  # an earlier run: start from its best (else last) model weights
     augment: dict[str, Any] = dataclasses.field(default_factory=dict)
     optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
-    segment_frames: int | None = None  # default 128 frames; or give segment_seconds
-    segment_seconds: float | None = None
+    segment_frames: PositiveInt | None = None  # default 128 frames; or give segment_seconds
+    segment_seconds: Seconds | None = None
     crop: Literal["head", "random"] = "random"
-    short_crop_share: float = 0.0  # share of training crops cut shorter, down to short_crop_min_seconds
-    short_crop_min_seconds: float = 0.2
+    short_crop_share: Probability = 0.0  # share of training crops cut shorter, down to short_crop_min_seconds
+    short_crop_min_seconds: Seconds = 0.2
     sampler: Literal["shuffle", "balanced", "labeled_unlabeled"] = "shuffle"
-    labeled_per_batch: int = 0  # with sampler labeled_unlabeled; 0 = half the batch
-    batch_size: int = 32
-    epochs: int = 30
-    max_steps: int | None = None
-    max_minutes: float | None = None  # stop after this much training; a cosine decays by time too
-    validate_every: int = 0
-    checkpoint_every: int = 200
+    labeled_per_batch: NonNegativeInt = 0  # with sampler labeled_unlabeled; 0 = half the batch
+    batch_size: PositiveInt = 32
+    epochs: PositiveInt = 30
+    max_steps: PositiveInt | None = None
+    max_minutes: Annotated[float, Range(gt=0, le=1e6)] | None = (
+        None  # stop after this much training; a cosine decays by time too
+    )
+    validate_every: NonNegativeInt = 0
+    checkpoint_every: PositiveInt = 200
     metric: str = "lwlrap"
-    patience: int = 0
-    predict_hop_frames: int | None = None  # default half a segment; or give hop_seconds
-    hop_seconds: float | None = None
+    patience: NonNegativeInt = 0
+    predict_hop_frames: PositiveInt | None = None  # default half a segment; or give hop_seconds
+    hop_seconds: Seconds | None = None
     predict_aggregate: Literal["mean_probability", "mean_logit", "max"] = "mean_probability"
     predict_coverage: Literal["auto", "cover", "head"] = "auto"  # auto: head when crop is head
-    seed: int = 0
+    seed: NonNegativeInt = 0
     device: str = "auto"
     amp: bool = True
     compile: bool = False  # torch.compile the training model (see benchmarks/train_speed.py)
-    num_workers: int = 0
+    num_workers: NonNegativeInt = 0
     sync_batchnorm: bool = True
     tensorboard: bool = False
     report: bool = True  # write report/report.html and curves.png at the end (off for sweeps)
 
     def __post_init__(self) -> None:
-        for name in ("batch_size", "epochs", "checkpoint_every"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("segment_frames", "segment_seconds", "predict_hop_frames", "hop_seconds"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise ConfigError(f"{name} must be positive, got {value}")
+        check_ranges(self)
+        check_device(self.device)
         for frames, seconds in (("segment_frames", "segment_seconds"), ("predict_hop_frames", "hop_seconds")):
             if getattr(self, frames) is not None and getattr(self, seconds) is not None:
                 raise ConfigError(f"give {frames} or {seconds}, not both")
-        if self.validate_every < 0 or self.patience < 0 or self.num_workers < 0 or self.labeled_per_batch < 0:
-            raise ConfigError("validate_every, patience, num_workers and labeled_per_batch must be >= 0")
-        if self.max_steps is not None and self.max_steps <= 0:
-            raise ConfigError(f"max_steps must be positive (or null: no limit), got {self.max_steps}")
-        if self.max_minutes is not None and not (self.max_minutes > 0 and math.isfinite(self.max_minutes)):
-            raise ConfigError(f"max_minutes must be positive (or null: no limit), got {self.max_minutes}")
-        if not 0.0 <= self.short_crop_share <= 1.0:
-            raise ConfigError(f"short_crop_share must be in [0, 1], got {self.short_crop_share}")
-        if self.short_crop_min_seconds <= 0:
-            raise ConfigError(f"short_crop_min_seconds must be positive, got {self.short_crop_min_seconds}")
 
     def segmenting(self, frames_per_second: float) -> Segmenting:
         """The run's segment settings in frames of a front-end with ``frames_per_second``.

@@ -43,7 +43,7 @@ from typing import Literal
 
 import numpy as np
 
-from earmark.config import ConfigError
+from earmark.config import ConfigError, NonNegativeInt, check_ranges
 from earmark.data.labels import LabelError, Labels
 from earmark.data.loaders._common import logger, read_csv_rows, read_name_list
 from earmark.data.loaders.base import register_loader
@@ -81,11 +81,14 @@ class CrowdOptions:
     judgments: str
     audio_root: str
     mode: Literal["one_worker", "majority", "all"] = "one_worker"
-    seed: int = 0
+    seed: NonNegativeInt = 0
     class_names: str | None = None
     class_aliases: Mapping[str, str] = dataclasses.field(default_factory=dict)
     fold_pattern: str | None = None
     split: str = "all"
+
+    def __post_init__(self) -> None:
+        check_ranges(self, key="crowd")
 
 
 def normalise_class_name(name: str) -> str:

@@ -22,10 +22,11 @@ import dataclasses
 import json
 import zipfile
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 
-from earmark.config import ConfigError
+from earmark.config import Range, check_ranges
 from earmark.data.labels import LabelError, Labels
 from earmark.data.loaders._common import logger, require_file
 from earmark.data.loaders.base import register_loader
@@ -56,11 +57,10 @@ class OpenMicOptions:
     class_map: str
     train_split: str
     test_split: str
-    threshold: float = 0.5
+    threshold: Annotated[float, Range(gt=0, le=1)] = 0.5
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.threshold <= 1.0:
-            raise ConfigError(f"threshold must be in (0, 1], got {self.threshold}")
+        check_ranges(self, key="openmic")
 
 
 def _load_arrays(path: Path) -> dict[str, np.ndarray]:
