@@ -24,7 +24,7 @@ ROOT = "earmark"
 # import each other both ways). A top-level module or package missing here fails the test: give
 # it a layer when adding it.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("io", "config", "registry", "batch", "inference", "metrics"),  # foundation: no data flow
+    ("errors", "io", "config", "registry", "batch", "inference", "metrics"),  # foundation: no data flow
     # signal level: audio decoding, front-ends, the feature store (imports nothing above config);
     # the loaders below read audio suffixes and describe precomputed embeddings with its configs
     ("features",),

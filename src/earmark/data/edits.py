@@ -44,7 +44,7 @@ from typing import Literal, TextIO
 import numpy as np
 
 from earmark.data.labels import LabelError, Labels
-from earmark.io import atomic_open
+from earmark.io import CsvWriter, atomic_open, escape_cells, unescape_cell
 
 __all__ = [
     "ACTIONS",
@@ -209,7 +209,7 @@ def read_edits(path: str | Path) -> list[LabelEdit]:
         first = next(rows, None)
         if first is None:
             raise EditError(f"{path} is empty; expected a header {','.join(EDIT_COLUMNS)}")
-        header = [name.strip() for name in first[1]]
+        header = [unescape_cell(name.strip()) for name in first[1]]
         absent = [name for name in _REQUIRED if name not in header]
         if absent:
             raise EditError(
@@ -223,7 +223,7 @@ def read_edits(path: str | Path) -> list[LabelEdit]:
                 continue
             if len(row) != len(header):
                 raise EditError(f"{path}, line {line}: {len(row)} cells, the header has {len(header)}")
-            cell = {name: row[index] for name, index in column.items()}
+            cell = {name: unescape_cell(row[index]) for name, index in column.items()}
             edits.append(
                 LabelEdit(
                     clip=cell["clip"],
@@ -277,9 +277,9 @@ def write_edits(path: str | Path, edits: Iterable[LabelEdit]) -> Path:
     for number, edit in enumerate(rows, start=1):
         _check_fields(edit, f"cannot write {path}, edit {number}: ")
     with atomic_open(path, "w", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
+        writer = CsvWriter(handle)
         writer.writerow(EDIT_COLUMNS)
-        writer.writerows(edit.row() for edit in rows)
+        writer.writerows(escape_cells(edit.row()) for edit in rows)  # spreadsheet-safe text
     return path
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from earmark.io import unescape_cell
 from earmark.metrics._common import ClassScores, UndefinedMetricError
 
 __all__ = ["UNGROUPED", "GroupValue", "group_columns", "group_means", "metric_by_group", "read_group_map"]
@@ -168,13 +169,13 @@ def read_group_map(path: str | Path) -> dict[str, str | list[str]]:
     if path.suffix == ".csv":
         import csv
 
-        with open(path, encoding="utf-8", newline="") as handle:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
             reader = csv.DictReader(handle)
             if reader.fieldnames is None or not {"class", "group"} <= set(reader.fieldnames):
                 raise ValueError(f"{path}: a group CSV needs the columns 'class' and 'group'")
             mapping: dict[str, list[str]] = {}
             for row in reader:
-                mapping.setdefault(row["class"], []).append(row["group"])
+                mapping.setdefault(unescape_cell(row["class"]), []).append(unescape_cell(row["group"]))
         return {name: groups[0] if len(groups) == 1 else groups for name, groups in mapping.items()}
     if path.suffix in (".json", ".yaml", ".yml"):
         import yaml

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from earmark.data.labels import LabelError
 from earmark.features.audio import AUDIO_SUFFIXES
+from earmark.io import unescape_cell
 
 __all__ = [
     "CsvRow",
@@ -73,7 +74,7 @@ def read_csv_rows(
         header = next(reader, None)
         if header is None:
             raise LabelError(f"{path}: {what} is empty; expected a header with {', '.join(required)}")
-        header = [name.strip() for name in header]
+        header = [unescape_cell(name.strip()) for name in header]
         missing = [name for name in required if name not in header]
         if missing:
             raise LabelError(
@@ -92,7 +93,7 @@ def read_csv_rows(
                     f"{path}, line {reader.line_num}: {len(cells)} cells for {len(header)} columns "
                     "(is a cell holding the separator left unquoted?)"
                 )
-            values = [c.strip() for c in cells] if strip else cells
+            values = [unescape_cell(c.strip() if strip else c) for c in cells]  # see earmark.io
             rows.append((reader.line_num, dict(zip(header, values, strict=True))))
     return header, rows
 

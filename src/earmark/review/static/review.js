@@ -118,8 +118,10 @@
       .flatMap((entry) => entry.edits);
   }
 
+  // spreadsheet-safe text, as earmark.io writes it: a leading ' before = + - @ tab CR '
   function csvCell(value) {
-    const text = String(value === undefined || value === null ? "" : value);
+    let text = String(value === undefined || value === null ? "" : value);
+    if (/^[=+\-@\t\r']/.test(text)) text = "'" + text;
     return /[",\r\n]/.test(text) ? '"' + text.replace(/"/g, '""') + '"' : text;
   }
 
