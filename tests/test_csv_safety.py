@@ -406,3 +406,29 @@ def test_predict_csv_quotes_hostile_paths_and_tags(tmp_path, monkeypatch):
     assert {unescape_cell(row[0]) for row in rows} == {str(Path("=audio") / "-tone.wav")}
     assert sorted(unescape_cell(row[2]) for row in rows) == sorted(hostile_names)
     assert all(_is_number(row[3]) for row in rows)
+
+
+# ------------------------------------------------------------------ label edits and the CSV loader
+def test_label_edits_round_trip_hostile_text(tmp_path):
+    from earmark.data.edits import LabelEdit, read_edits, write_edits
+
+    # edit fields are stripped, so only hostile text without surrounding white space is kept
+    texts = [text for text in HOSTILE if text == text.strip()]
+    edits = [LabelEdit(clip=text, class_name="=cls", action="add", who="@me", why=text) for text in texts]
+    path = write_edits(tmp_path / "label-edits.csv", edits)
+    assert _formula_cells(path) == []
+    assert read_edits(path) == edits
+
+
+def test_the_csv_loader_reads_escaped_cells_back(tmp_path):
+    from earmark.data.loaders._common import read_csv_rows
+    from earmark.io import CsvWriter
+
+    path = tmp_path / "table.csv"
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = CsvWriter(handle)
+        writer.writerow(["path", "labels"])
+        writer.writerow([escape_cell("=a.wav"), escape_cell("-dog")])
+    header, rows = read_csv_rows(path, ["path", "labels"], what="a test table")
+    assert header == ["path", "labels"]
+    assert rows[0][1] == {"path": "=a.wav", "labels": "-dog"}
