@@ -248,7 +248,7 @@ PREVIOUS = b"previous content, must survive\n"
 # appended line by line (a resumed run trims it to its checkpoint), a feature store appends
 # frames and a progress log and renames its frames file when finished, and the search's SQLite
 # database keeps its own journal.
-BY_DESIGN = re.compile(r"(^|/)(metrics\.jsonl|frames\.f16|frames\.partial|progress\.jsonl|study\.db.*)$")
+BY_DESIGN = re.compile(r"(^|/)(metrics\.jsonl|frames\.f16(\.partial)?|progress\.jsonl|study\.db.*)$")
 
 
 @dataclass(frozen=True)
