@@ -193,6 +193,14 @@ def test_labeled_unlabeled_batches():
         LabeledUnlabeledBatches(np.ones(5, bool), labeled_per_batch=2, unlabeled_per_batch=2, seed=0)
 
 
+def test_labeled_unlabeled_batches_without_unlabeled_clips_fill_with_labeled_ones(prepared, tmp_path, caplog):
+    # a filter stage that kept every clip leaves nothing to mix in: the stage still trains
+    trainer = Trainer(config(prepared, sampler="labeled_unlabeled", labeled_per_batch=4), tmp_path / "run")
+    assert trainer.train_loader.sampler.m == 0
+    assert trainer.train_loader.sampler.k == trainer.config.batch_size
+    assert "has no unlabeled clip" in caplog.text
+
+
 def test_training_with_labeled_and_unlabeled_batches_resumes_exactly(prepared, tmp_path):
     labels = read_labels(prepared / "labels.csv")
     source = np.where(np.arange(labels.num_clips) % 3 == 0, "unlabeled", "curated").astype(object)

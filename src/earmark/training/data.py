@@ -12,6 +12,7 @@ crops an uninterrupted one would have, whatever the number of loader workers.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import warnings
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Literal
@@ -27,6 +28,8 @@ from earmark.inference import Segmenting
 
 if TYPE_CHECKING:
     from earmark.training.config import TrainConfig
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "BalancedSampler",
@@ -305,9 +308,17 @@ class TrainLoader:
         # one, or a run resumed mid-epoch would see other dropout masks than an uninterrupted one
         generator = torch.Generator().manual_seed(config.seed)
         if config.sampler == "labeled_unlabeled":
+            labeled = labels.source != "unlabeled"
             k = config.labeled_per_batch or max(1, config.batch_size // 2)
+            if labeled.all():  # e.g. a filter stage that kept every clip: nothing to mix in
+                logger.warning(
+                    "sampler labeled_unlabeled: the selection has no unlabeled clip; every batch "
+                    "holds %d labeled clips",
+                    config.batch_size,
+                )
+                k = config.batch_size
             batches = LabeledUnlabeledBatches(
-                labels.source != "unlabeled",
+                labeled,
                 labeled_per_batch=k,
                 unlabeled_per_batch=config.batch_size - k,
                 seed=config.seed,
