@@ -25,7 +25,7 @@ Phases (``--phase``), each writing JSON under ``--out`` and skipping runs alread
     folds, plus the embedding front-end's CPU-seconds per clip).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/aisfx_finetune.py --phase tune
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/aisfx_finetune.py --phase cv --backbone-lr-scale 0.1
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/aisfx_finetune.py --phase cv
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ from earmark.training.trainer import Trainer
 
 FOLDS = (1, 2, 3, 4, 5)
 TUNE_FOLD = 1  # tuning uses this fold's training folds (2-5) only
-TUNE_SCALES = (0.1, 1.0)
+TUNE_SCALES = (0.01, 0.1)
 RECIPE = Path("recipes/esc10_aisfx_finetune.yaml")
 EMBEDDING_RECIPE = Path("recipes/esc10_aisfx.yaml")
 BENCH: dict[str, Any] = {"device": "cpu", "num_workers": 0, "report": False, "checkpoint_every": 100_000}
@@ -272,13 +272,18 @@ def main() -> None:
     )
     parser.add_argument("--out", default="runs/aisfx_finetune", help="where runs and results go")
     parser.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
-    parser.add_argument("--backbone-lr-scale", type=float, default=0.1, help="cv: the chosen scale")
+    parser.add_argument(
+        "--backbone-lr-scale", type=float, default=None, help="cv: the chosen scale (default: the recipe's)"
+    )
     parser.add_argument("--folds", type=int, nargs="+", default=list(FOLDS), help="cv: folds to run")
     args = parser.parse_args()
     torch.set_num_threads(1)
     prepare(args)
+    recipe = load_yaml(RECIPE)
     if args.epochs is None:
-        args.epochs = int(load_yaml(RECIPE)["epochs"])
+        args.epochs = int(recipe["epochs"])
+    if args.backbone_lr_scale is None:
+        args.backbone_lr_scale = float(recipe["model_options"]["backbone_lr_scale"])
     tune(args) if args.phase == "tune" else cv(args)
 
 
