@@ -602,8 +602,21 @@ def run_bad_inputs(world: World, tally: Tally, *, quick: bool, jobs: int) -> Non
 
 
 # --------------------------------------------------------------------------- (b) kill points
+TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp")
+
+
 def files_of(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    """Every file under ``folder`` but earmark.io's temporary files (see :func:`temporaries`)."""
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not TEMPORARY.match(p.name)
+    }
+
+
+def temporaries(folder: Path) -> list[str]:
+    """earmark.io temporary files left under ``folder`` (a kill mid-write leaves one)."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if TEMPORARY.match(p.name))
 
 
 def unreadable(folder: Path) -> list[str]:
@@ -759,8 +772,11 @@ def kill_train(world: World, tally: Tally, *, quick: bool) -> None:
             if expected.shape != got.shape or not np.array_equal(expected, got):
                 gap = float(np.abs(expected - got).max()) if expected.shape == got.shape else float("inf")
                 differences.append(f"{split} scores differ by up to {gap:.2e}")
+        left = temporaries(base / run_dir)
         if damaged or differences:
             tally.add("kill + resume: train", name, "data_lost", f"{how}; damaged {damaged}; {differences}")
+        elif left:
+            tally.add("kill + resume: train", name, "other", f"{how}; scores identical, but left {left}")
         else:
             tally.add("kill + resume: train", name, "ok", f"{how}; valid and test scores bit-identical")
 
@@ -1055,7 +1071,7 @@ def attack_formulas(world: World, tally: Tally, *, quick: bool) -> None:
     audio = base / "audio"
     write_tone(audio / "=cmd" / "@SUM(1).wav", duration_seconds=0.5)
     write_tone(audio / "+rain" / "-2+3.wav", frequency_hz=900.0, duration_seconds=0.5)
-    (base / "tags.txt").write_text("".join(f"{f}\n" for f in FORMULAS))
+    (base / "tags.txt").write_text("".join(f"{f}\n" for f in (*FORMULAS, "rock")))
     with (base / "clip_tags.csv").open("w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["clip_id", "tag"])
@@ -1127,8 +1143,8 @@ def attack_formulas(world: World, tally: Tally, *, quick: bool) -> None:
                 ],
                 folder,
             )
-        if ran.code != 0:
-            tally.add(category, name, *classify(ran))
+        if ran.code != 0:  # the case could not be tried: not a defence
+            tally.add(category, name, "other", f"the command failed: {classify(ran)[1]}")
             continue
         cells = formula_cells(folder)
         if cells:
