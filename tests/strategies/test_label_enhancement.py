@@ -94,7 +94,7 @@ def test_options_are_checked():
         build_strategy("label_enhancement", SPEC, {"teacher_run": "r", "percent": 120})
     with pytest.raises(ConfigError, match="exactly one"):
         build_strategy("le_mean_teacher", SPEC, {"teacher_run": "r"})
-    with pytest.raises(ConfigError, match=r"alpha \(the EMA decay\) must be in \[0, 1\]"):
+    with pytest.raises(ConfigError, match=r"le_mean_teacher\.alpha must be in \[0, 1\], got 2\.0"):
         build_strategy("le_mean_teacher", SPEC, {"teacher_run": "r", "gamma": 10, "alpha": 2.0})
     with pytest.raises(ConfigError, match=r"unknown config key strategy\.le_mean_teacher\.missing"):
         build_strategy("le_mean_teacher", SPEC, {"teacher_run": "r", "gamma": 10, "missing": "mask"})
@@ -253,7 +253,7 @@ def test_a_student_trains_on_the_enhanced_table_it_writes(teacher_run, tmp_path,
     # what the Trainer trains on is the written table, and it equals enhance_labels on the teacher's scores
     assert written.equals(trainer.splits["train"])
     teacher = load_run(run)
-    scores = trainer.score(teacher.model, train, teacher.segmenting)
+    scores = trainer.evaluator.score(teacher.model, train, teacher.segmenting)
     expected, flagged = enhance_labels(train, scores, share=0.25)
     assert written.equals(expected)
     assert len(read_audit(tmp_path / "student" / "enhancement.csv")) == int(flagged.sum()) > 0

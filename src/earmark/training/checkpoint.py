@@ -9,6 +9,7 @@ before any of it runs.
 from __future__ import annotations
 
 import pickle
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from earmark.errors import EarmarkError
 from earmark.io import atomic_open
 from earmark.spec import TaggingSpec
 
-__all__ = ["UnsafeCheckpointError", "load_checkpoint", "save_checkpoint"]
+__all__ = ["UnsafeCheckpointError", "capture_state", "load_checkpoint", "restore_state", "save_checkpoint"]
 
 
 class UnsafeCheckpointError(EarmarkError):
@@ -54,3 +55,15 @@ def load_checkpoint(path: str | Path, spec: TaggingSpec | None = None) -> dict[s
         spec.check_compatible(stored, what=f"checkpoint {path}")
     payload["spec"] = stored
     return payload
+
+
+def capture_state(parts: Mapping[str, Any]) -> dict[str, Any]:
+    """``state_dict()`` of each named part (model, optimizer, ...); None for an absent part."""
+    return {name: None if part is None else part.state_dict() for name, part in parts.items()}
+
+
+def restore_state(parts: Mapping[str, Any], payload: Mapping[str, Any]) -> None:
+    """Load each named part from ``payload`` (:func:`capture_state`'s output); absent ones are skipped."""
+    for name, part in parts.items():
+        if part is not None and payload.get(name) is not None:
+            part.load_state_dict(payload[name])

@@ -135,6 +135,26 @@ class SegmentDataset(Dataset[tuple[np.ndarray, int, int]]):
         self._annotated = torch.from_numpy(labels.annotated.astype(np.float32))
         self._labeled = torch.from_numpy(labels.source != "unlabeled")
 
+    @classmethod
+    def for_training(
+        cls, stores: StoreSet, labels: Labels, config: TrainConfig, segmenting: Segmenting, frame_rate: float
+    ) -> SegmentDataset:
+        """The training crops a config asks for (``crop``, ``short_crop_*``, ``seed``).
+
+        Warns when the segment is far longer than the longest clip (see
+        :func:`warn_if_segment_dwarfs_clips`).
+        """
+        warn_if_segment_dwarfs_clips(stores, labels, segmenting, frame_rate)
+        return cls(
+            stores,
+            labels,
+            segment_frames=segmenting.segment_frames,
+            policy=config.crop,
+            seed=config.seed,
+            short_crop_share=config.short_crop_share,
+            short_crop_min_frames=round(config.short_crop_min_seconds * frame_rate),
+        )
+
     def set_epoch(self, epoch: int) -> None:
         """Crops of epoch ``epoch`` (called by the Trainer)."""
         self.epoch = epoch

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 from earmark.config import ConfigError
 from earmark.io import write_text_atomic
 
-__all__ = ["RunLog", "read_log"]
+__all__ = ["RunLog", "StepTiming", "read_log"]
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +95,39 @@ class RunLog:
         if not self.path.exists():
             return []
         return read_log(self.path)
+
+
+class StepTiming:
+    """Seconds this process waited for batches and computed steps, and the clips it trained on."""
+
+    def __init__(self) -> None:
+        self.data_seconds = 0.0
+        self.step_seconds = 0.0
+        self.clips = 0
+
+    def add(self, waited_from: float, computing_from: float, clips: int) -> float:
+        """Count one step that waited from ``waited_from`` and computed from ``computing_from``.
+
+        Returns the time now: the next step waits from here.
+        """
+        now = time.perf_counter()
+        self.data_seconds += computing_from - waited_from
+        self.step_seconds += now - computing_from
+        self.clips += clips
+        return now
+
+    def as_dict(self) -> dict[str, float]:
+        """The three counters, as the log rows carry them."""
+        return {"data_seconds": self.data_seconds, "step_seconds": self.step_seconds, "clips": self.clips}
+
+    def throughput(self) -> dict[str, float | None]:
+        """The counters, clips per busy second and the share of it spent waiting for data."""
+        busy = self.data_seconds + self.step_seconds
+        return {
+            **self.as_dict(),
+            "clips_per_second": self.clips / busy if busy else None,
+            "data_wait_share": self.data_seconds / busy if busy else None,
+        }
 
 
 def read_log(path: Path) -> list[dict[str, Any]]:

@@ -5,20 +5,21 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import yaml
 from torch import nn
 
-from earmark.config import ConfigError, from_dict, load_yaml
+from earmark.config import ConfigError, dump_yaml, from_dict, load_yaml
 from earmark.features.frontend import frames_per_second
 from earmark.inference import Segmenting
 from earmark.spec import TaggingSpec
 from earmark.training.checkpoint import load_checkpoint
 from earmark.training.config import TrainConfig
 
-__all__ = ["LoadedRun", "checkpoint_path", "load_initial_weights", "load_run"]
+__all__ = ["LoadedRun", "checkpoint_path", "load_initial_weights", "load_run", "model_checkpoint"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +41,22 @@ class LoadedRun:
         if device is None:
             device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         return self.segmenting.score(self.model.to(device), clips, device=device)
+
+
+def model_checkpoint(
+    spec: TaggingSpec, config: TrainConfig, segmenting: Segmenting, model: nn.Module, **extra: Any
+) -> dict[str, Any]:
+    """What a checkpoint holds for :func:`load_run`: spec, resolved config, segmenting, weights.
+
+    ``extra`` adds entries (the step, the validation value; a resumable state's optimizer...).
+    """
+    return {
+        "spec": spec.to_dict(),
+        "config": dump_yaml(config),
+        "segmenting": segmenting.to_dict(),
+        "model": model.state_dict(),
+        **extra,
+    }
 
 
 def checkpoint_path(run: Path, checkpoint: str = "best") -> Path:

@@ -15,7 +15,14 @@ from torch import nn
 
 from earmark.training.config import TrainConfig
 
-__all__ = ["TrainingClock", "build_optimizer", "build_scheduler", "lr_factor", "parameter_groups"]
+__all__ = [
+    "TrainingClock",
+    "build_optimizer",
+    "build_scheduler",
+    "count_steps",
+    "lr_factor",
+    "parameter_groups",
+]
 
 
 class TrainingClock:
@@ -41,6 +48,12 @@ class TrainingClock:
     def out_of_time(self) -> bool:
         """Whether the budget is spent."""
         return self.budget is not None and self.seconds > self.budget
+
+
+def count_steps(config: TrainConfig, steps_per_epoch: int) -> int:
+    """Optimizer steps of a run: ``epochs`` epochs, capped by ``max_steps``."""
+    steps = config.epochs * steps_per_epoch
+    return min(steps, config.max_steps) if config.max_steps else steps
 
 
 def lr_factor(config: TrainConfig, total_steps: int, clock: TrainingClock) -> Callable[[int], float]:
