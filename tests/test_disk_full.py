@@ -460,43 +460,12 @@ def record_of(name: str, world: World) -> Record:
     return _RECORDS[name]
 
 
-def _cases(defects: dict[str, str]) -> list[Any]:
-    return [
-        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=defects[name]))
-        if name in defects
-        else name
-        for name in CASES
-    ]
-
-
-NOT_ATOMIC = {
-    "predict_csv": "predict --out *.csv writes with open() in earmark/cli/predict_cmd.py, not earmark.io",
-    "tags_to_labels": "the groups file (write_groups in earmark/tags/to_labels.py) is written with open()",
-    "review": "review snippets (soundfile.write, earmark/review/media.py) and spectrograms "
-    "(Path.write_bytes, earmark/review/page.py) are written past earmark.io",
-    "simulate_esc_mix": "esc-mix writes its mixtures (soundfile.write) and mixtures.csv (open()) "
-    "past earmark.io (earmark/data/simulate.py)",
-}
-DAMAGED = {
-    "predict_csv": "predict --out *.csv is written with open(): a full disk leaves no error and "
-    "the previous file overwritten (earmark/cli/predict_cmd.py)",
-    "review": "a rebuilt review page rewrites media/*.ogg with soundfile.write before its first "
-    "earmark.io write fails: the previous snippets are replaced, on a full disk cut short",
-    "simulate_esc_mix": "esc-mix rewrites the previous mixtures (soundfile.write) and mixtures.csv "
-    "(open()) past earmark.io; on a full disk they are cut short",
-}
-UNNAMED = (
-    "earmark.io does not add the file name to an OSError raised while writing or fsyncing the "
-    "temporary file (the kernel's ENOSPC has none), so the error line says only 'No space left on device'"
-)
-
-
-@pytest.mark.parametrize("name", _cases(NOT_ATOMIC))
+@pytest.mark.parametrize("name", list(CASES))
 def test_every_file_goes_through_earmark_io(name: str, world: World) -> None:
     assert record_of(name, world).bypassed == []
 
 
-@pytest.mark.parametrize("name", _cases(DAMAGED))
+@pytest.mark.parametrize("name", list(CASES))
 def test_a_full_disk_leaves_every_previous_file_intact(name: str, world: World) -> None:
     outcome = record_of(name, world).outcome
     assert outcome.failed, "no write reached earmark.io"
@@ -508,7 +477,7 @@ def test_a_full_disk_leaves_every_previous_file_intact(name: str, world: World) 
     assert outcome.leftovers == []
 
 
-@pytest.mark.parametrize("name", _cases(dict.fromkeys(CASES, UNNAMED)))
+@pytest.mark.parametrize("name", list(CASES))
 def test_a_full_disk_error_names_the_file(name: str, world: World) -> None:
     outcome = record_of(name, world).outcome
     assert outcome.failed, outcome.stderr

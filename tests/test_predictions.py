@@ -98,3 +98,11 @@ def test_align_mismatches_raise_naming_the_clip_or_class(rng):
         make(rng, clips=("a",), classes=("cat", "owl")).align(labels(["a"]))
     with pytest.raises(PredictionsError, match=r"clip 'b' of the labels has no prediction \(1 of 2"):
         make(rng, clips=("a",)).align(labels(["a", "b"]), allow_subset=False)
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 cut short", b"not a zip at all"])
+def test_an_empty_or_cut_npz_is_a_named_error(tmp_path, content):
+    path = tmp_path / "scores.npz"
+    path.write_bytes(content)
+    with pytest.raises(PredictionsError, match=r"scores\.npz: not a readable \.npz predictions file"):
+        Predictions.read(path)

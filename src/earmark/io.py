@@ -182,6 +182,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield temporary
         _fsync_file(temporary)
         _commit(temporary, target)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise _naming(error, target) from error
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
@@ -295,9 +298,19 @@ def _atomic_open(
             handle.flush()
             os.fsync(handle.fileno())
         _commit(temporary, target)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise _naming(error, target) from error
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def _naming(error: OSError, target: Path) -> OSError:
+    """``error`` with ``target`` as its file name when it has none (a write or fsync failing)."""
+    if error.filename is not None or error.errno is None:
+        return error
+    return type(error)(error.errno, error.strerror, str(target))
 
 
 def _create_temporary(target: Path) -> tuple[int, Path]:

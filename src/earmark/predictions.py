@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -168,6 +169,8 @@ class Predictions:
             raise PredictionsError(f"{path}: not a predictions file (missing array {error})") from None
         except PredictionsError as error:
             raise PredictionsError(f"{path}: {error}") from None
+        except (EOFError, OSError, ValueError, zipfile.BadZipFile) as error:  # empty, cut or foreign
+            raise PredictionsError(f"{path}: not a readable .npz predictions file ({error})") from None
 
     # ----------------------------------------------------------------- matching
     def check_spec(self, spec: TaggingSpec) -> None:

@@ -115,8 +115,9 @@ def _one_line_error(monkeypatch, capsys, *args: str) -> str:
             r"frontend.n_fft must be in \[16, 65536\], got 1",
         ),
         (("predict", "{tmp}", "--run", "{tmp}", "--top-k", "0"), r"--top-k must be in \[1, 100000\], got 0"),
-        (("audit", "missing", "--run", "{tmp}", "--per-class", "-1"), r"--per-class must be >= 0, got -1"),
-        (("audit", "missing", "--run", "{tmp}", "--limit", "-3"), r"--limit must be >= 0, got -3"),
+        (("audit", "missing", "--run", "{tmp}", "--per-class", "-1"), r"--per-class must be >= 1, got -1"),
+        (("audit", "missing", "--run", "{tmp}", "--per-class", "0"), r"--per-class must be >= 1, got 0"),
+        (("audit", "missing", "--run", "{tmp}", "--limit", "-3"), r"--limit must be >= 1, got -3"),
         (
             ("audit", "missing", "--run", "{tmp}", "--min-score", "nan"),
             r"--min-score must be a finite",

@@ -141,3 +141,15 @@ def test_label_table_bad_files(tmp_path):
         write_labels(small(), tmp_path / "labels.txt")
     with pytest.raises(LabelError, match="collides"):
         write_labels(Labels.from_lists(["a"], [["fold"]], ["fold"]), tmp_path / "l.csv")
+
+
+@pytest.mark.parametrize("duration", ["inf", "-1", "nan", "long"])
+def test_a_duration_that_is_not_finite_seconds_is_refused(tmp_path, duration):
+    path = tmp_path / "labels.csv"
+    path.write_text(f"clip_id,source,fold,duration_seconds,dog\na,curated,1,{duration},1\nb,curated,1,,0\n")
+    with pytest.raises(LabelError, match=rf"line 2: duration_seconds '{duration}' is not a finite number"):
+        read_labels(path)
+    path.write_text("clip_id,source,fold,duration_seconds,dog\na,curated,1,2.5,1\nb,curated,1,,0\n")
+    durations = read_labels(path).duration_seconds
+    assert durations[0] == 2.5
+    assert np.isnan(durations[1])

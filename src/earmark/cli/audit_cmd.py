@@ -30,8 +30,8 @@ def audit_missing_command(
 ) -> None:
     """Suspected missing labels: entries not labeled positive that the run's model scores high."""
     check_options(
-        ("--per-class", per_class, NON_NEGATIVE),
-        ("--limit", limit, NON_NEGATIVE),
+        ("--per-class", per_class, Range(ge=1)),  # leave it out for no cap
+        ("--limit", limit, Range(ge=1)),
         ("--min-score", min_score, Range(ge=0, le=1)),
         ("--show", show, NON_NEGATIVE),
     )

@@ -13,7 +13,7 @@ from earmark.cli.app import app, console, out
 from earmark.config import ConfigError, Range, check_options
 from earmark.features.audio import AUDIO_SUFFIXES, AudioError
 from earmark.features.frontend import build_frontend
-from earmark.io import CsvWriter, escape_cell, write_text_atomic
+from earmark.io import CsvWriter, atomic_open, escape_cell, write_text_atomic
 
 
 def _audio_files(paths: list[Path]) -> list[Path]:
@@ -68,7 +68,7 @@ def predict_command(
     if out_path.suffix == ".json":
         write_text_atomic(out_path, json.dumps(results, indent=2, ensure_ascii=False))
     else:
-        with open(out_path, "w", encoding="utf-8", newline="") as handle:
+        with atomic_open(out_path, "w", newline="") as handle:
             writer = CsvWriter(handle)
             writer.writerow(["path", "rank", "tag", "score"])
             for row in results:

@@ -27,7 +27,7 @@ import soundfile
 
 from earmark.data.labels import Labels
 from earmark.features.audio import load_audio
-from earmark.io import CsvWriter, escape_cell, write_text_atomic
+from earmark.io import CsvWriter, atomic_open, atomic_path, escape_cell, write_text_atomic
 
 __all__ = [
     "ESC10_TO_ESC50",
@@ -272,7 +272,10 @@ def mix_clips(
             if peak > 0.99:
                 mixture *= 0.99 / peak
             relative = Path("audio") / split / f"{split}{index:05d}.flac"
-            soundfile.write(out / relative, mixture.astype(np.float32), sample_rate, subtype="PCM_16")
+            with atomic_path(out / relative) as temporary:
+                soundfile.write(
+                    temporary, mixture.astype(np.float32), sample_rate, subtype="PCM_16", format="FLAC"
+                )
             fold = index % train_folds + 1 if split == "train" else train_folds + 1
             labels = ",".join(names[j] for j in sorted(chosen.tolist()))
             rows.append(  # text cells spreadsheet-safe, the fold a plain number
@@ -285,7 +288,7 @@ def mix_clips(
             )
         counts[split] = wanted
     table = out / "mixtures.csv"
-    with open(table, "w", encoding="utf-8", newline="") as handle:
+    with atomic_open(table, "w", newline="") as handle:
         writer = CsvWriter(handle)
         writer.writerow(["path", "labels", "fold", "mixed_from"])
         writer.writerows(rows)

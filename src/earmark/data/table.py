@@ -123,7 +123,7 @@ def read_labels(path: str | Path) -> Labels:
         clip_ids.append(unescape_cell(row[0]))
         sources.append(unescape_cell(row[1]))
         folds.append(_parse_int(row[2], path, i, "fold"))
-        durations.append(float(row[3]) if row[3] else np.nan)
+        durations.append(_parse_duration(row[3], path, i))
         for j, cell in enumerate(row[len(META_COLUMNS) :]):
             value = _CELL.get(cell.strip())
             if value is None:
@@ -150,6 +150,22 @@ def _parse_int(cell: str, path: Path, row: int, column: str) -> int:
         return int(cell) if cell else -1
     except ValueError:
         raise LabelError(f"{path}, line {row + 2}: {column} {cell!r} is not an integer") from None
+
+
+def _parse_duration(cell: str, path: Path, row: int) -> float:
+    """A clip's duration in seconds: empty for unknown, else a finite number >= 0."""
+    if not cell.strip():
+        return float("nan")
+    try:
+        value = float(cell)
+    except ValueError:
+        value = float("nan")
+    if not (np.isfinite(value) and value >= 0):
+        raise LabelError(
+            f"{path}, line {row + 2}: duration_seconds {cell!r} is not a finite number of seconds >= 0 "
+            "(leave it empty when unknown)"
+        )
+    return value
 
 
 def _read_npz(path: Path) -> Labels:

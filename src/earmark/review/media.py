@@ -19,6 +19,7 @@ import numpy as np
 import soundfile
 
 from earmark.features.audio import AudioError, load_audio
+from earmark.io import atomic_path
 
 __all__ = ["AudioFormat", "Snippet", "resolve_audio_path", "spectrogram_png", "write_snippet"]
 
@@ -83,7 +84,10 @@ def write_snippet(
     container, subtype = _SUBTYPE[audio_format]
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        soundfile.write(str(target), np.clip(samples, -1.0, 1.0), rate, format=container, subtype=subtype)
+        with atomic_path(target) as temporary:
+            soundfile.write(
+                str(temporary), np.clip(samples, -1.0, 1.0), rate, format=container, subtype=subtype
+            )
     except (RuntimeError, soundfile.LibsndfileError) as error:
         raise AudioError(target, f"cannot be written as {audio_format} ({error})") from error
     return Snippet(

@@ -47,6 +47,7 @@ logger = logging.getLogger(__name__)
 
 _ASSETS = ("review.js", "review.css", "favicon.svg")
 _MEDIA_NAME = re.compile(r"^c\d{4,}\.(ogg|wav|png)$")
+_MEDIA_KEYS = ("audio", "spectrogram")  # a clip's entries that name a file in media/
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,9 +182,8 @@ def build_review(
     root = Path(audio_root).expanduser().resolve() if audio_root is not None else None
     media = out / "media"
     media.mkdir(parents=True, exist_ok=True)
-    for stale in media.iterdir():
-        if _MEDIA_NAME.match(stale.name):
-            stale.unlink()
+    # an earlier page's media go only once this page is written (a failed rebuild keeps them)
+    earlier_media = {path for path in media.iterdir() if _MEDIA_NAME.match(path.name)}
     clips: dict[str, dict[str, Any]] = {}
     for item in items:
         if item.clip not in clips:
@@ -205,6 +205,11 @@ def build_review(
         "notes": notes,
     }
     _write_files(out, data)
+    used = {
+        media / Path(info[kind]).name for info in clips.values() for kind in _MEDIA_KEYS if info.get(kind)
+    }
+    for stale in earlier_media - used:
+        stale.unlink(missing_ok=True)
     for note in notes:
         logger.warning(note)
     return ReviewPage(out, out / "index.html", len(items), len(clips), tuple(notes))
@@ -295,7 +300,7 @@ def _clip_media(
         if fps:
             frames = frames[: max(1, round(min(seconds, max_seconds) * fps))]
         try:
-            (media / f"{stem}.png").write_bytes(spectrogram_png(frames))
+            write_bytes_atomic(media / f"{stem}.png", spectrogram_png(frames))
             info["spectrogram"] = f"media/{stem}.png"
             if info["seconds"] is None and fps:
                 info["seconds"] = round(len(frames) / fps, 3)

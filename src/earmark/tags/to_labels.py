@@ -229,7 +229,7 @@ def write_groups(categories: Mapping[str, str], path: str | Path) -> Path:
     """Write target → category as a ``class,group`` CSV (``earmark evaluate --groups``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8", newline="") as handle:
+    with atomic_open(path, "w", newline="") as handle:
         writer = CsvWriter(handle)
         writer.writerow(["class", "group"])
         writer.writerows(escape_cells([name, group]) for name, group in categories.items())
