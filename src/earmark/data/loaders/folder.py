@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from earmark.data.labels import LabelError, Labels
 from earmark.data.loaders.base import register_loader
 from earmark.data.manifest import Manifest
 from earmark.features.audio import AUDIO_SUFFIXES
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["FolderOptions", "load_folder"]
 
@@ -65,8 +68,12 @@ def load_folder(options: FolderOptions) -> Manifest:
         if name in class_names:
             raise LabelError(f"folder {folder}: class {name!r} comes from two folders")
         class_names.append(name)
+        found_before = len(clip_ids)
         for path in sorted(folder.iterdir()):
-            if path.suffix.lower() not in AUDIO_SUFFIXES or not path.is_file():
+            if path.suffix.lower() not in AUDIO_SUFFIXES:
+                continue
+            if not path.is_file():  # a dangling symlink, a FIFO, a folder named like audio
+                logger.warning("folder layout: %s is not a regular file; left out", path)
                 continue
             fold = -1
             if fold_re is not None:
@@ -80,6 +87,13 @@ def load_folder(options: FolderOptions) -> Manifest:
             classes.append([name])
             paths.append(path.resolve())
             folds.append(fold)
+        if len(clip_ids) == found_before:
+            logger.warning(
+                "folder layout: %s holds no audio file (%s); class %r has no clip",
+                folder,
+                " ".join(sorted(AUDIO_SUFFIXES)),
+                name,
+            )
     if not clip_ids:
         raise LabelError(f"folder layout: no audio files under {root}")
     labels = Labels.from_lists(
