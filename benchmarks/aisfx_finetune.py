@@ -59,7 +59,7 @@ from earmark.training.trainer import Trainer
 
 FOLDS = (1, 2, 3, 4, 5)
 TUNE_FOLD = 1  # tuning uses this fold's training folds (2-5) only
-TUNE_SCALES = (0.01, 0.1)
+TUNE_SCALES = (0.0, 0.01, 0.1)  # 0: the pretrained network frozen
 RECIPE = Path("recipes/esc10_aisfx_finetune.yaml")
 EMBEDDING_RECIPE = Path("recipes/esc10_aisfx.yaml")
 BENCH: dict[str, Any] = {"device": "cpu", "num_workers": 0, "report": False, "checkpoint_every": 100_000}
