@@ -19,7 +19,7 @@ from earmark.config import ConfigError, from_dict
 from earmark.features import LogMelConfig
 from earmark.features.aisfx import Aisfx, AisfxConfig, AisfxMel, AisfxMelConfig, AisfxUnavailableError
 from earmark.models import build_model
-from earmark.models.aisfx_cnn import AisfxCnnTagger, block_counts, cut_blocks
+from earmark.models.aisfx_cnn import AisfxCnnConfig, AisfxCnnTagger, block_counts, cut_blocks
 from earmark.spec import TaggingSpec
 from earmark.training.config import TrainConfig
 from earmark.training.schedule import build_optimizer
@@ -91,18 +91,24 @@ def test_a_spec_of_another_front_end_is_refused_with_the_fix():
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"block_hop_frames": 0}, "block_hop_frames must lie between 1 and 100"),
-        ({"block_hop_frames": 101}, "block_hop_frames must lie between 1 and 100"),
+        ({"block_hop_frames": 0}, r"block_hop_frames must be in \[1, 100\], got 0"),
+        ({"block_hop_frames": 101}, r"block_hop_frames must be in \[1, 100\], got 101"),
         ({"backbone_lr_scale": -0.1}, r"backbone_lr_scale must be in \[0, 1\]"),
         ({"backbone_lr_scale": 2.0}, r"backbone_lr_scale must be in \[0, 1\]"),
         ({"backbone_batchnorm": "running"}, "backbone_batchnorm"),
         ({"base_channels": 32}, "base_channels must be 64 with pretrained weights"),
         ({"pretrained": False, "base_channels": 0}, "base_channels must be positive"),
     ],
+    ids=["hop0", "hop101", "scale-", "scale2", "batchnorm", "width_pretrained", "width0"],
 )
 def test_bad_options_are_refused_by_name(options, message):
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(ConfigError, match=f"model 'aisfx_cnn': {message}"):
         build_model("aisfx_cnn", SPEC, options)
+
+
+def test_a_directly_built_config_checks_its_batch_norm_mode():
+    with pytest.raises(ConfigError, match="backbone_batchnorm must be 'frozen' or 'train', got 'running'"):
+        AisfxCnnConfig(backbone_batchnorm="running")  # type: ignore[arg-type]
 
 
 def test_missing_package_names_the_install_command(monkeypatch):

@@ -95,20 +95,11 @@ class AisfxCnnConfig(HeadConfig):
     base_channels: Channels = PRETRAINED_BASE_CHANNELS
 
     def __post_init__(self) -> None:
-        super().__post_init__()
-        if not 1 <= self.block_hop_frames <= BLOCK_FRAMES:
-            raise ConfigError(
-                f"block_hop_frames must lie between 1 and {BLOCK_FRAMES} (one block), "
-                f"got {self.block_hop_frames}"
-            )
-        if not 0.0 <= self.backbone_lr_scale <= 1.0:
-            raise ConfigError(f"backbone_lr_scale must be in [0, 1], got {self.backbone_lr_scale}")
+        super().__post_init__()  # the ranges declared above
         if self.backbone_batchnorm not in ("frozen", "train"):
             raise ConfigError(
                 f"backbone_batchnorm must be 'frozen' or 'train', got {self.backbone_batchnorm!r}"
             )
-        if self.base_channels <= 0:
-            raise ConfigError(f"base_channels must be positive, got {self.base_channels}")
         if self.pretrained and self.base_channels != PRETRAINED_BASE_CHANNELS:
             raise ConfigError(
                 f"base_channels must be {PRETRAINED_BASE_CHANNELS} with pretrained weights, got "
