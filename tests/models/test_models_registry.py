@@ -24,6 +24,7 @@ def test_the_registry_holds_every_model_of_the_design() -> None:
         "resnet",
         "se_resnet",
         "mobilenet",
+        "aisfx_cnn",
         "attention_mil",
         "linear",
         "mlp",
@@ -32,7 +33,9 @@ def test_the_registry_holds_every_model_of_the_design() -> None:
 
 
 def test_unknown_model_lists_the_valid_names() -> None:
-    with pytest.raises(ConfigError, match="unknown model 'vgg'; known models: attention_mil, cnn, crnn"):
+    with pytest.raises(
+        ConfigError, match="unknown model 'vgg'; known models: aisfx_cnn, attention_mil, cnn, crnn"
+    ):
         build_model("vgg", LOGMEL64)
 
 

@@ -284,7 +284,7 @@ def test_the_line_is_the_stage_line(study, tmp_path):
 def test_a_filter_that_keeps_nothing_and_a_stage_after_a_failed_one(study, tmp_path):
     stages = [
         {"name": "stage1", "kind": "train", "train": {"data": {"train_sources": ["curated"]}, "epochs": 1}},
-        {"name": "filter", "kind": "filter", "model_from": "stage1", "rule": "threshold", "threshold": 2.0},
+        {"name": "filter", "kind": "filter", "model_from": "stage1", "rule": "threshold", "threshold": 1.0},
         {"name": "stage2", "kind": "train", "labels_from": "filter"},
     ]
     with pytest.raises(

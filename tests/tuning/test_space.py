@@ -60,10 +60,16 @@ def test_apply_params_writes_nested_keys_without_touching_the_recipe():
         ({"low": 1.0, "high": 2.0, "log": True, "step": 0.5}, r"log-scaled or stepped, not both"),
         ({"choices": []}, r"space\.epochs: choices must list at least one value"),
         ({"choices": [1, 1]}, r"space\.epochs: choices repeat a value"),
-        ({"low": "1e-4", "high": 1.0}, r"space\.epochs\.low must be"),
+        ({"low": "tiny", "high": 1.0}, r"space\.epochs\.low must be"),
         ("1..5", r"space\.epochs must be \{low, high"),
     ],
 )
 def test_bad_ranges_name_their_key(spec, message):
     with pytest.raises(ConfigError, match=message):
         SearchSpace.from_config_dict({"epochs": spec})
+
+
+def test_a_bound_written_as_a_string_yaml_leaves_unparsed_is_a_number():
+    # YAML 1.1 reads 1e-4 (no dot) as a string; the config loader takes it as the number it spells
+    space = SearchSpace.from_config_dict({"optim.lr": {"low": "1e-4", "high": 1.0e-2, "log": True}})
+    assert space.parameters["optim.lr"].low == pytest.approx(1e-4)

@@ -28,10 +28,18 @@ format of :mod:`earmark.data.edits`).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from earmark.audit.noisy import NOISY_METHODS
-from earmark.config import ConfigError
+from earmark.config import (
+    ConfigError,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    Probability,
+    Range,
+    check_ranges,
+)
 
 __all__ = [
     "KINDS",
@@ -94,10 +102,10 @@ class SelectStage(StageOptions):
     """
 
     sources: tuple[str, ...] = ("noisy",)
-    per_class: int = 50
+    per_class: Annotated[int, Range(ge=1)] = 50
     by: Literal["duration", "score", "random"] = "duration"
     model_from: str | None = None
-    seed: int = 0
+    seed: NonNegativeInt = 0
 
     references: ClassVar[dict[str, tuple[str, ...]]] = {
         "labels_from": ("select", "filter", "relabel"),
@@ -105,6 +113,7 @@ class SelectStage(StageOptions):
     }
 
     def __post_init__(self) -> None:
+        check_ranges(self)
         if self.per_class < 1:
             raise ConfigError(f"per_class must be at least 1, got {self.per_class}")
         if (self.by == "score") != (self.model_from is not None):
@@ -119,12 +128,13 @@ class OutOfFold:
     expression whose first group keys clips kept in one fold (e.g. twins cut from one recording).
     """
 
-    folds: int = 5
-    seed: int = 0
+    folds: Annotated[int, Range(ge=2, le=1000)] = 5
+    seed: NonNegativeInt = 0
     train: dict[str, Any] = dataclasses.field(default_factory=dict)
     groups: str | None = None
 
     def __post_init__(self) -> None:
+        check_ranges(self)
         if self.folds < 2:
             raise ConfigError(f"out_of_fold.folds must be at least 2, got {self.folds}")
 
@@ -146,16 +156,16 @@ class FilterStage(StageOptions):
     out_of_fold: OutOfFold | None = None
     sources: tuple[str, ...] = ("noisy",)
     rule: Literal["top_k", "threshold", "rank"] = "top_k"
-    k: int = 5
-    threshold: float | None = None
-    quantile: float | None = None
-    flag_top: int | float | None = None
-    flag_above: float | None = None
+    k: Annotated[int, Range(ge=1)] = 5
+    threshold: Probability | None = None
+    quantile: Probability | None = None
+    flag_top: Annotated[int | float, Range(gt=0)] | None = None  # a count, or a share below 1
+    flag_above: NonNegativeFloat | None = None
     method: str = "calibrated_margin"
-    junk_below: float = 0.25
+    junk_below: Probability = 0.25
     rejected: Literal["unlabeled", "blacklist"] = "unlabeled"
     reduce_labels: bool = True
-    rounds: int = 1
+    rounds: Annotated[int, Range(ge=1, le=100)] = 1
 
     references: ClassVar[dict[str, tuple[str, ...]]] = {
         "labels_from": ("select", "filter", "relabel"),
@@ -163,6 +173,7 @@ class FilterStage(StageOptions):
     }
 
     def __post_init__(self) -> None:
+        check_ranges(self)
         if (self.model_from is None) == (self.out_of_fold is None):
             raise ConfigError("a filter needs exactly one of model_from (a train stage) and out_of_fold")
         if self.rule == "top_k" and self.k < 1:
@@ -196,14 +207,15 @@ class Take:
     table: str | None = None
     layout: str | None = None
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
-    folds: tuple[int, ...] = ()
+    folds: tuple[Annotated[int, Range(ge=0, le=1_000_000)], ...] = ()
     sources: tuple[str, ...] = ()
     source: Literal["curated", "noisy", "unlabeled"] | None = None
-    keep_per_class: int = 0
-    seed: int = 0
+    keep_per_class: NonNegativeInt = 0
+    seed: NonNegativeInt = 0
     unmatched: Literal["drop", "keep"] = "drop"
 
     def __post_init__(self) -> None:
+        check_ranges(self)
         if (self.table is None) == (self.layout is None):
             raise ConfigError("take needs exactly one of table (a label table) and layout (a loader)")
         if self.keep_per_class < 0:
@@ -215,11 +227,12 @@ class Split:
     """Folds ``first_fold, first_fold + 1, ...`` for the clips of ``sources``, in ``shares`` (seeded)."""
 
     sources: tuple[str, ...] = ("curated",)
-    shares: tuple[float, ...] = (8.0, 1.0, 1.0)
-    seed: int = 1994
-    first_fold: int = 1
+    shares: tuple[PositiveFloat, ...] = (8.0, 1.0, 1.0)
+    seed: NonNegativeInt = 1994
+    first_fold: Annotated[int, Range(ge=0, le=1_000_000)] = 1
 
     def __post_init__(self) -> None:
+        check_ranges(self)
         if len(self.shares) < 2 or any(s <= 0 for s in self.shares):
             raise ConfigError(f"split.shares needs at least two positive shares, got {list(self.shares)}")
 
@@ -239,6 +252,7 @@ class RelabelStage(StageOptions):
     }
 
     def __post_init__(self) -> None:
+        check_ranges(self)
         if self.take is None and self.split is None and not self.edits and not self.edits_from:
             raise ConfigError("a relabel stage needs take, split, edits or edits_from")
 

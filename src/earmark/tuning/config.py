@@ -15,9 +15,18 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from earmark.config import ConfigError, apply_overrides, from_dict, load_yaml, to_dict
+from earmark.config import (
+    ConfigError,
+    NonNegativeInt,
+    Range,
+    apply_overrides,
+    check_ranges,
+    from_dict,
+    load_yaml,
+    to_dict,
+)
 from earmark.training.config import TrainConfig, check_group_pattern
 from earmark.training.resolve import resolve
 from earmark.tuning.space import SearchSpace, apply_params
@@ -52,19 +61,20 @@ class TuneConfig:
     """
 
     space: SearchSpace = dataclasses.field(default_factory=SearchSpace)
-    trials: int = 20
+    trials: Annotated[int, Range(ge=1, le=1_000_000)] = 20
     metric: str | None = None
     direction: str = "maximize"
     objective_split: str = "valid"
-    inner_folds: int = 0
-    valid_fraction: float = 0.0
+    inner_folds: Annotated[int, Range(ge=0, le=1000)] = 0
+    valid_fraction: Annotated[float, Range(ge=0, lt=1)] = 0.0
     group_pattern: str | None = None
     pruner: Literal["median", "none"] = "median"
-    startup_trials: int = 5
-    warmup_validations: int = 0
-    seed: int = 0
+    startup_trials: NonNegativeInt = 5
+    warmup_validations: NonNegativeInt = 0
+    seed: NonNegativeInt = 0
 
     def __post_init__(self) -> None:
+        check_ranges(self, key="tune")
         if not self.space.parameters:
             raise ConfigError(
                 "tune.space is empty; add a dotted key such as optim.lr: {low: 1.0e-4, high: 1.0e-2}"
