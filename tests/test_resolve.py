@@ -109,13 +109,6 @@ def test_a_bad_nested_option_fails_resolution_naming_the_key(options: dict[str, 
         resolve(config)
 
 
-def test_nested_strategy_options_are_filled_in_full() -> None:
-    written = {"strategy": "consistency", "strategy_options": {"specaugment": {"freq_masks": 2}}}
-    views = resolve(from_dict(TrainConfig, written)).strategy_options["specaugment"]
-    assert set(views) == field_names(AUGMENTATIONS.entry("specaugment").config_class)
-    assert views["freq_masks"] == 2
-
-
 @pytest.mark.parametrize(("options", "message"), BAD_OPTIONS)
 def test_a_recipe_file_with_a_bad_nested_option_fails_at_load_naming_file_and_key(
     tmp_path: Path, options: dict[str, Any], message: str
