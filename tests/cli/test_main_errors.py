@@ -136,6 +136,26 @@ def _one_line_error(monkeypatch, capsys, *args: str) -> str:
             ),
             r"--bootstrap must be in \[0, 1000000\], got -1",
         ),
+        (("tags", "categorize", "{tmp}/t.txt", "--score-level", "1.5"), r"--score-level must be in \[0, 1\]"),
+        (
+            ("tags", "collapse", "{tmp}/t.txt", "--vocabulary", "{tmp}/v.txt", "--percentile", "0"),
+            r"--percentile must be positive and < 100, got 0",
+        ),
+        (("tags", "lookup", "rock", "--mapping", "{tmp}/m.csv", "--limit", "-1"), r"--limit must be >= 0"),
+        (
+            (
+                "tags",
+                "to-labels",
+                "{tmp}/c.csv",
+                "--mapping",
+                "{tmp}/m.csv",
+                "--out",
+                "{tmp}/l.csv",
+                "--min-count",
+                "nan",
+            ),
+            r"--min-count must be a finite number",
+        ),
     ],
 )
 def test_bad_values_are_one_line_naming_the_key(monkeypatch, capsys, tmp_path, args, message):

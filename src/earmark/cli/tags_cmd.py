@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from earmark.cli.app import app, console, out
+from earmark.config import NON_NEGATIVE, Range, check_options
 from earmark.data.table import write_labels
 from earmark.io import write_text_atomic
 from earmark.tags import (
@@ -50,6 +51,7 @@ tags_app = typer.Typer(
 )
 app.add_typer(tags_app, name="tags")
 
+SCORE_LEVEL = Range(ge=0, le=1)  # a Jaro-Winkler similarity
 ScoreLevel = Annotated[
     float, typer.Option("--score-level", help="Jaro-Winkler threshold of typo correction (inclusive)")
 ]
@@ -79,6 +81,7 @@ def categorize_command(
     score_level: ScoreLevel = DEFAULT_SCORE_LEVEL,
 ) -> None:
     """Put every tag in a category: genre, emotion, descriptive, number or junk."""
+    check_options(("--score-level", score_level, SCORE_LEVEL))
     categories = categorize_tags(normalize_tags(read_tag_list(tags_file)), score_level=score_level)
     per_category = Counter(c.category for c in categories)
     per_rule = Counter(f"{c.category}/{c.rule}" for c in categories)
@@ -151,6 +154,11 @@ def collapse_command(
     batch_size: Annotated[int, typer.Option(help="texts per embedding batch")] = 256,
 ) -> None:
     """Collapse tags onto a vocabulary by rules (stage II), embeddings (stage III) or both."""
+    check_options(
+        ("--score-level", score_level, SCORE_LEVEL),
+        ("--percentile", percentile, Range(gt=0, lt=100)),
+        ("--batch-size", batch_size, Range(ge=1, le=1_000_000)),
+    )
     targets = build_vocabulary(read_vocabulary(vocabulary))
     needs_model = method in ("embedding", "both")
     mapping = collapse_tags(
@@ -185,8 +193,7 @@ def lookup_command(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON lines instead of a table")] = False,
 ) -> None:
     """List the raw tags that went into one target, with the stage, rule and score of each."""
-    if limit < 0:
-        raise ValueError(f"--limit must be ≥ 0, got {limit}")
+    check_options(("--limit", limit, NON_NEGATIVE))
     rows = lookup(TagMapping.read_csv(mapping_file), target, stage=stage)
     shown = rows if limit == 0 else rows[:limit]
     if as_json:
@@ -227,6 +234,7 @@ def to_labels_command(
     ] = None,
 ) -> None:
     """Turn per-clip raw tags into a positives-only label table on the mapping's targets."""
+    check_options(("--min-count", min_count, Range(gt=0)))
     mapping = TagMapping.read_csv(mapping_file)
     result = tags_to_labels(
         read_clip_tags(clip_tags, separator=separator),
