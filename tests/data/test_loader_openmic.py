@@ -72,7 +72,7 @@ def test_threshold_option(openmic):
     keep = np.array([k != "999999_0" for k in arrays["sample_key"]])
     labels = load_dataset("openmic", {**options, "threshold": 0.9}).labels
     assert np.array_equal(labels.positive, arrays["Y_mask"][keep] & (arrays["Y_true"][keep] >= 0.9))
-    with pytest.raises(ConfigError, match=r"threshold must be in \(0, 1\]"):
+    with pytest.raises(ConfigError, match=r"openmic\.threshold must be positive and <= 1, got 0\.0"):
         load_dataset("openmic", {**options, "threshold": 0.0})
 
 
