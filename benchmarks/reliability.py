@@ -7,7 +7,8 @@ classified:
   and prediction tables, bad option values, broken or 5,000-deep YAML, outputs that are
   directories, huge integers, unknown keys, ...): a *named error* exits non-zero with exactly
   one line starting with ``error:`` (or typer's usage box naming the option) and no traceback;
-  a *traceback* shows ``Traceback``; *accepted silently* exits 0 where an error was due;
+  a *traceback* shows ``Traceback``; *accepted silently* exits 0 where an error was due (an
+  exit 0 that logs a warning, a reported skip, counts as named);
   *other* is anything else (a crash by signal, a time-out, several or no ``error:`` lines).
 - **kill points**: ``prepare`` (real ESC-10 clips) and ``train`` are killed with SIGKILL at
   several moments, then run again (``train --resume``); *data lost* counts a resumed result
@@ -226,6 +227,9 @@ def classify(ran: Ran) -> tuple[str, str]:
         last = [line for line in text.strip().splitlines() if line.strip()][-1:]
         return "traceback", (last[0].strip() if last else "")[:240]
     if ran.code == 0:
+        warned = [line.strip() for line in text.splitlines() if "WARNING" in line]
+        if warned:  # a documented skip, reported on the console: counted with the named outcomes
+            return "named", "reported skip: " + warned[0][:200]
         return "silent", "exit 0"
     if ran.code in (-999, -998):
         return "other", ran.stderr.strip()[-200:]
