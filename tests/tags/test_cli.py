@@ -171,4 +171,4 @@ def test_user_errors_print_one_line(monkeypatch, capsys, files, tmp_path):
     err = run_main(monkeypatch, capsys, "tags", "lookup", "[red]x[/red]", "--mapping", mapping_path)
     assert "'[red]x[/red]' is not a target" in err
     err = run_main(monkeypatch, capsys, "tags", "lookup", "rock", "--mapping", mapping_path, "--limit", "-1")
-    assert "--limit must be ≥ 0" in err
+    assert "--limit must be >= 0, got -1" in err
