@@ -211,9 +211,10 @@ class Trainer:
         # keep the later model (a coarse metric on few clips ties often, the first is less trained)
         (value,) = broadcast_values([values[self.config.metric]], self.context)
         improved = value >= self.best_value
-        self.best_value, self.bad_validations = (
-            (value, 0) if improved else (self.best_value, self.bad_validations + 1)
-        )
+        if improved:
+            self.best_value, self.bad_validations = value, 0
+        else:
+            self.bad_validations += 1
         if self.context.is_main:
             if improved:
                 extra = {"step": self.step, self.config.metric: value}
