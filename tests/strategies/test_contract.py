@@ -30,6 +30,15 @@ CASES = [
         False,
     ),
     ("supervised", {"enhance": ENHANCE}, ["bce"], False),
+    ("asymmetric", {"missing": "negative"}, ["asl"], False),
+    (
+        "asymmetric",
+        {"missing": "mask", "gamma_positive": 1.0, "gamma_negative": 2.0, "clip": 0.0},
+        ["asl"],
+        False,
+    ),
+    ("generalized_ce", {}, ["lq"], False),
+    ("generalized_ce", {"missing": "negative", "q": 0.3}, ["lq"], False),
     (
         "mean_teacher",
         {"alpha": 0.9, "rampup_steps": 0, "teacher_view": "specaugment"},

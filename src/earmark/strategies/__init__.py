@@ -1,6 +1,8 @@
 """Strategies: how labels become a loss. Importing this package registers them all."""
 
+from earmark.strategies import asymmetric as asymmetric
 from earmark.strategies import consistency, label_enhancement, le_mean_teacher, mean_teacher, supervised
+from earmark.strategies import robust as robust
 from earmark.strategies.base import (
     STRATEGIES,
     Strategy,
