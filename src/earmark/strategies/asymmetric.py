@@ -27,11 +27,9 @@ from typing import Annotated, ClassVar, Literal
 import torch
 from torch import nn
 
-from earmark.batch import Batch
 from earmark.config import Range, check_ranges
-from earmark.spec import TaggingSpec
-from earmark.strategies.base import Strategy, register_strategy
-from earmark.strategies.supervised import supervised_targets
+from earmark.strategies.base import check_entry_shapes, register_strategy, weighted_mean
+from earmark.strategies.supervised import EntryLossStrategy
 
 __all__ = ["Asymmetric", "AsymmetricConfig", "asymmetric_loss"]
 
@@ -71,11 +69,7 @@ def asymmetric_loss(
     finite gradients for any finite logit: every log is a log-sigmoid or bounded below by
     ``log m``.
     """
-    if logits.shape != targets.shape or logits.shape != weights.shape:
-        raise ValueError(
-            f"logits {tuple(logits.shape)}, targets {tuple(targets.shape)} and weights "
-            f"{tuple(weights.shape)} must have one shape"
-        )
+    check_entry_shapes(logits, targets, weights)
     log_p = nn.functional.logsigmoid(logits)
     log_not_p = nn.functional.logsigmoid(-logits)
     positive = torch.exp(gamma_positive * log_not_p) * log_p
@@ -88,36 +82,19 @@ def asymmetric_loss(
     focus = torch.where(above, torch.where(above, shifted, torch.ones_like(shifted)) ** gamma_negative, 0.0)
     negative = focus * log_not_shifted
     per_entry = -(targets * positive + (1.0 - targets) * negative)
-    return (per_entry * weights).sum() / weights.sum().clamp_min(1.0)
+    return weighted_mean(per_entry, weights)
 
 
 @register_strategy("asymmetric")
-class Asymmetric(Strategy):
-    """The asymmetric loss of Ridnik et al. (ICCV 2021) on labeled clips."""
+class Asymmetric(EntryLossStrategy):
+    """The asymmetric loss of Ridnik et al. (ICCV 2021) on labeled clips: ``{"asl", "total"}``."""
 
     config_class: ClassVar[type] = AsymmetricConfig
     config: AsymmetricConfig
+    loss_name = "asl"
 
-    def __init__(self, spec: TaggingSpec, config: AsymmetricConfig) -> None:
-        super().__init__(spec, config)
-
-    def losses(
-        self,
-        batch: Batch,
-        student: nn.Module,
-        teacher: nn.Module | None,
-        step: int,
-        generator: torch.Generator,
-    ) -> dict[str, torch.Tensor]:
-        """``{"asl", "total"}`` of the student's logits (draws nothing from ``generator``)."""
-        targets, weights = supervised_targets(batch, missing=self.config.missing)
-        logits = student(batch.features, batch.lengths)
-        asl = asymmetric_loss(
-            logits,
-            targets,
-            weights,
-            gamma_positive=self.config.gamma_positive,
-            gamma_negative=self.config.gamma_negative,
-            clip=self.config.clip,
-        )
-        return {"asl": asl, "total": asl}
+    def entry_loss(self, logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """:func:`asymmetric_loss` with the config's γ+, γ− and clip."""
+        c = self.config
+        gammas = {"gamma_positive": c.gamma_positive, "gamma_negative": c.gamma_negative}
+        return asymmetric_loss(logits, targets, weights, **gammas, clip=c.clip)

@@ -25,7 +25,16 @@ from earmark.spec import TaggingSpec
 from earmark.strategies.context import TrainingContext
 from earmark.strategies.enhancer import EnhanceConfig, LabelEnhancer
 
-__all__ = ["STRATEGIES", "Strategy", "TrainingContext", "build_strategy", "masked_bce", "register_strategy"]
+__all__ = [
+    "STRATEGIES",
+    "Strategy",
+    "TrainingContext",
+    "build_strategy",
+    "check_entry_shapes",
+    "masked_bce",
+    "register_strategy",
+    "weighted_mean",
+]
 
 
 class Strategy(ABC):
@@ -124,12 +133,22 @@ def masked_bce(
     An entry of weight 0 contributes nothing, whatever its target; with every weight 0 the
     loss is 0 (and still part of the graph).
     """
+    check_entry_shapes(logits, targets, weights)
+    per_entry = nn.functional.binary_cross_entropy_with_logits(
+        logits, targets, reduction="none", pos_weight=pos_weight
+    )
+    return weighted_mean(per_entry, weights)
+
+
+def check_entry_shapes(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> None:
+    """``ValueError`` unless a per-entry loss's three ``(batch, classes)`` inputs share one shape."""
     if logits.shape != targets.shape or logits.shape != weights.shape:
         raise ValueError(
             f"logits {tuple(logits.shape)}, targets {tuple(targets.shape)} and weights "
             f"{tuple(weights.shape)} must have one shape"
         )
-    per_entry = nn.functional.binary_cross_entropy_with_logits(
-        logits, targets, reduction="none", pos_weight=pos_weight
-    )
+
+
+def weighted_mean(per_entry: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """The mean of ``per_entry`` over the entries with non-zero weight (0 when every weight is 0)."""
     return (per_entry * weights).sum() / weights.sum().clamp_min(1.0)

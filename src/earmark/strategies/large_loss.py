@@ -192,6 +192,8 @@ class LargeLoss(Strategy):
 
     def _remembered(self, batch: Batch) -> torch.Tensor:
         """Bool ``(batch, classes)``: the entries LL-Cp corrected in earlier steps."""
+        if not self._corrected:  # every mode but correct_permanent, and its first steps
+            return torch.zeros(batch.positive.shape, dtype=torch.bool, device=batch.positive.device)
         mask = torch.zeros(batch.positive.shape, dtype=torch.bool)
         for row, clip in enumerate(batch.clip_ids):
             for index in self._corrected.get(clip, ()):

@@ -29,11 +29,9 @@ from typing import Annotated, ClassVar, Literal
 import torch
 from torch import nn
 
-from earmark.batch import Batch
 from earmark.config import Range, check_ranges
-from earmark.spec import TaggingSpec
-from earmark.strategies.base import Strategy, register_strategy
-from earmark.strategies.supervised import supervised_targets
+from earmark.strategies.base import check_entry_shapes, register_strategy, weighted_mean
+from earmark.strategies.supervised import EntryLossStrategy
 
 __all__ = ["GeneralizedCE", "GeneralizedCEConfig", "lq_loss"]
 
@@ -60,39 +58,23 @@ def lq_loss(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor, 
     ``(1 − p^q) / q`` is computed as ``−expm1(q · log σ(z)) / q``: exact for small ``q`` and
     finite, with finite gradients, for any finite logit.
     """
-    if logits.shape != targets.shape or logits.shape != weights.shape:
-        raise ValueError(
-            f"logits {tuple(logits.shape)}, targets {tuple(targets.shape)} and weights "
-            f"{tuple(weights.shape)} must have one shape"
-        )
+    check_entry_shapes(logits, targets, weights)
     if not 0 < q <= 1:
         raise ValueError(f"q must be in (0, 1], got {q}")
     positive = -torch.expm1(q * nn.functional.logsigmoid(logits)) / q
     negative = -torch.expm1(q * nn.functional.logsigmoid(-logits)) / q
     per_entry = targets * positive + (1.0 - targets) * negative
-    return (per_entry * weights).sum() / weights.sum().clamp_min(1.0)
+    return weighted_mean(per_entry, weights)
 
 
 @register_strategy("generalized_ce")
-class GeneralizedCE(Strategy):
-    """The generalised cross-entropy (Lq) of Zhang and Sabuncu (NeurIPS 2018) on labeled clips."""
+class GeneralizedCE(EntryLossStrategy):
+    """The generalised cross-entropy (Lq) of Zhang and Sabuncu (NeurIPS 2018): ``{"lq", "total"}``."""
 
     config_class: ClassVar[type] = GeneralizedCEConfig
     config: GeneralizedCEConfig
+    loss_name = "lq"
 
-    def __init__(self, spec: TaggingSpec, config: GeneralizedCEConfig) -> None:
-        super().__init__(spec, config)
-
-    def losses(
-        self,
-        batch: Batch,
-        student: nn.Module,
-        teacher: nn.Module | None,
-        step: int,
-        generator: torch.Generator,
-    ) -> dict[str, torch.Tensor]:
-        """``{"lq", "total"}`` of the student's logits (draws nothing from ``generator``)."""
-        targets, weights = supervised_targets(batch, missing=self.config.missing)
-        logits = student(batch.features, batch.lengths)
-        lq = lq_loss(logits, targets, weights, q=self.config.q)
-        return {"lq": lq, "total": lq}
+    def entry_loss(self, logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """:func:`lq_loss` with the config's ``q``."""
+        return lq_loss(logits, targets, weights, q=self.config.q)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from abc import abstractmethod
 from typing import Annotated, ClassVar, Literal
 
 import torch
@@ -14,7 +15,7 @@ from earmark.spec import TaggingSpec
 from earmark.strategies.base import Strategy, masked_bce, register_strategy
 from earmark.strategies.enhancer import EnhanceConfig, check_enhance_masks
 
-__all__ = ["Supervised", "SupervisedConfig", "supervised_targets"]
+__all__ = ["EntryLossStrategy", "Supervised", "SupervisedConfig", "supervised_targets"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,9 +54,42 @@ def supervised_targets(
     return targets, weights
 
 
+class EntryLossStrategy(Strategy):
+    """A loss of every label entry of the labeled clips, named ``loss_name``.
+
+    Targets and weights come from :meth:`targets` (by default :func:`supervised_targets` with
+    the config's ``missing``); a subclass gives :meth:`entry_loss`, the weighted mean of its loss.
+    """
+
+    loss_name: ClassVar[str]
+
+    def losses(
+        self,
+        batch: Batch,
+        student: nn.Module,
+        teacher: nn.Module | None,
+        step: int,
+        generator: torch.Generator,
+    ) -> dict[str, torch.Tensor]:
+        """``{loss_name, "total"}`` of the student's logits (draws nothing from ``generator``)."""
+        targets, weights = self.targets(batch)
+        loss = self.entry_loss(student(batch.features, batch.lengths), targets, weights)
+        return {self.loss_name: loss, "total": loss}
+
+    def targets(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(targets, weights)``, each ``(batch, classes)``."""
+        return supervised_targets(batch, missing=self.config.missing)
+
+    @abstractmethod
+    def entry_loss(self, logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """The loss averaged over the entries of non-zero weight."""
+
+
 @register_strategy("supervised")
-class Supervised(Strategy):
+class Supervised(EntryLossStrategy):
     """Binary cross-entropy on labeled clips; B0 or B1 by ``missing``."""
+
+    loss_name = "bce"
 
     config_class: ClassVar[type] = SupervisedConfig
     config: SupervisedConfig
@@ -68,19 +102,12 @@ class Supervised(Strategy):
             )
         self._pos_weight = torch.tensor(config.class_weights) if config.class_weights else None
 
-    def losses(
-        self,
-        batch: Batch,
-        student: nn.Module,
-        teacher: nn.Module | None,
-        step: int,
-        generator: torch.Generator,
-    ) -> dict[str, torch.Tensor]:
-        """``{"bce", "total"}`` of the student's logits (draws nothing from ``generator``)."""
-        targets, weights = supervised_targets(
-            batch, missing=self.config.missing, label_smoothing=self.config.label_smoothing
-        )
-        logits = student(batch.features, batch.lengths)
+    def targets(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """:func:`supervised_targets` with the config's ``missing`` and ``label_smoothing``."""
+        smoothing = self.config.label_smoothing
+        return supervised_targets(batch, missing=self.config.missing, label_smoothing=smoothing)
+
+    def entry_loss(self, logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """:func:`~earmark.strategies.base.masked_bce`, ``class_weights`` on the positive terms."""
         pos_weight = None if self._pos_weight is None else self._pos_weight.to(logits.device)
-        bce = masked_bce(logits, targets, weights, pos_weight=pos_weight)
-        return {"bce": bce, "total": bce}
+        return masked_bce(logits, targets, weights, pos_weight=pos_weight)
