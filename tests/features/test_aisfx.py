@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import importlib
 import sys
 from pathlib import Path
 
@@ -27,24 +26,13 @@ from earmark.features.aisfx import (
 )
 from earmark.features.frontend import frames_per_second
 from earmark.features.store import FeatureStore
-from earmark.testing import write_tone
+from earmark.testing import aisfx_missing, write_tone
 from earmark.training.config import TrainConfig
 
 RATE = 44100
 
 
-def _aisfx_importable() -> bool:
-    try:
-        importlib.import_module("aisfx.models.cnn2d")
-    except ImportError:
-        return False
-    return True
-
-
-needs_aisfx = pytest.mark.skipif(
-    not _aisfx_importable(),
-    reason="the optional package aisfx is not importable; install it with `make install-aisfx`",
-)
+needs_aisfx = pytest.mark.skipif(aisfx_missing() is not None, reason=aisfx_missing() or "")
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -122,8 +110,8 @@ def test_missing_package_names_the_install_command(monkeypatch):
 
 @pytest.fixture(scope="module")
 def frontend() -> Aisfx:
-    if not _aisfx_importable():
-        pytest.skip("the optional package aisfx is not importable; install it with `make install-aisfx`")
+    if aisfx_missing() is not None:
+        pytest.skip(aisfx_missing() or "")
     return Aisfx(AisfxConfig(), device="cpu")
 
 

@@ -21,6 +21,7 @@ from earmark.features.aisfx import Aisfx, AisfxConfig, AisfxMel, AisfxMelConfig,
 from earmark.models import build_model
 from earmark.models.aisfx_cnn import AisfxCnnConfig, AisfxCnnTagger, block_counts, cut_blocks
 from earmark.spec import TaggingSpec
+from earmark.testing import aisfx_missing
 from earmark.training.config import TrainConfig
 from earmark.training.schedule import build_optimizer
 
@@ -34,18 +35,7 @@ SPEC = TaggingSpec(CLASSES, AisfxMelConfig(), segment_frames=100)
 TINY = {"pretrained": False, "base_channels": 4}
 
 
-def _aisfx_importable() -> bool:
-    try:
-        importlib.import_module("aisfx.models.cnn2d")
-    except ImportError:
-        return False
-    return True
-
-
-needs_aisfx = pytest.mark.skipif(
-    not _aisfx_importable(),
-    reason="the optional package aisfx is not importable; install it with `make install-aisfx`",
-)
+needs_aisfx = pytest.mark.skipif(aisfx_missing() is not None, reason=aisfx_missing() or "")
 
 
 def _noise(seconds: float, seed: int) -> np.ndarray:
@@ -56,8 +46,8 @@ def _noise(seconds: float, seed: int) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def pretrained() -> AisfxCnnTagger:
-    if not _aisfx_importable():
-        pytest.skip("the optional package aisfx is not importable; install it with `make install-aisfx`")
+    if aisfx_missing() is not None:
+        pytest.skip(aisfx_missing() or "")
     torch.manual_seed(0)
     model = build_model("aisfx_cnn", SPEC, {})
     assert isinstance(model, AisfxCnnTagger)

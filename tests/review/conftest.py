@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -89,10 +90,10 @@ def tone_page(tmp_path: Path) -> Path:
     return build_review(audit, prepared, tmp_path / "review", title="Review <b>bold</b>").directory
 
 
-@pytest.fixture
-def server(esc10_page: Path) -> Iterator[ReviewServer]:
-    """A review server on a free port over ``esc10_page``, stopped after the test."""
-    running = ReviewServer(esc10_page, esc10_page / "label-edits.csv", port=0)
+@contextmanager
+def _serving(page: Path) -> Iterator[ReviewServer]:
+    """A review server on a free port over ``page``, decisions into its label-edits.csv; stopped after."""
+    running = ReviewServer(page, page / "label-edits.csv", port=0)
     thread = threading.Thread(target=running.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
@@ -101,20 +102,20 @@ def server(esc10_page: Path) -> Iterator[ReviewServer]:
         running.shutdown()
         running.server_close()
         thread.join(timeout=10)
+
+
+@pytest.fixture
+def server(esc10_page: Path) -> Iterator[ReviewServer]:
+    """A review server over ``esc10_page``, stopped after the test."""
+    with _serving(esc10_page) as running:
+        yield running
 
 
 @pytest.fixture
 def tone_server(tone_page: Path) -> Iterator[ReviewServer]:
-    """A review server on a free port over ``tone_page`` (synthetic tones, no real data needed)."""
-    running = ReviewServer(tone_page, tone_page / "label-edits.csv", port=0)
-    thread = threading.Thread(target=running.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    """A review server over ``tone_page`` (synthetic tones, no real data needed)."""
+    with _serving(tone_page) as running:
         yield running
-    finally:
-        running.shutdown()
-        running.server_close()
-        thread.join(timeout=10)
 
 
 @pytest.fixture
