@@ -81,6 +81,11 @@ def newer_remedies(train_clips: int, epochs: int) -> dict[str, tuple[str, dict]]
     }
 
 
+def folder_name(method: str) -> str:
+    """The run folder of a method in a seed's cell: ``LE p=5%`` → ``LE_p5``, ``LL-R`` → ``LL_R``."""
+    return method.replace("-", "_").replace(" p=", "_p").rstrip("%")
+
+
 def fit(run_dir: Path, train_config: TrainConfig) -> None:
     if not (run_dir / "summary.json").exists():
         Trainer(train_config, run_dir).fit(resume=True)
@@ -159,10 +164,11 @@ def main() -> None:
             "flag_precision": {},
         }
         for percent in args.percents:
-            run_dir = cell / f"LE_p{percent:g}"
+            method = f"LE p={percent:g}%"
+            run_dir = cell / folder_name(method)
             options = {"teacher_run": str(b0), "percent": percent}
             fit(run_dir, config(prepared, labels_path, seed, args.epochs, "label_enhancement", options))
-            row["test"][f"LE p={percent:g}%"] = test_metrics(run_dir, truth)
+            row["test"][method] = test_metrics(run_dir, truth)
             enhanced = read_labels(run_dir / "enhanced_labels.csv")
             flagged = enhanced.missing & train_labels.missing
             row["flag_precision"][f"{percent:g}"] = (
@@ -170,7 +176,7 @@ def main() -> None:
             )
         if args.newer:
             for name, (strategy, options) in newer_remedies(len(folds[folds <= 3]), args.epochs).items():
-                run_dir = cell / name.replace("-", "_")
+                run_dir = cell / folder_name(name)
                 fit(run_dir, config(prepared, labels_path, seed, args.epochs, strategy, options))
                 row["test"][name] = test_metrics(run_dir, truth)
         results["seeds"].append(row)
@@ -189,7 +195,7 @@ def against_b0(out: Path, truth, seeds: int, methods: list[str]) -> dict[str, di
     def scores(method: str) -> np.ndarray:
         per_seed = []
         for seed in range(seeds):
-            folder = out / f"s{seed}" / method.replace("-", "_").replace(" p=", "_p").rstrip("%")
+            folder = out / f"s{seed}" / folder_name(method)
             predictions = Predictions.read(folder / "predictions" / "test.npz")
             order = {c: i for i, c in enumerate(predictions.clip_ids.tolist())}
             per_seed.append(predictions.scores[[order[c] for c in truth.clip_ids.tolist()]])
