@@ -7,7 +7,7 @@ import pytest
 from earmark.config import ConfigError
 from earmark.data.loaders import LOADERS, load_dataset
 
-LAYOUTS = ["audioset", "crowd", "csv", "esc50", "folder", "fsdkaggle2019", "openmic", "sonyc_ust"]
+LAYOUTS = ["audioset", "crowd", "csv", "esc50", "files", "folder", "fsdkaggle2019", "openmic", "sonyc_ust"]
 
 
 def test_every_layout_is_registered():

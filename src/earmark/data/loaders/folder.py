@@ -54,7 +54,10 @@ def load_folder(options: FolderOptions) -> Manifest:
     fold_re = _compile(options.fold_pattern, "fold_pattern") if options.fold_pattern else None
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not folders:
-        raise LabelError(f"folder layout: {root} has no class folders")
+        raise LabelError(
+            f"folder layout: {root} has no class folders; for labels in the file names use the "
+            "'files' layout (earmark prepare files --set 'pattern=^(?P<label>...)')"
+        )
     clip_ids: list[str] = []
     classes: list[list[str]] = []
     paths: list[Path] = []
