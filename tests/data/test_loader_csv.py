@@ -50,10 +50,48 @@ def test_positives_only_semicolons_and_audio_root(tmp_path):
     assert manifest.audio_paths.tolist() == ["/data/audio/x.wav", "/data/audio/clip.v2.wav"]
 
 
-def test_absolute_paths_inside_audio_root_give_relative_ids(tmp_path):
-    table = write_table(tmp_path, f"path,labels\n{tmp_path}/sub/a.wav,dog\n/elsewhere/b.wav,dog\n")
+def test_clip_ids_are_paths_relative_to_the_data_root(tmp_path):
+    table = write_table(tmp_path, f"path,labels\n{tmp_path}/sub/a.wav,dog\nsub/../c/b.wav,dog\n")
     labels = load_dataset("csv", {"table": table}).labels
-    assert labels.clip_ids.tolist() == ["sub/a", "/elsewhere/b"]
+    assert labels.clip_ids.tolist() == ["sub/a", "c/b"]
+    # ids are relative to the data root the user gives, whatever the CSV's folder
+    other = write_table(tmp_path, f"path,labels\n{tmp_path}/sub/a.wav,dog\n../c/b.wav,dog\n")
+    with pytest.raises(LabelError, match=r"line 3: path '../c/b.wav' is outside the data root"):
+        load_dataset("csv", {"table": other})
+    inner = write_table(tmp_path, f"path,labels\n{tmp_path}/sub/a.wav,dog\nc/b.wav,dog\n")
+    labels = load_dataset("csv", {"table": inner, "audio_root": str(tmp_path / "sub")}).labels
+    assert labels.clip_ids.tolist() == ["a", "c/b"]
+
+
+def test_a_path_outside_the_data_root_is_refused_unless_ids_come_from_a_column(tmp_path):
+    text = f"path,labels,key\n{tmp_path}/sub/a.wav,dog,k1\n/elsewhere/b.wav,dog,k2\n"
+    with pytest.raises(
+        LabelError, match=r"line 3: path '/elsewhere/b.wav' is outside the data root .*id_from"
+    ):
+        load_dataset("csv", {"table": write_table(tmp_path, text)})
+    manifest = load_dataset("csv", {"table": write_table(tmp_path, text), "id_from": "key"})
+    assert manifest.labels.clip_ids.tolist() == ["k1", "k2"]
+    assert manifest.audio_paths.tolist() == [f"{tmp_path}/sub/a.wav", "/elsewhere/b.wav"]
+    twice = "path,labels,key\na.wav,dog,k1\nb.wav,dog,k1\n"
+    with pytest.raises(LabelError, match=r"line 3: clip 'k1' \(path 'b.wav'\) is also on line 2"):
+        load_dataset("csv", {"table": write_table(tmp_path, twice), "id_from": "key"})
+    with pytest.raises(LabelError, match=r"has no column 'clip'"):
+        load_dataset("csv", {"table": write_table(tmp_path, twice), "id_from": "clip"})
+    with pytest.raises(LabelError, match=r"line 2: empty clip id in column 'key'"):
+        load_dataset(
+            "csv", {"table": write_table(tmp_path, "path,labels,key\na.wav,dog,\n"), "id_from": "key"}
+        )
+
+
+@pytest.mark.parametrize("joiner", [";", "|"])
+def test_a_likely_separator_without_a_configured_one_names_the_row(tmp_path, joiner):
+    text = f"path,labels\na.wav,cello\nb.wav,cello{joiner}bass clarinet\n"
+    with pytest.raises(LabelError, match=rf"line 3: label 'cello\{joiner}bass clarinet' holds '\{joiner}'"):
+        load_dataset("csv", {"table": write_table(tmp_path, text)})
+    split = load_dataset("csv", {"table": write_table(tmp_path, text), "separator": joiner}).labels
+    assert split.class_names == ("bass clarinet", "cello")
+    whole = load_dataset("csv", {"table": write_table(tmp_path, text), "separator": ","}).labels
+    assert whole.class_names == ("cello", f"cello{joiner}bass clarinet")
 
 
 def test_vocabulary_file(tmp_path):

@@ -1,23 +1,32 @@
 """Any data set as a CSV of ``path,labels`` (plus optional ``source`` and ``fold`` columns).
 
-``labels`` holds the clip's positive classes joined by ``separator`` (default ``,``: quote the
-cell, ``"dog,rain"``; or choose ``;`` and leave it unquoted). An empty cell is a clip with no
+``labels`` holds the clip's positive classes joined by ``separator``. Without a separator the
+default is ``,`` (quote the cell, ``"dog,rain"``), and a label holding ``;`` or ``|`` is refused
+naming its row: such a table most likely joins its labels with that character, and reading it
+with ``,`` would make one compound class (``cello;bass clarinet``). Set ``separator: ";"`` to
+split on it, or ``separator: ","`` to keep such names whole. An empty cell is a clip with no
 positive. ``annotation="complete"`` makes every class a row does not list an explicit negative;
 ``"positives_only"`` leaves it missing. A row whose ``source`` is ``unlabeled`` has nothing
 annotated and must list no label; other sources are ``curated`` (the default for an empty cell)
 and ``noisy``. ``fold`` is an integer (empty: ``-1``).
 
-Paths are relative to ``audio_root`` (default: the CSV's folder) or absolute; they are not
-checked here (``prepare`` names any missing file). The clip id is the path as written, relative
-to ``audio_root`` when it is absolute and inside it, without its suffix, with ``/`` separators;
-ids must be unique. The vocabulary is the sorted union of the labels, or the names listed in
-``classes`` (one per line), in which case any other label raises naming the row.
+Paths are relative to the data root, ``audio_root`` (default: the CSV's folder), or absolute;
+they are not checked here (``prepare`` names any missing file).
+
+Clip ids follow one rule: the audio path relative to the data root, without its extension,
+with ``/`` separators (``a/one.wav`` and ``<root>/a/one.wav`` both give ``a/one``). A path
+outside the data root is refused naming its row (set ``audio_root`` to a folder holding every
+file, or take the ids from a column). ``id_from: COLUMN`` takes each id from that column
+instead. Either way ids must be unique: a repeated one is refused naming both rows. The
+vocabulary is the sorted union of the labels, or the names listed in ``classes`` (one per
+line), in which case any other label raises naming the row.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path, PurePath
+import os
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -28,7 +37,7 @@ from earmark.data.loaders._common import parse_int, read_csv_rows, read_name_lis
 from earmark.data.loaders.base import register_loader
 from earmark.data.manifest import Manifest
 
-__all__ = ["CsvOptions", "load_csv"]
+__all__ = ["LIKELY_SEPARATORS", "CsvOptions", "clip_id_from_path", "load_csv"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,8 +47,9 @@ class CsvOptions:
     Attributes
     ----------
     table : the CSV file, with columns ``path``, ``labels`` and optionally ``source``, ``fold``.
-    audio_root : the folder relative paths start from; None means the CSV's folder.
-    separator : what joins the labels inside the ``labels`` cell.
+    audio_root : the data root: relative paths and clip ids start here; None means the CSV's folder.
+    separator : what joins the labels in a cell; None: ``,``, refusing labels holding ``;`` or ``|``.
+    id_from : a column holding each clip's id; None: the path relative to the data root, no extension.
     annotation : ``"complete"`` (unlisted classes are negatives) or ``"positives_only"``.
     classes : a file listing the vocabulary, one class per line; None takes the union.
     split : the feature-store split every clip goes to.
@@ -48,13 +58,14 @@ class CsvOptions:
 
     table: str
     audio_root: str | None = None
-    separator: str = ","
+    separator: str | None = None
+    id_from: str | None = None
     annotation: Literal["complete", "positives_only"] = "complete"
     classes: str | None = None
     split: str = "all"
 
     def __post_init__(self) -> None:
-        if not self.separator.strip():
+        if self.separator is not None and not self.separator.strip():
             raise ConfigError("separator must be a non-blank string such as ',' or ';'")
 
 
@@ -68,22 +79,64 @@ class _Row:
     fold: int
 
 
-def _clip_id(cell: str, root: Path) -> str:
-    path = PurePath(cell)
-    if path.is_absolute() and path.is_relative_to(root):
-        path = path.relative_to(root)
-    return path.with_suffix("").as_posix()
+#: Characters that, in a label read with the default separator, most likely join several labels.
+LIKELY_SEPARATORS = (";", "|")
+
+
+def clip_id_from_path(path: Path, root: Path) -> str | None:
+    """The clip id of ``path``: relative to ``root``, without extension, ``/``-separated.
+
+    Both paths are normalised lexically (``a/../b``); None when ``path`` is outside ``root``.
+    """
+    normal = Path(os.path.normpath(path))
+    base = Path(os.path.normpath(root.expanduser().absolute()))
+    if not normal.is_absolute():
+        normal = Path(os.path.normpath(base / normal))
+    if not normal.is_relative_to(base):
+        return None
+    relative = normal.relative_to(base)
+    return relative.with_suffix("").as_posix() if relative.name else None
+
+
+def _row_id(options: CsvOptions, cells: dict[str, str], path: Path, root: Path, where: str) -> str:
+    if options.id_from is not None:
+        clip_id = cells[options.id_from]
+        if not clip_id:
+            raise LabelError(f"{where}: empty clip id in column {options.id_from!r}")
+        return clip_id
+    found = clip_id_from_path(path, root)
+    if found is None:
+        raise LabelError(
+            f"{where}: path {str(path)!r} is outside the data root {root}; clip ids are paths "
+            "relative to it: set audio_root to a folder holding every file, or id_from=COLUMN"
+        )
+    return found
+
+
+def _split_labels(options: CsvOptions, cell: str, where: str) -> tuple[str, ...]:
+    names = dict.fromkeys(n.strip() for n in cell.split(options.separator or ",") if n.strip())
+    if options.separator is None:
+        for name in names:
+            joined = [c for c in LIKELY_SEPARATORS if c in name]
+            if joined:
+                raise LabelError(
+                    f"{where}: label {name!r} holds {joined[0]!r}; if it joins several labels set "
+                    f"separator={joined[0]!r}, or set separator=',' to keep such names whole"
+                )
+    return tuple(names)
 
 
 def _parse(options: CsvOptions, table: Path, root: Path) -> list[_Row]:
-    _, rows = read_csv_rows(table, ("path", "labels"), what="label table")
+    required = ("path", "labels") if options.id_from is None else ("path", "labels", options.id_from)
+    _, rows = read_csv_rows(table, required, what="label table")
     parsed: list[_Row] = []
     first_line: dict[str, int] = {}
     for line, cells in rows:
         where = f"{table}, line {line}"
         if not cells["path"]:
             raise LabelError(f"{where}: empty path")
-        clip_id = _clip_id(cells["path"], root)
+        path = Path(cells["path"]).expanduser()
+        clip_id = _row_id(options, cells, path, root, where)
         if clip_id in first_line:
             raise LabelError(
                 f"{where}: clip {clip_id!r} (path {cells['path']!r}) is also on line {first_line[clip_id]}"
@@ -92,14 +145,11 @@ def _parse(options: CsvOptions, table: Path, root: Path) -> list[_Row]:
         source = cells.get("source", "") or "curated"
         if source not in SOURCES:
             raise LabelError(f"{where}: unknown source {source!r}; valid sources: {', '.join(SOURCES)}")
-        labels = tuple(
-            dict.fromkeys(n.strip() for n in cells["labels"].split(options.separator) if n.strip())
-        )
+        labels = _split_labels(options, cells["labels"], where)
         if source == "unlabeled" and labels:
             raise LabelError(f"{where}: clip {clip_id!r} is unlabeled but lists labels {', '.join(labels)}")
         fold_cell = cells.get("fold", "")
         fold = parse_int(fold_cell, path=table, line=line, column="fold") if fold_cell else -1
-        path = Path(cells["path"]).expanduser()
         parsed.append(_Row(line, clip_id, path if path.is_absolute() else root / path, labels, source, fold))
     if not parsed:
         raise LabelError(f"{table}: the label table has no rows")
