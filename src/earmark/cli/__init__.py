@@ -25,6 +25,7 @@ from earmark.cli import (  # noqa: F401  (registers the commands)
     prepare_cmd,
     review_cmd,
     simulate_cmd,
+    study_cmd,
     tags_cmd,
     train_cmd,
     tune_cmd,

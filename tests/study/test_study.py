@@ -1,0 +1,244 @@
+"""``earmark study``: arms × seeds × folds trained, resumed after a kill, compared and reported."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from earmark.config import ConfigError
+from earmark.data.simulate import drop_labels
+from earmark.data.table import read_labels, write_labels
+from earmark.study import collect, load_study, plan_cell, run_study, study_from_dict, write_report
+from earmark.study.plan import Cell
+from earmark.testing.prepared import make_prepared
+
+TINY = {
+    "model": "cnn",
+    "model_options": {"channels": [8, 16], "width_multiplier": 1.0},
+    "segment_frames": 16,
+    "batch_size": 8,
+    "epochs": 2,
+    "checkpoint_every": 3,
+    "report": False,
+    "device": "cpu",
+    "num_workers": 0,
+}
+ARMS = [
+    {"name": "B0", "train": {"strategy": "supervised", "strategy_options": {"missing": "negative"}}},
+    {"name": "B1", "train": {"strategy": "supervised", "strategy_options": {"missing": "mask"}}},
+    {
+        "name": "LE",
+        "train": {
+            "strategy": "supervised",
+            "strategy_options": {"missing": "mask", "enhance": {"teacher_run": "{run:B0}", "percent": 10.0}},
+        },
+    },
+]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A prepared directory, and per seed its labels with 40 % of the train/valid entries dropped."""
+    root = tmp_path_factory.mktemp("study")
+    prepared = make_prepared(root / "prepared", num_clips=48)
+    full = read_labels(prepared / "labels.csv")
+    for seed in (0, 1):
+        degraded = drop_labels(full, rate=0.4, mode="explicit", seed=seed, clips=full.fold != 3)
+        write_labels(degraded, root / "drops" / f"s{seed}" / "labels.csv")
+    return root, prepared
+
+
+def _study(root: Path, prepared: Path, **changes) -> dict:
+    train = {
+        **TINY,
+        "data": {"prepared": str(prepared), "train_folds": [1], "valid_folds": [2], "test_folds": [3]},
+    }
+    return {
+        "train": train,
+        "labels": str(root / "drops" / "s{seed}" / "labels.csv"),
+        "seeds": [0, 1],
+        "metric": "ap_macro",
+        "metrics": ["lwlrap"],
+        "baseline": "B1",
+        "arms": ARMS,
+        "resamples": 200,
+        **changes,
+    }
+
+
+def test_a_study_trains_every_arm_and_seed_and_compares_with_the_baseline(world, tmp_path):
+    root, prepared = world
+    study = study_from_dict(_study(root, prepared))
+    runs = run_study(study, tmp_path / "out")
+    assert [(r.arm.name, r.cell.seed) for r in runs] == [
+        ("B0", 0), ("B1", 0), ("LE", 0), ("B0", 1), ("B1", 1), ("LE", 1),
+    ]  # fmt: skip
+    # LE's teacher is B0 of the same seed
+    le = runs[2].config
+    assert le is not None
+    assert le.strategy_options["enhance"]["teacher_run"] == str(runs[0].run_dir)
+    results = collect(study, tmp_path / "out")
+    assert results.num_test_clips == 16  # fold 3 of 48 clips
+    b1 = results.arm("B1")
+    assert b1.comparison is None
+    assert len(b1.values["ap_macro"]) == 2
+    for name in ("B0", "LE"):
+        comparison = results.arm(name).comparison
+        assert comparison is not None
+        assert comparison["low"] <= comparison["difference"] <= comparison["high"]
+        assert comparison["seeds"] == [0, 1]
+    # the table's values are the metric of each run's own test predictions against the truth
+    summary = json.loads((runs[0].run_dir / "summary.json").read_text())
+    assert results.arm("B0").values["ap_macro"][0] == pytest.approx(summary["test"]["ap_macro"], abs=1e-9)
+    assert all(c is not None and c > 0 for c in b1.cpu_seconds)
+    assert all(s and s > 0 for s in b1.steps)
+    written = write_report(results, tmp_path / "out")
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert report.splitlines()[2].startswith(("**use ", "**keep the baseline B1"))
+    assert "| LE | 2 |" in report
+    assert "[" in report
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["baseline"] == "B1"
+    assert written[0].name == "report.md"
+
+
+def test_the_recommendation_says_when_nothing_beats_the_baseline(world, tmp_path):
+    root, prepared = world
+    # B1 against itself under another name: the same runs' scores, a zero difference
+    arms = [ARMS[1], {"name": "B1_again", "train": ARMS[1]["train"]}]
+    study = study_from_dict(_study(root, prepared, arms=arms, seeds=[0]))
+    run_study(study, tmp_path / "out")
+    results = collect(study, tmp_path / "out")
+    comparison = results.arm("B1_again").comparison
+    assert comparison is not None
+    assert comparison["difference"] == pytest.approx(0.0, abs=1e-12)
+    from earmark.study import recommendation
+
+    assert recommendation(results).startswith("keep the baseline B1: no remedy beats it on ap_macro")
+
+
+def test_cross_validated_cells_pool_every_fold_once(world, tmp_path):
+    root, prepared = world
+    train = {**TINY, "data": {"prepared": str(prepared)}}
+    study = study_from_dict(
+        _study(
+            root, prepared, train=train, labels=None, folds=[1, 2, 3], seeds=[0], arms=ARMS[:2], baseline="B0"
+        )
+    )
+    planned = plan_cell(study, Cell(0, 2), tmp_path / "out")
+    data = planned[0].config.data  # type: ignore[union-attr]
+    assert (data.train_folds, data.valid_folds, data.test_folds) == ((1,), (3,), (2,))
+    run_study(study, tmp_path / "out")
+    results = collect(study, tmp_path / "out")
+    assert results.num_test_clips == 48
+    assert results.arm("B1").steps[0] is not None
+
+
+def test_a_pipeline_arm_scores_its_stage_and_the_pipeline_runs_once(world, tmp_path):
+    root, prepared = world
+    recipe = tmp_path / "two_stages.yaml"
+    recipe.write_text(
+        yaml.safe_dump(
+            {
+                "prepared": str(prepared),
+                "train": {},
+                "stages": [
+                    {"name": "first", "kind": "train"},
+                    {
+                        "name": "second",
+                        "kind": "train",
+                        "init_from": "first",
+                        "train": {"optim": {"lr": 3e-4}},
+                    },
+                    {"name": "unused", "kind": "train"},
+                ],
+            }
+        )
+    )
+    arms = [
+        {"name": "first", "pipeline": str(recipe), "stage": "first"},
+        {"name": "second", "pipeline": str(recipe), "stage": "second"},
+    ]
+    study = study_from_dict(_study(root, prepared, arms=arms, baseline="first", seeds=[0]))
+    events: list[tuple[str, str]] = []
+    run_study(study, tmp_path / "out", on_event=lambda what, run: events.append((what, run.arm.name)))
+    assert events == [("start", "first"), ("done", "first"), ("reused", "second")]
+    cell = next((tmp_path / "out" / "pipelines").iterdir()) / "s0"
+    assert (cell / "second" / "predictions" / "test.npz").is_file()
+    assert not (cell / "unused").exists()  # no arm scores it: not trained
+    results = collect(study, tmp_path / "out")
+    assert results.arm("second").shared_cost
+    assert results.arm("second").comparison is not None
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"baseline": "B9"}, "baseline 'B9' is not an arm"),
+        ({"arms": [ARMS[0], ARMS[0]]}, "repeated: B0"),
+        ({"arms": [ARMS[2], ARMS[0], ARMS[1]]}, r"refers to \{run:B0\}, which is not an earlier arm"),
+        ({"metric": "accuracy_top9"}, "unknown metric 'accuracy_top9'"),
+        ({"seeds": []}, "seeds must be a non-empty list"),
+        ({"colour": "red"}, "unknown config key colour"),
+        ({"arms": [{"name": "a b"}, ARMS[1]]}, "arm name 'a b'"),
+        ({"arms": [{"name": "p", "pipeline": "x.yaml"}, ARMS[1]]}, "give pipeline and stage together"),
+        ({"resamples": 5}, "resamples must be >= 100"),
+        ({"folds": [1]}, "at least two for valid: next"),
+    ],
+)
+def test_a_bad_study_file_is_refused_naming_the_fault(world, change, message):
+    root, prepared = world
+    with pytest.raises(ConfigError, match=message):
+        study_from_dict(_study(root, prepared, **change))
+
+
+def test_an_arm_with_a_bad_training_key_fails_before_any_training(world, tmp_path):
+    root, prepared = world
+    arms = [ARMS[1], {"name": "bad", "train": {"strategy_options": {"missing": "perhaps"}}}]
+    study = study_from_dict(_study(root, prepared, arms=arms, seeds=[0]))
+    with pytest.raises(ConfigError, match=r"arm bad: .*missing"):
+        run_study(study, tmp_path / "out")
+    assert not (tmp_path / "out" / "runs").exists()
+
+
+def test_a_killed_study_reruns_to_the_same_report_and_redoes_nothing_finished(world, tmp_path):
+    root, prepared = world
+    data = _study(root, prepared, arms=ARMS[:2], baseline="B0")
+    data["train"] = {**data["train"], "epochs": 6}
+    study_file = tmp_path / "study.yaml"
+    study_file.write_text(yaml.safe_dump(data))
+    killed = tmp_path / "killed"
+    command = [sys.executable, "-m", "earmark", "study", str(study_file), "--out", str(killed)]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
+    first = killed / "runs" / "B0" / "s0" / "summary.json"
+    second = killed / "runs" / "B1" / "s0" / "checkpoints" / "last.pt"
+    deadline = time.monotonic() + 240
+    while not second.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)  # mid-run: the second run has a checkpoint, no summary
+    process.wait()
+    assert first.exists(), "the first run should have finished before the kill"
+    finished_at = first.stat().st_mtime_ns
+    rerun = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "B0 s0: finished before: reused" in rerun.stderr
+    assert first.stat().st_mtime_ns == finished_at  # not trained again
+    uninterrupted = tmp_path / "uninterrupted"
+    study = load_study(study_file)
+    run_study(study, uninterrupted)
+    a = json.loads((killed / "results.json").read_text())
+    b = collect(study, uninterrupted).as_dict()
+    for arm_a, arm_b in zip(a["arms"], b["arms"], strict=True):
+        for metric, values in arm_b["values"].items():
+            assert arm_a["values"][metric] == pytest.approx(values, abs=1e-6)
+    assert np.isclose(a["arms"][1]["comparison"]["difference"], b["arms"][1]["comparison"]["difference"])
