@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import torch
-from torch import nn
+
+if TYPE_CHECKING:  # torch is imported where it runs: reading a config or the CLI's help needs none
+    import torch
+    from torch import nn
 
 __all__ = [
     "Aggregate",
@@ -120,11 +122,11 @@ def aggregate_segments(logits: torch.Tensor, how: Aggregate) -> torch.Tensor:
     Leading dimension first, so ``(segments, clips, classes)`` gives ``(clips, classes)``.
     """
     if how == "mean_probability":
-        return torch.sigmoid(logits).mean(0)
+        return logits.sigmoid().mean(0)
     if how == "mean_logit":
-        return torch.sigmoid(logits.mean(0))
+        return logits.mean(0).sigmoid()
     if how == "max":
-        return torch.sigmoid(logits.max(0).values)
+        return logits.max(0).values.sigmoid()
     raise ValueError(f"unknown aggregate {how!r}; use mean_probability, mean_logit or max")
 
 
@@ -167,7 +169,6 @@ def _chunks(
         yield np.concatenate(pending), np.concatenate(lengths), counts
 
 
-@torch.inference_mode()
 def predict_frames(
     model: nn.Module,
     clips: Sequence[np.ndarray] | Iterable[np.ndarray],
@@ -185,22 +186,25 @@ def predict_frames(
     ``hop_frames`` defaults to half a segment (50 % overlap); ``coverage="head"`` scores only
     the first segment of each clip. The model is put in eval mode.
     """
+    import torch  # here, not at the top: a config that holds a Segmenting needs no torch
+
     hop_frames = hop_frames or max(1, segment_frames // 2)
     was_training = model.training
     model.eval()
     rows: list[np.ndarray] = []
     try:
-        for stack, valid, counts in _chunks(clips, segment_frames, hop_frames, batch_segments, coverage):
-            features = torch.from_numpy(stack).to(device)
-            if transform is not None:
-                features = transform(features)
-            logits = model(features, torch.from_numpy(valid).to(device)).float().cpu()
-            if len(set(counts)) == 1:  # as many segments per clip: aggregate them all at once
-                stacked = logits.reshape(len(counts), counts[0], logits.shape[1]).transpose(0, 1)
-                rows.extend(aggregate_segments(stacked, aggregate).numpy())
-                continue
-            for piece in torch.split(logits, counts):
-                rows.append(aggregate_segments(piece, aggregate).numpy())
+        with torch.inference_mode():
+            for stack, valid, counts in _chunks(clips, segment_frames, hop_frames, batch_segments, coverage):
+                features = torch.from_numpy(stack).to(device)
+                if transform is not None:
+                    features = transform(features)
+                logits = model(features, torch.from_numpy(valid).to(device)).float().cpu()
+                if len(set(counts)) == 1:  # as many segments per clip: aggregate them all at once
+                    stacked = logits.reshape(len(counts), counts[0], logits.shape[1]).transpose(0, 1)
+                    rows.extend(aggregate_segments(stacked, aggregate).numpy())
+                    continue
+                for piece in torch.split(logits, counts):
+                    rows.append(aggregate_segments(piece, aggregate).numpy())
     finally:
         model.train(was_training)
     if not rows:

@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import torch
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -125,6 +124,8 @@ def prepare_command(
     )
     # decoding threads and torch's own threads share the cores: give torch what is left while
     # preparing, and put the setting back afterwards (callers in the same process keep theirs)
+    import torch  # here, not at the top: `earmark info` and `--help` start without torch
+
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, (os.cpu_count() or 1) - settings.workers))
     try:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from earmark.cli.app import app, console, out
 from earmark.config import ConfigError, apply_overrides, from_dict, load_yaml
-from earmark.training.config import TrainConfig
-from earmark.training.resolve import resolve
+
+if TYPE_CHECKING:
+    from earmark.training.config import TrainConfig
 
 
 def load_train_config(path: Path | None, overrides: list[str]) -> TrainConfig:
@@ -22,6 +23,9 @@ def load_train_config(path: Path | None, overrides: list[str]) -> TrainConfig:
     the key, and the config holds their full values. A ``tune:`` block (the search space of
     ``earmark tune``) is dropped: it does not train.
     """
+    from earmark.training.config import TrainConfig
+    from earmark.training.resolve import resolve  # the registries it reads import torch
+
     data = apply_overrides(load_yaml(path) if path else {}, overrides)
     data.pop("tune", None)
     try:

@@ -28,15 +28,17 @@ import dataclasses
 import importlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from earmark.config import ConfigError, PositiveFloat
 from earmark.errors import EarmarkError
 from earmark.features.frontend import Frontend, FrontendConfig, SampleRate, register_frontend
 from earmark.features.logmel import hz_to_mel
+
+if TYPE_CHECKING:  # torch is imported where it runs: reading a config or the CLI's help needs none
+    import torch
 
 __all__ = [
     "Aisfx",
@@ -159,6 +161,8 @@ def warped_mel_filterbank(
 
 def _spectrogram_tensors() -> tuple[torch.Tensor, torch.Tensor]:
     """The filterbank ``(n_fft // 2 + 1, 96)`` and symmetric Hann window ``(n_fft,)`` of the input."""
+    import torch
+
     bank = warped_mel_filterbank(
         sample_rate=AISFX_SAMPLE_RATE,
         n_fft=FFT_SAMPLES,
@@ -179,6 +183,8 @@ def aisfx_log_mel(
     the signal see silence, so asking for more frames than :func:`num_spectrogram_frames`
     pads with silent frames (value 0).
     """
+    import torch
+
     half = FFT_SAMPLES // 2
     padded = torch.zeros((num_frames - 1) * FRAME_HOP_SAMPLES + FFT_SAMPLES, dtype=torch.float32)
     kept = min(len(waveform), len(padded) - half)
@@ -214,6 +220,8 @@ def load_aisfx_weights(path: str | Path) -> dict[str, torch.Tensor]:
     returned, without that prefix. It is read with ``weights_only=True``, allowing just the
     numpy scalar types of the task table, never arbitrary pickled code.
     """
+    import torch
+
     with torch.serialization.safe_globals(_checkpoint_numpy_globals()):
         content = torch.load(path, map_location="cpu", weights_only=True)
     if not (isinstance(content, tuple) and len(content) == 2 and isinstance(content[0], dict)):
@@ -285,6 +293,8 @@ class Aisfx(Frontend):
     def __init__(
         self, config: AisfxConfig, *, device: str | torch.device | None = None, batch_blocks: int = 32
     ) -> None:
+        import torch
+
         super().__init__(config)
         if batch_blocks <= 0:
             raise ValueError(f"batch_blocks must be positive, got {batch_blocks}")
@@ -315,6 +325,8 @@ class Aisfx(Frontend):
     @property
     def model(self) -> torch.nn.Module:
         """The pretrained embedding network, loaded once, in eval mode on :attr:`device`."""
+        import torch
+
         if self._model is None:
             # positional: pooling "max", 3x3 kernels, stride 1, 64 channels in the first block
             model = self._network_class("max", 3, 1, 64)
@@ -331,6 +343,8 @@ class Aisfx(Frontend):
 
         ``waveform`` is mono ``(num_samples,)`` float at 44.1 kHz.
         """
+        import torch
+
         samples = np.asarray(waveform, dtype=np.float32)
         if samples.ndim != 1:
             raise ValueError(f"aisfx needs a mono waveform (num_samples,), got shape {samples.shape}")
@@ -353,6 +367,8 @@ class Aisfx(Frontend):
 
     def compute_batch(self, waveforms: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Embeddings of several waveforms, their blocks passed through the model together."""
+        import torch
+
         if not waveforms:
             return []
         with torch.inference_mode():
@@ -440,6 +456,8 @@ class AisfxMel(Frontend):
 
     def compute(self, waveform: np.ndarray) -> np.ndarray:
         """Log-mel frames ``(num_frames, 96)`` float32 of a mono 44.1 kHz waveform ``(num_samples,)``."""
+        import torch
+
         samples = np.asarray(waveform, dtype=np.float32)
         if samples.ndim != 1:
             raise ValueError(f"aisfx_mel needs a mono waveform (num_samples,), got shape {samples.shape}")

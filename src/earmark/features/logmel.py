@@ -10,13 +10,15 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import numpy as np
-import torch
 
 from earmark.config import ConfigError, NonNegativeFloat, PositiveFloat, PositiveInt, Range
 from earmark.features.frontend import Frontend, FrontendConfig, register_frontend
+
+if TYPE_CHECKING:  # torch is imported where it runs: reading a config or the CLI's help needs none
+    import torch
 
 __all__ = ["LogMel", "LogMelConfig", "hz_to_mel", "mel_filterbank", "mel_to_hz"]
 
@@ -122,6 +124,8 @@ class LogMel(Frontend):
     config: LogMelConfig
 
     def __init__(self, config: LogMelConfig) -> None:
+        import torch
+
         super().__init__(config)
         c = config
         bank = mel_filterbank(
@@ -155,6 +159,8 @@ class LogMel(Frontend):
 
     def mel_power(self, waveforms: torch.Tensor) -> torch.Tensor:
         """Mel power ``(batch, num_frames, n_mels)`` of equal-length waveforms ``(batch, samples)``."""
+        import torch
+
         c = self.config
         spectrum = torch.stft(
             waveforms,
@@ -205,6 +211,8 @@ class LogMel(Frontend):
         feed consecutive pieces of the padded signal. Frames are transformed in chunks small
         enough to stay in cache, which is faster than one pass over all frames.
         """
+        import torch
+
         c = self.config
         with torch.inference_mode():
             source = torch.from_numpy(np.ascontiguousarray(signal, dtype=np.float32))

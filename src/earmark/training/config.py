@@ -6,8 +6,6 @@ import dataclasses
 import re
 from typing import Annotated, Any, Literal
 
-import torch
-
 from earmark.config import (
     ConfigError,
     NonNegativeInt,
@@ -69,6 +67,8 @@ def check_device(device: str, key: str = "device") -> None:
     """``ConfigError`` naming ``key`` unless ``device`` is ``auto`` or a device torch knows."""
     if device == "auto":
         return
+    import torch  # here, not at the top: reading a config (and `earmark --help`) needs no torch
+
     try:
         torch.device(device)
     except (RuntimeError, ValueError) as error:
