@@ -11,6 +11,7 @@ from earmark.audit.noisy import (
     label_suspicion,
     suspected_noisy,
 )
+from earmark.audit.rates import MISSING_METHODS, RateEstimate, estimate_missing_rate, estimate_noise_rate
 from earmark.audit.table import (
     AUDIT_COLUMNS,
     AuditError,
@@ -23,13 +24,17 @@ from earmark.audit.table import (
 
 __all__ = [
     "AUDIT_COLUMNS",
+    "MISSING_METHODS",
     "NOISY_METHODS",
     "PRIOR_CLIPS",
     "AuditError",
     "AuditItem",
+    "RateEstimate",
     "class_thresholds",
     "clip_suspicion",
     "confident_flags",
+    "estimate_missing_rate",
+    "estimate_noise_rate",
     "format_top",
     "junk_scores",
     "label_suspicion",

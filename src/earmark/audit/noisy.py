@@ -85,7 +85,11 @@ def _check(positive: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def class_thresholds(
-    positive: np.ndarray, scores: np.ndarray, *, prior_clips: float = PRIOR_CLIPS
+    positive: np.ndarray,
+    scores: np.ndarray,
+    *,
+    prior_clips: float = PRIOR_CLIPS,
+    weights: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per class, the mean score over the clips labeled with it, shrunk towards the overall mean.
 
@@ -100,6 +104,8 @@ def class_thresholds(
         Probabilities.
     prior_clips : float
         ``m``; 0 gives the plain means (a class with no labeled clip then gets ``t̄``).
+    weights : (clips,) float, optional
+        Each clip counts this many times (a bootstrap resample's counts); default once.
 
     Returns
     -------
@@ -109,8 +115,9 @@ def class_thresholds(
     positive, scores = _check(positive, scores)
     if prior_clips < 0:
         raise ValueError(f"prior_clips must be >= 0, got {prior_clips}")
-    counts = positive.sum(0).astype(np.float64)
-    sums = (scores * positive).sum(0)
+    clip_weights = np.ones(len(scores)) if weights is None else np.asarray(weights, dtype=np.float64)
+    counts = (positive * clip_weights[:, None]).sum(0)
+    sums = (scores * positive * clip_weights[:, None]).sum(0)
     overall = float(sums.sum() / counts.sum()) if counts.sum() else 0.5
     weight = counts + prior_clips
     safe = np.where(weight > 0, weight, 1.0)
