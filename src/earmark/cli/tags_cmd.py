@@ -18,11 +18,16 @@ from earmark.config import NON_NEGATIVE, Range, check_options
 from earmark.data.table import write_labels
 from earmark.io import write_text_atomic
 from earmark.tags import (
+    DECISION_RULES,
+    DEFAULT_FIT_SAMPLE,
+    DEFAULT_MARGIN,
+    DEFAULT_MIN_SIMILARITY,
     DEFAULT_MODEL,
     DEFAULT_PERCENTILE,
     DEFAULT_SCORE_LEVEL,
     METHODS,
     STAGES,
+    CollapseOptions,
     EmbeddingUnavailableError,
     MappingSummary,
     SentenceTransformerBackend,
@@ -34,6 +39,7 @@ from earmark.tags import (
     lookup,
     normalize_tags,
     read_clip_tags,
+    read_lexicon,
     read_overrides,
     read_tag_list,
     read_vocabulary,
@@ -152,12 +158,45 @@ def collapse_command(
         str, typer.Option(help="embedding model (packaged name or local directory)")
     ] = DEFAULT_MODEL,
     batch_size: Annotated[int, typer.Option(help="texts per embedding batch")] = 256,
+    multi: Annotated[
+        bool, typer.Option("--multi", help="map a tag to every target it contains (one CSV row per target)")
+    ] = False,
+    rule: Annotated[
+        str, typer.Option(help=f"stage III decision: {', '.join(DECISION_RULES)} (percentile: the thesis's)")
+    ] = "percentile",
+    margin: Annotated[
+        float, typer.Option(help="margin rule: cosine lead of the nearest target over the next")
+    ] = DEFAULT_MARGIN,
+    min_similarity: Annotated[
+        float, typer.Option(help="margin rule: least cosine similarity to the nearest target")
+    ] = DEFAULT_MIN_SIMILARITY,
+    fit_sample: Annotated[
+        int, typer.Option(help="fit each target's normal on a seeded sample of this many tags (0: all)")
+    ] = DEFAULT_FIT_SAMPLE,
+    seed: Annotated[int, typer.Option(help="seed of that sample")] = 0,
+    lexicon: Annotated[
+        str | None,
+        typer.Option(help="styles → parent genres: 'builtin' or a file (style<TAB>parent, parent)"),
+    ] = None,
 ) -> None:
     """Collapse tags onto a vocabulary by rules (stage II), embeddings (stage III) or both."""
     check_options(
         ("--score-level", score_level, SCORE_LEVEL),
         ("--percentile", percentile, Range(gt=0, lt=100)),
         ("--batch-size", batch_size, Range(ge=1, le=1_000_000)),
+        ("--margin", margin, Range(ge=0, le=2)),
+        ("--min-similarity", min_similarity, Range(ge=-1, le=1)),
+        ("--fit-sample", fit_sample, NON_NEGATIVE),
+        ("--seed", seed, NON_NEGATIVE),
+    )
+    options = CollapseOptions(
+        multi=multi,
+        rule=rule,
+        margin=margin,
+        min_similarity=min_similarity,
+        fit_sample=fit_sample,
+        seed=seed,
+        lexicon=read_lexicon(lexicon) if lexicon else None,
     )
     targets = build_vocabulary(read_vocabulary(vocabulary))
     needs_model = method in ("embedding", "both")
@@ -170,6 +209,7 @@ def collapse_command(
         overrides=read_overrides(overrides) if overrides is not None else None,
         backend=SentenceTransformerBackend(model, batch_size=batch_size) if needs_model else None,
         cache_dir=None if no_cache else (cache_dir or default_cache_dir()),
+        options=options,
     )
     summary = summarize(mapping)
     written = [mapping.write_csv(out_file)]

@@ -12,19 +12,25 @@ decides its target:
      two known words (``punkrock`` → ``rock``);
    - ``decade``: a word names the decade of a target (``1980s``, ``80ies``, ``eighties``, the
      year ``1985`` → ``80s``; ``00s`` → ``2000s``; see :func:`decade_spellings`);
-   - ``inflection``: a word is an inflected or derived form of a target, the target plus one of
-     :data:`SUFFIXES` (``rockin all over the world`` → ``rock``, ``jazzy`` → ``jazz``,
-     ``sadness`` → ``sad``; never ``rocket`` or ``hotel``);
+   - ``inflection``: a word is an inflected or derived form of a target in either direction
+     (:mod:`earmark.tags.inflect`: ``rockin all over the world`` → ``rock``, ``sadness`` →
+     ``sad``, and ``dream`` → ``dreamy``, ``loving`` → ``loved``; never ``rocket`` or ``hotel``);
    - ``compound``: a glued word ends with a one-word target of four letters or more, after at
      least two other letters (``numetal`` → ``metal``, ``supersexy`` → ``sexy``; not
      ``unhappy``).
+
+   - ``lexicon`` (optional): a run of words is a style of an optional lexicon, which names its
+     parent genres (``grunge`` → ``alternative rock``; :mod:`earmark.tags.lexicon`).
 
    When several targets are found, the longest wins, in words (``british rock metal`` →
    ``rock metal`` when that is a target), then the target category earliest in ``priority``
    (genre first: ``80s metal`` → ``metal``, ``funny french punks`` → ``punk``), then the rule
    earliest in that list, then the last one in the tag (the head of an English noun phrase:
-   ``indie pop`` → ``pop``). A target preceded by a negation (``not``, ``no``, ``non``,
-   ``anti``…) does not count (``non metal``, ``never cool``);
+   ``indie pop`` → ``pop``); with ``multi`` every target found on words not used by a better
+   one counts (``punk rock`` → punk, rock). A *negated* target (``not metal``, ``kein indie``,
+   ``unhappy``, ``soulless``; :mod:`earmark.tags.negation`) never counts as itself: it becomes
+   the vocabulary's ``no X`` / ``without X`` target when there is one (rule ``negation``), and a
+   tag that negates its only targets goes nowhere (:data:`NO_TARGET`), flagged;
 4. ``jaro-winkler``: the whole tag is within Jaro-Winkler ``score_level`` of a target, or one
    of its words (of five letters or more) is of a one-word target with the same first letter,
    and the two differ in length by at most :data:`MAX_LENGTH_CHANGE` characters (a typo:
@@ -41,11 +47,13 @@ search.
 from __future__ import annotations
 
 import dataclasses
-import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 
 from earmark.tags.categorize import DEFAULT_PRIORITY, WordLists, load_wordlists
+from earmark.tags.inflect import SUFFIXES, decade_spellings, inflection_table, inflections
+from earmark.tags.lexicon import lexicon_targets
+from earmark.tags.negation import NEGATORS, negated_target, negated_word, negation_before
 from earmark.tags.normalize import NormalizedTag, compact, normalize_tag, split_compound
 from earmark.tags.typos import DEFAULT_SCORE_LEVEL, check_score_level, closest
 from earmark.tags.vocabulary import Target, Vocabulary
@@ -53,34 +61,36 @@ from earmark.tags.vocabulary import Target, Vocabulary
 __all__ = [
     "MAX_LENGTH_CHANGE",
     "NEGATIONS",
+    "NO_TARGET",
     "RULES",
     "SUFFIXES",
     "Match",
     "collapse_by_rules",
+    "decade_spellings",
     "inflections",
     "match_rules",
+    "rule_matches",
 ]
 
 RULES: tuple[str, ...] = (
     "exact",
     "space-insensitive",
     "containment",
+    "decade",
     "inflection",
     "compound",
+    "lexicon",
+    "negation",
     "jaro-winkler",
 )
 #: The rules that find a target inside a tag, in the order that breaks their ties.
-_INSIDE = ("containment", "decade", "inflection", "compound")
+_INSIDE = ("containment", "decade", "inflection", "compound", "lexicon")
 #: A typo changes a word's length by at most this many characters (``hotel`` is no typo of ``hot``).
 MAX_LENGTH_CHANGE = 1
-#: Endings of an inflected or derived word (``rocking``, ``jazzy``, ``sadness``, ``soulful``).
-SUFFIXES: tuple[str, ...] = (
-    "s", "es", "y", "ey", "ie", "ies", "ish", "in", "ing", "ed", "d", "er", "ers", "r", "est",
-    "ful", "ness", "able", "ly", "ic",
-)  # fmt: skip
-NEGATIONS = frozenset(
-    {"not", "no", "non", "anti", "un", "never", "without", "nothing", "isnt", "aint", "dont"}
-)
+#: Words that negate the target after them (see :mod:`earmark.tags.negation`).
+NEGATIONS = NEGATORS
+#: The target of a negated tag when the vocabulary has no ``no X`` target: none.
+NO_TARGET = Target("", "", "")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,14 +100,17 @@ class Match:
     Attributes
     ----------
     target
-        the chosen :class:`~earmark.tags.vocabulary.Target`.
+        the chosen :class:`~earmark.tags.vocabulary.Target` (:data:`NO_TARGET` for a negated
+        tag that goes nowhere).
     rule
-        one of :data:`RULES`, or ``percentile`` (stage III), or ``override``.
+        one of :data:`RULES`, or ``percentile`` / ``margin`` (stage III), or ``override``.
     score
         1.0, the Jaro-Winkler similarity for ``jaro-winkler``, the cosine similarity for
-        ``percentile``.
+        stage III.
     detail
         what matched, in words.
+    negated
+        the texts of the targets the tag negates (``not metal`` → ``("metal",)``).
 
     """
 
@@ -105,75 +118,36 @@ class Match:
     rule: str
     score: float = 1.0
     detail: str = ""
+    negated: tuple[str, ...] = ()
 
 
-_DECADE_NAMES = {
-    "noughties": 0, "tens": 1, "twenties": 2, "thirties": 3, "forties": 4, "fifties": 5, "sixties": 6,
-    "seventies": 7, "eighties": 8, "nineties": 9,
-}  # fmt: skip
-_DECADE = re.compile(r"(19|20)?(\d)0(?:s|ies|ers?)")
-_YEAR = re.compile(r"(19|20)(\d)\d")
-
-
-def decade_spellings(word: str) -> tuple[str, ...]:
-    """The usual spellings of the decade a word names, or () for any other word.
-
-    ``1980s``, ``80ies``, ``80er``, ``eighties`` and the year ``1985`` all give ``80s``,
-    ``1980s``. Two digits without an ending (``80``) name no decade; ``00s`` is the 2000s, other two-digit
-    decades are of the 1900s.
-
-    Examples
-    --------
-    >>> decade_spellings("00s")
-    ('00s', '2000s')
-
-    """
-    if word in _DECADE_NAMES:
-        digit = str(_DECADE_NAMES[word])
-        century = "20" if digit in "01" else "19"
-    elif (decade := _DECADE.fullmatch(word)) is not None:
-        digit = decade.group(2)
-        century = decade.group(1) or ("20" if digit == "0" else "19")
-    elif (year := _YEAR.fullmatch(word)) is not None:
-        century, digit = year.group(1), year.group(2)
-    else:
-        return ()
-    return f"{digit}0s", f"{century}{digit}0s"
-
-
-def inflections(word: str) -> set[str]:
-    """Inflected and derived forms of ``word``: each of :data:`SUFFIXES` added.
-
-    The usual spelling changes apply: a final ``e`` may drop (``dancing``), ``y`` may become
-    ``i`` (``happiness``), a final consonant after a short vowel may double (``hottest``).
-
-    Examples
-    --------
-    >>> sorted(inflections("dance"))[:4]
-    ['danceable', 'danced', 'dancer', 'dancers']
-
-    """
-    stems = {word}
-    if word.endswith("e"):
-        stems.add(word[:-1])
-    if word.endswith("y"):
-        stems.add(word[:-1] + "i")
-    if len(word) >= 3 and word[-1] not in "aeiouywx" and word[-2] in "aeiou" and word[-3] not in "aeiou":
-        stems.add(word + word[-1])
-    return {stem + suffix for stem in stems for suffix in SUFFIXES} - {word}
+@dataclasses.dataclass(frozen=True)
+class _Found:
+    rank: tuple[int, int, int, int]
+    target: Target
+    detail: str
+    rule: str
+    start: int
+    stop: int
 
 
 class _Rules:
     """The rules over one vocabulary and one set of known words."""
 
     def __init__(
-        self, vocabulary: Vocabulary, lists: WordLists, score_level: float, priority: Sequence[str]
+        self,
+        vocabulary: Vocabulary,
+        lists: WordLists,
+        score_level: float,
+        priority: Sequence[str],
+        lexicon: Mapping[str, Sequence[str]] | None,
     ) -> None:
         target_words = {w for t in vocabulary.targets for w in t.text.split(" ")}
         self.vocabulary = vocabulary
         self.known: AbstractSet[str] = lists.known_words | target_words
         self.typo_safe: AbstractSet[str] = frozenset(lists.single_words(min_letters=1)) | target_words
-        self.forms = _forms(vocabulary)
+        self.forms = inflection_table(vocabulary, self.known)
+        self.lexicon = lexicon_targets(lexicon or {}, vocabulary)
         self.score_level = score_level
         self.priority = list(priority)
         self.max_words = max(t.words for t in vocabulary.targets)
@@ -182,18 +156,27 @@ class _Rules:
         self.heads = {t for t in self.single if len(t) >= 4}  # the ends of glued words
         self.head_lengths = sorted({len(t) for t in self.heads}, reverse=True)
 
-    def __call__(self, tag: NormalizedTag) -> Match | None:
+    def __call__(self, tag: NormalizedTag, multi: bool = False) -> tuple[Match, ...]:
         if not tag.usable:
-            return None
+            return ()
         text = tag.text
         if text in self.vocabulary.by_text:
-            return Match(self.vocabulary.by_text[text], "exact", 1.0, f"is {text!r}")
+            return (Match(self.vocabulary.by_text[text], "exact", 1.0, f"is {text!r}"),)
         if compact(text) in self.vocabulary.by_compact:
             target = self.vocabulary.by_compact[compact(text)]
-            return Match(target, "space-insensitive", 1.0, f"{text!r} without spaces")
+            return (Match(target, "space-insensitive", 1.0, f"{text!r} without spaces"),)
         words, splits = self._words(text)
-        contained = self._containment(words, splits)
-        return contained if contained is not None else self._jaro_winkler(text)
+        found, negated = self._inside(words)
+        names = tuple(dict.fromkeys(target.text for target, _ in negated))
+        if found:
+            chosen = _choose(found, multi)
+            note = f" (split {', '.join(splits)})" if splits else ""
+            return tuple(Match(f.target, f.rule, 1.0, f.detail + note, names) for f in chosen)
+        if negated:
+            detail = "; ".join(f"negates {t.text!r} ({how}); no 'no {t.text}' target" for t, how in negated)
+            return (Match(NO_TARGET, "negation", 1.0, detail, names),)
+        typo = self._jaro_winkler(text)
+        return () if typo is None else (typo,)
 
     def _words(self, text: str) -> tuple[list[str], list[str]]:
         words: list[str] = []
@@ -205,6 +188,9 @@ class _Rules:
             words.extend(pieces or (word,))
         return words, splits
 
+    def _word_target(self, word: str) -> Target | None:
+        return self.vocabulary.by_text.get(word) or self.forms.get(word)
+
     def _lookup(self, span: str, rule: str) -> tuple[Target, str] | None:
         if rule == "containment":
             target = self.vocabulary.by_text.get(span) or self.vocabulary.by_compact.get(compact(span))
@@ -212,6 +198,9 @@ class _Rules:
         if rule == "inflection":
             target = self.forms.get(span)
             return None if target is None else (target, f"contains {span!r}, a form of {target.text!r}")
+        if rule == "lexicon":
+            parents = self.lexicon.get(span)
+            return None if not parents else (parents[0], f"{span!r} is a style of {parents[0].text!r}")
         if " " in span:
             return None
         if rule == "decade":
@@ -225,25 +214,51 @@ class _Rules:
                 return self.vocabulary.by_text[head], f"{span!r} ends with {head!r}"
         return None
 
-    def _containment(self, words: Sequence[str], splits: Sequence[str]) -> Match | None:
-        """The best target found by the containment-like rules (3 to 6) together."""
-        best: tuple[tuple[int, int, int, int], Target, str, str] | None = None
+    def _inside(self, words: Sequence[str]) -> tuple[list[_Found], list[tuple[Target, str]]]:
+        """Targets found by the containment-like rules, and the targets the tag negates."""
+        found: list[_Found] = []
+        negated: list[tuple[Target, str]] = []
+        for start, word in enumerate(words):
+            glued = negated_word(word, self._word_target)
+            if glued is not None:
+                negated.append(glued)
+                self._negation(found, glued[0], f"{word!r} ({glued[1]})", start, start + 1)
+        glued_at = {i for i, w in enumerate(words) if negated_word(w, self._word_target) is not None}
         for size in range(1, min(self.max_words, len(words)) + 1):
             for start in range(len(words) - size + 1):
-                if start > 0 and words[start - 1] in NEGATIONS:
+                if glued_at & set(range(start, start + size)):
                     continue
                 span = " ".join(words[start : start + size])
                 for order, rule in enumerate(_INSIDE):
-                    found = self._lookup(span, rule)
-                    if found is not None:
-                        rank = (found[0].words, -self._order(found[0]), -order, start)
-                        if best is None or rank > best[0]:
-                            best = (rank, found[0], found[1], rule)
+                    hit = self._lookup(span, rule)
+                    if hit is None:
+                        continue
+                    negator = negation_before(words, start)
+                    if negator is not None:
+                        negated.append((hit[0], f"{negator!r} before {span!r}"))
+                        self._negation(found, hit[0], f"{negator!r} before {span!r}", start - 1, start + size)
                         break
-        if best is None:
-            return None
-        detail = best[2] + (f" (split {', '.join(splits)})" if splits else "")
-        return Match(best[1], best[3], 1.0, detail)
+                    if rule == "lexicon":
+                        self._lexicon(found, span, start, size, order)
+                    else:
+                        rank = (hit[0].words, -self._order(hit[0]), -order, start)
+                        found.append(_Found(rank, hit[0], hit[1], rule, start, start + size))
+                    break
+        return found, negated
+
+    def _lexicon(self, found: list[_Found], span: str, start: int, size: int, order: int) -> None:
+        for parent in self.lexicon[span]:
+            rank = (parent.words, -self._order(parent), -order, start)
+            detail = f"{span!r} is a style of {parent.text!r}"
+            found.append(_Found(rank, parent, detail, "lexicon", start, start + size))
+
+    def _negation(self, found: list[_Found], target: Target, how: str, start: int, stop: int) -> None:
+        opposite = negated_target(target, self.vocabulary)
+        if opposite is not None:
+            rank = (opposite.words, -self._order(opposite), 0, start)
+            found.append(
+                _Found(rank, opposite, f"{how}: the opposite of {target.text!r}", "negation", start, stop)
+            )
 
     def _order(self, target: Target) -> int:
         category = target.category
@@ -271,16 +286,59 @@ class _Rules:
         return Match(self.vocabulary.by_text[target], "jaro-winkler", score, detail)
 
 
-def _forms(vocabulary: Vocabulary) -> dict[str, Target]:
-    """Inflected text → its target, for every target's last word (``indie rocks``)."""
-    forms: dict[str, Target] = {}
-    for target in vocabulary.targets:
-        head, _, last = target.text.rpartition(" ")
-        for form in sorted(inflections(last)):
-            text = f"{head} {form}" if head else form
-            if text not in vocabulary.by_text:
-                forms.setdefault(text, target)
-    return forms
+def _choose(found: Sequence[_Found], multi: bool) -> list[_Found]:
+    """The best find; with ``multi``, every target found on words no better find used, in tag order."""
+    ranked = sorted(found, key=lambda f: f.rank, reverse=True)
+    if not multi:
+        return ranked[:1]
+    chosen: list[_Found] = []
+    used: set[int] = set()
+    for find in ranked:
+        span = set(range(find.start, find.stop))
+        if find.target in {c.target for c in chosen}:
+            continue
+        if used & span and not (find.rule == "lexicon" and any(c.rule == "lexicon" for c in chosen)):
+            continue
+        chosen.append(find)
+        used |= span
+    return sorted(chosen, key=lambda f: f.start)
+
+
+def rule_matches(
+    tags: Sequence[NormalizedTag],
+    vocabulary: Vocabulary,
+    *,
+    score_level: float = DEFAULT_SCORE_LEVEL,
+    wordlists: WordLists | None = None,
+    priority: Sequence[str] = DEFAULT_PRIORITY,
+    multi: bool = False,
+    lexicon: Mapping[str, Sequence[str]] | None = None,
+) -> list[tuple[Match, ...]]:
+    """Apply the stage II rules to every tag, keeping negations and (with ``multi``) every target.
+
+    Parameters
+    ----------
+    tags, vocabulary, score_level, wordlists, priority
+        see :func:`collapse_by_rules`.
+    multi
+        False: the one best target (the longest, then by category ``priority``, rule and
+        position). True: every target found on words a better one did not use
+        (``punk rock`` → punk and rock; ``alternative rock`` → alternative rock only); the
+        parents of a lexicon style all count (``house`` → electronic, dance).
+    lexicon
+        style → parent target names (:func:`~earmark.tags.lexicon.read_lexicon`); None for no
+        ``lexicon`` rule.
+
+    Returns
+    -------
+    per tag, a tuple of :class:`Match` in tag order: empty when no rule applies; one match with
+    :data:`NO_TARGET` (rule ``negation``) when the tag only negates targets the vocabulary has
+    no opposite for.
+
+    """
+    lists = wordlists if wordlists is not None else load_wordlists()
+    rules = _Rules(vocabulary, lists, check_score_level(score_level), priority, lexicon)
+    return [rules(tag, multi) for tag in tags]
 
 
 def collapse_by_rules(
@@ -290,8 +348,9 @@ def collapse_by_rules(
     score_level: float = DEFAULT_SCORE_LEVEL,
     wordlists: WordLists | None = None,
     priority: Sequence[str] = DEFAULT_PRIORITY,
+    lexicon: Mapping[str, Sequence[str]] | None = None,
 ) -> list[Match | None]:
-    """Apply the stage II rules to every tag.
+    """Apply the stage II rules to every tag: its one target, or None.
 
     Parameters
     ----------
@@ -306,15 +365,19 @@ def collapse_by_rules(
         typos; None loads the shipped ones.
     priority
         category order that breaks ties between contained targets of equal length.
+    lexicon
+        style → parent targets for the ``lexicon`` rule (None: no such rule).
 
     Returns
     -------
-    list of :class:`Match` or None (no rule applies), one per tag, in order.
+    list of :class:`Match` or None (no rule applies, or the tag negates its only target), one
+    per tag, in order. :func:`rule_matches` also tells negations and several targets.
 
     """
-    lists = wordlists if wordlists is not None else load_wordlists()
-    rules = _Rules(vocabulary, lists, check_score_level(score_level), priority)
-    return [rules(tag) for tag in tags]
+    found = rule_matches(
+        tags, vocabulary, score_level=score_level, wordlists=wordlists, priority=priority, lexicon=lexicon
+    )
+    return [matches[0] if matches and matches[0].target.name else None for matches in found]
 
 
 def match_rules(

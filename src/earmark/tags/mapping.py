@@ -16,16 +16,27 @@ import functools
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Annotated
 
+from earmark.config import Range, check_ranges
 from earmark.io import CsvWriter, atomic_open, escape_cells, unescape_cell
 from earmark.tags.categorize import DEFAULT_PRIORITY, WordLists, categorize_tags, load_wordlists
-from earmark.tags.collapse import Match, collapse_by_rules
-from earmark.tags.embed import DEFAULT_PERCENTILE, EmbeddingBackend, check_percentile, collapse_by_embedding
+from earmark.tags.collapse import Match, rule_matches
+from earmark.tags.decide import DECISION_RULES, DEFAULT_MARGIN, DEFAULT_MIN_SIMILARITY
+from earmark.tags.embed import (
+    DEFAULT_FIT_SAMPLE,
+    DEFAULT_PERCENTILE,
+    EmbeddingBackend,
+    check_percentile,
+    embedding_matches,
+)
+from earmark.tags.inflect import inflection_table
+from earmark.tags.negation import has_negator
 from earmark.tags.normalize import DEFAULT_MAX_CHARS, NormalizedTag, normalize_tag, normalize_tags
 from earmark.tags.typos import DEFAULT_SCORE_LEVEL, check_score_level
 from earmark.tags.vocabulary import Target, Vocabulary
 
-__all__ = ["COLUMNS", "METHODS", "STAGES", "MappingRow", "TagMapping", "collapse_tags"]
+__all__ = ["COLUMNS", "METHODS", "STAGES", "CollapseOptions", "MappingRow", "TagMapping", "collapse_tags"]
 
 METHODS: tuple[str, ...] = ("rules", "embedding", "both")
 STAGES: tuple[str, ...] = ("override", "rules", "embedding", "none")
@@ -33,6 +44,45 @@ COLUMNS: tuple[str, ...] = (
     "tag", "normalized", "tag_category", "target", "target_category", "stage", "rule", "score",
     "detail", "problems",
 )  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class CollapseOptions:
+    """The second pass's settings of :func:`collapse_tags` (the defaults are the CLI's).
+
+    Attributes
+    ----------
+    multi
+        a tag maps to every target it contains (rules) or that claims it (stage III), one
+        mapping row per (tag, target); False keeps one target per tag.
+    rule
+        stage III's decision rule, one of :data:`~earmark.tags.decide.DECISION_RULES`
+        (``percentile`` is the thesis's).
+    margin, min_similarity
+        the margin rule's settings (:func:`~earmark.tags.decide.decide`).
+    fit_sample
+        fit each target's normal on a seeded sample of this many tags (0: on all, the thesis's
+        way); only the tags stage III may assign and the sample are embedded.
+    seed
+        the sample's seed.
+    lexicon
+        style → parent genres for the rules' ``lexicon`` rule
+        (:func:`~earmark.tags.lexicon.read_lexicon`); None for none.
+
+    """
+
+    multi: bool = False
+    rule: str = "percentile"
+    margin: Annotated[float, Range(ge=0, le=2)] = DEFAULT_MARGIN
+    min_similarity: Annotated[float, Range(ge=-1, le=1)] = DEFAULT_MIN_SIMILARITY
+    fit_sample: Annotated[int, Range(ge=0)] = DEFAULT_FIT_SAMPLE
+    seed: Annotated[int, Range(ge=0)] = 0
+    lexicon: Mapping[str, Sequence[str]] | None = None
+
+    def __post_init__(self) -> None:
+        if self.rule not in DECISION_RULES:
+            raise ValueError(f"unknown decision rule {self.rule!r}; valid rules: {', '.join(DECISION_RULES)}")
+        check_ranges(self)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,8 +156,19 @@ class TagMapping:
 
     @functools.cached_property
     def by_tag(self) -> dict[str, MappingRow]:
-        """Raw tag → row."""
-        return {row.tag: row for row in self.rows}
+        """Raw tag → its first row."""
+        found: dict[str, MappingRow] = {}
+        for row in self.rows:
+            found.setdefault(row.tag, row)
+        return found
+
+    @functools.cached_property
+    def all_by_tag(self) -> dict[str, tuple[MappingRow, ...]]:
+        """Raw tag → all its rows (several with ``--multi``: one per target)."""
+        found: dict[str, list[MappingRow]] = {}
+        for row in self.rows:
+            found.setdefault(row.tag, []).append(row)
+        return {tag: tuple(rows) for tag, rows in found.items()}
 
     @functools.cached_property
     def by_normalized(self) -> dict[str, MappingRow]:
@@ -117,6 +178,11 @@ class TagMapping:
             if row.normalized not in found or (row.target and not found[row.normalized].target):
                 found[row.normalized] = row
         return found
+
+    @property
+    def num_tags(self) -> int:
+        """Distinct raw tags (rows, less the extra rows of tags with several targets)."""
+        return len(self.all_by_tag)
 
     @property
     def target_names(self) -> tuple[str, ...]:
@@ -132,8 +198,16 @@ class TagMapping:
         return {row.target: row.target_category for row in self.rows if row.target}
 
     def row_of(self, tag: str) -> MappingRow | None:
-        """The row of a raw tag, found as given or by its normalised text."""
+        """The (first) row of a raw tag, found as given or by its normalised text."""
         return self.by_tag.get(tag) or self.by_normalized.get(normalize_tag(tag).text)
+
+    def rows_of(self, tag: str) -> tuple[MappingRow, ...]:
+        """Every row of a raw tag (one per target), found as given or by its normalised text."""
+        found = self.all_by_tag.get(tag)
+        if found is None:
+            first = self.by_normalized.get(normalize_tag(tag).text)
+            found = () if first is None else self.all_by_tag[first.tag]
+        return found
 
     def write_csv(self, path: str | Path) -> Path:
         """Write the rows to ``path`` (CSV with :data:`COLUMNS`), atomically."""
@@ -229,6 +303,7 @@ def collapse_tags(
     wordlists: WordLists | None = None,
     priority: Sequence[str] = DEFAULT_PRIORITY,
     max_chars: int = DEFAULT_MAX_CHARS,
+    options: CollapseOptions | None = None,
 ) -> TagMapping:
     """Collapse raw tags onto the vocabulary: overrides, then stage II rules, then stage III.
 
@@ -254,16 +329,23 @@ def collapse_tags(
         category word lists and category order (see :mod:`earmark.tags.categorize`).
     max_chars
         longest usable tag, in characters.
+    options
+        the second-pass settings (:class:`CollapseOptions`: several targets per tag, the
+        decision rule, the sampled fit, the lexicon); None keeps the thesis's behaviour, with
+        the normals fitted on every tag.
 
     Returns
     -------
-    :class:`TagMapping`, one row per distinct raw tag, in first-seen order.
+    :class:`TagMapping`: one row per distinct raw tag in first-seen order, or with
+    ``options.multi`` one row per (tag, target). A tag that negates a target is flagged
+    ``negated`` in its problems and never reaches stage III.
 
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}")
     check_score_level(score_level)
     check_percentile(percentile)
+    opts = options if options is not None else CollapseOptions(fit_sample=0)
     lists = wordlists if wordlists is not None else load_wordlists()
     normalized = normalize_tags(tags, max_chars=max_chars)
     unique = [tag for tag in normalized if "duplicate" not in tag.problems]
@@ -272,46 +354,72 @@ def collapse_tags(
         first = next(tag.raw for tag in normalized if "duplicate" in tag.problems)
         warnings.append(f"{len(normalized) - len(unique)} repeated tags mapped once (first: {first!r})")
     forced = _resolve_overrides(overrides or {}, vocabulary)
-    decided: list[tuple[str, Match] | None] = [None] * len(unique)
+    decided: list[tuple[str, tuple[Match, ...]] | None] = [None] * len(unique)
     for i, tag in enumerate(unique):
         if tag.text in forced:
-            decided[i] = ("override", forced[tag.text])
+            decided[i] = ("override", (forced[tag.text],))
     if method in ("rules", "both"):
         open_tags = [i for i, d in enumerate(decided) if d is None]
-        found = collapse_by_rules(
+        found = rule_matches(
             [unique[i] for i in open_tags],
             vocabulary,
             score_level=score_level,
             wordlists=lists,
             priority=priority,
+            multi=opts.multi,
+            lexicon=opts.lexicon,
         )
-        for i, rule_match in zip(open_tags, found, strict=True):
-            if rule_match is not None:
-                decided[i] = ("rules", rule_match)
+        for i, matches in zip(open_tags, found, strict=True):
+            if matches:
+                decided[i] = ("rules", matches)
     if method in ("embedding", "both"):
-        eligible = [d is None for d in decided]
-        found_embedded = collapse_by_embedding(
-            unique, vocabulary, percentile=percentile, backend=backend, cache_dir=cache_dir, eligible=eligible
+        eligible = [
+            d is None and not has_negator(tag.text.split(" ")) for d, tag in zip(decided, unique, strict=True)
+        ]
+        known = lists.known_words | {w for t in vocabulary.targets for w in t.text.split(" ")}
+        embedded = embedding_matches(
+            unique,
+            vocabulary,
+            percentile=percentile,
+            rule=opts.rule,
+            margin=opts.margin,
+            min_similarity=opts.min_similarity,
+            multi=opts.multi,
+            backend=backend,
+            cache_dir=cache_dir,
+            eligible=eligible,
+            fit_sample=opts.fit_sample,
+            seed=opts.seed,
+            forms=inflection_table(vocabulary, known),
         )
-        for i, embedded in enumerate(found_embedded):
-            if embedded is not None and decided[i] is None:
-                decided[i] = ("embedding", embedded)
+        for i, matches in enumerate(embedded):
+            if matches and decided[i] is None:
+                decided[i] = ("embedding", matches)
     categories = categorize_tags(unique, wordlists=lists, score_level=score_level, priority=priority)
     rows = tuple(
-        _row(tag, category.category, decision)
+        row
         for tag, category, decision in zip(unique, categories, decided, strict=True)
+        for row in _rows(tag, category.category, decision)
     )
     return TagMapping(rows, vocabulary.targets, tuple(warnings))
 
 
-def _row(tag: NormalizedTag, category: str, decision: tuple[str, Match] | None) -> MappingRow:
-    if decision is None or not decision[1].target.name:
-        rule = "override" if decision is not None else ("no match" if tag.usable else "problem")
-        detail = decision[1].detail if decision is not None else ""
-        stage = "override" if decision is not None else "none"
-        return MappingRow(tag.raw, tag.text, category, "", "", stage, rule, None, detail, tag.problems)
-    stage, match = decision
-    return MappingRow(
-        tag.raw, tag.text, category, match.target.name, match.target.category, stage, match.rule,
-        match.score, match.detail, tag.problems,
-    )  # fmt: skip
+def _rows(
+    tag: NormalizedTag, category: str, decision: tuple[str, tuple[Match, ...]] | None
+) -> list[MappingRow]:
+    if decision is None:
+        rule = "no match" if tag.usable else "problem"
+        return [MappingRow(tag.raw, tag.text, category, "", "", "none", rule, None, "", tag.problems)]
+    stage, matches = decision
+    negated = any(m.negated for m in matches)
+    problems = (*tag.problems, "negated") if negated else tag.problems
+    rows: list[MappingRow] = []
+    for match in matches:
+        negation = match.rule == "negation" and not match.target.name
+        target, target_category = match.target.name, match.target.category
+        score = match.score if target else None
+        stage_of = "none" if negation else stage
+        rule = "negated" if negation else match.rule
+        cells = (tag.raw, tag.text, category, target, target_category, stage_of, rule, score)
+        rows.append(MappingRow(*cells, match.detail, problems))
+    return rows

@@ -48,6 +48,8 @@ PROBLEMS: dict[str, str] = {
     "markup": "the tag held HTML markup or entities, which were removed",
     "non_latin": "the tag holds letters of a non-Latin script",
     "duplicate": "the same raw tag appeared earlier in the list; only the first is used",
+    "negated": "the tag negates a target (no X, not X, non-X, unX, Xless): it maps to a 'no X' "
+    "target or nowhere, never to X, and never by embeddings",
 }
 
 #: Problems that make a tag unusable: it is categorised as junk and never collapsed.

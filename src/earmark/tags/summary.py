@@ -28,9 +28,10 @@ class MappingSummary:
     Attributes
     ----------
     num_tags, num_mapped
-        rows, and rows with a target.
+        distinct raw tags, and those with a target.
     per_target
-        target → stage → tags (every target of the mapping, zero included).
+        target → stage → tags (every target of the mapping, zero included; with ``--multi`` a
+        tag counts under each of its targets).
     per_stage
         stage → tags.
     per_rule
@@ -109,17 +110,19 @@ def summarize(mapping: TagMapping) -> MappingSummary:
     per_tag_category: dict[str, dict[str, int]] = {}
     per_target_category: Counter[str] = Counter()
     problems: Counter[str] = Counter()
+    for first in mapping.by_tag.values():
+        problems.update(first.problems)
+        mapped = any(row.target for row in mapping.all_by_tag[first.tag])
+        bucket = per_tag_category.setdefault(first.tag_category, {"mapped": 0, "unmapped": 0})
+        bucket["mapped" if mapped else "unmapped"] += 1
     for row in mapping.rows:
-        problems.update(row.problems)
-        bucket = per_tag_category.setdefault(row.tag_category, {"mapped": 0, "unmapped": 0})
-        bucket["mapped" if row.target else "unmapped"] += 1
         if row.target:
             counts = per_target.setdefault(row.target, {})
             counts[row.stage] = counts.get(row.stage, 0) + 1
             per_target_category[row.target_category] += 1
     return MappingSummary(
-        num_tags=len(mapping.rows),
-        num_mapped=sum(1 for row in mapping.rows if row.target),
+        num_tags=mapping.num_tags,
+        num_mapped=len({row.tag for row in mapping.rows if row.target}),
         per_target=per_target,
         per_stage={s: n for s in STAGES if (n := sum(1 for r in mapping.rows if r.stage == s))},
         per_rule=dict(Counter(f"{r.stage}/{r.rule}" for r in mapping.rows).most_common()),

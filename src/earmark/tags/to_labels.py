@@ -3,9 +3,9 @@
 Each clip's raw tags go through a :class:`~earmark.tags.mapping.TagMapping`; a target is
 positive for the clip when the counts of the clip's raw tags that collapse into it add up to at
 least ``min_count`` (each tag counts 1 unless the input gives a count, such as last.fm's tag
-weight). Folksonomy tags are positives only, so nothing else is annotated
-(``annotated == positive``: a strategy decides what the missing entries mean), and the clips'
-source is ``noisy`` by default.
+weight; a tag with several targets, from ``collapse --multi``, counts toward each).
+Folksonomy tags are positives only, so nothing else is annotated (``annotated == positive``: a
+strategy decides what the missing entries mean), and the clips' source is ``noisy`` by default.
 
 The input (:func:`read_clip_tags`) is a CSV, either *long* (``clip_id,tag[,count][,path]``, one
 row per clip and tag; repeated rows add up) or *wide* (``clip_id,tags[,path]``, the tags of a
@@ -190,13 +190,14 @@ def tags_to_labels(
     for i, counts in enumerate(clip_tags.tags):
         totals: dict[str, float] = {}
         for tag, count in counts.items():
-            row = mapping.row_of(tag)
-            if row is None:
+            rows = mapping.rows_of(tag)
+            if not rows:
                 unknown[tag] += 1
-            elif not row.target:
+            elif not any(row.target for row in rows):
                 unmapped[tag] += 1
-            else:
-                totals[row.target] = totals.get(row.target, 0.0) + count
+            for row in rows:
+                if row.target:
+                    totals[row.target] = totals.get(row.target, 0.0) + count
         for target, total in totals.items():
             if target not in column:
                 raise ValueError(f"the mapping sends tags to {target!r}, which is not among its targets")
