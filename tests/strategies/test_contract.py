@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from earmark.batch import Batch
+from earmark.data.labels import Labels
 from earmark.features.logmel import LogMelConfig
+from earmark.inference import Segmenting
 from earmark.models import build_model
 from earmark.spec import TaggingSpec
-from earmark.strategies import STRATEGIES, Strategy, build_strategy
+from earmark.strategies import STRATEGIES, Strategy, TrainingContext, build_strategy
 from earmark.strategies.supervised import Supervised, SupervisedConfig
 
 ENHANCE = {"teacher_run": "runs/teacher", "percent": 1.0}
+# an audit table naming c1's class a, the whole clip c3 and a clip outside the training labels
+SUSPECTS = {"table": str(Path(__file__).parent / "data" / "suspects.csv"), "factor": 0.25}
 # (strategy name, options, loss terms that must be non-zero on a random batch, draws views from
 # the generator it is given)
 CASES = [
@@ -39,6 +46,17 @@ CASES = [
     ),
     ("generalized_ce", {}, ["lq"], False),
     ("generalized_ce", {"missing": "negative", "q": 0.3}, ["lq"], False),
+    ("supervised", {"suspects": SUSPECTS}, ["bce"], False),
+    ("generalized_ce", {"suspects": {**SUSPECTS, "factor": 0.0, "top": 1}}, ["lq"], False),
+    ("symmetric_ce", {}, ["sce"], False),
+    (
+        "symmetric_ce",
+        {"missing": "negative", "alpha": 6.0, "beta": 0.1, "suspects": SUSPECTS},
+        ["sce"],
+        False,
+    ),
+    ("bootstrap", {}, ["bootstrap"], False),
+    ("bootstrap", {"mode": "hard", "beta": 0.8, "missing": "negative"}, ["bootstrap"], False),
     (
         "mean_teacher",
         {"alpha": 0.9, "rampup_steps": 0, "teacher_view": "specaugment"},
@@ -94,9 +112,53 @@ def student_model(seed: int) -> nn.Module:
     return build_model("cnn", SPEC, {"channels": [8, 16], "width_multiplier": 1.0})
 
 
+def training_labels(size: int = 6) -> Labels:
+    """The labels of the clips ``make_batch`` draws (c0 ... c5), positives only."""
+    positive = np.arange(size * 4).reshape(size, 4) % 3 == 0
+    return Labels(
+        clip_ids=np.array([f"c{i}" for i in range(size)], dtype=object),
+        class_names=SPEC.class_names,
+        positive=positive,
+        annotated=positive,
+        source=np.array(["curated"] * size, dtype=object),
+        fold=np.ones(size, dtype=np.int64),
+        duration_seconds=np.ones(size),
+    )
+
+
+@dataclasses.dataclass
+class TeacherStandIn:
+    """What ``load_run`` gives a strategy: a finished run on the same classes."""
+
+    directory: Path = Path("runs/teacher")
+    checkpoint: Path = Path("runs/teacher/checkpoints/best.pt")
+    spec: TaggingSpec = SPEC
+    model: nn.Module = dataclasses.field(default_factory=nn.Identity)
+    segmenting: Segmenting = dataclasses.field(
+        default_factory=lambda: Segmenting(segment_frames=16, hop_frames=16)
+    )
+
+
+def teacher_scores(model: nn.Module, labels: Labels, segmenting: Segmenting) -> np.ndarray:
+    """Fixed probabilities in (0, 1), one row per clip, different in every entry."""
+    n, k = labels.positive.shape
+    return (np.arange(n * k).reshape(n, k) + 0.5) / (n * k)
+
+
+CONTEXT = TrainingContext(
+    Path("runs/student"),
+    SPEC,
+    False,  # writes no file
+    teacher_scores,
+    load_run=lambda directory, *, checkpoint="best": TeacherStandIn(),
+)
+
+
 def make(name: str, options: dict, seed: int = 0) -> Models:
+    """The strategy, prepared as the Trainer prepares it, a student and the strategy's teacher."""
     student = student_model(seed)
     strategy = build_strategy(name, SPEC, options)
+    strategy.prepare_labels(training_labels(), CONTEXT)
     return strategy, student, strategy.make_teacher(student)
 
 

@@ -30,6 +30,7 @@ from torch import nn
 from earmark.config import Range, check_ranges
 from earmark.strategies.base import check_entry_shapes, register_strategy, weighted_mean
 from earmark.strategies.supervised import EntryLossStrategy
+from earmark.strategies.suspects import SuspectsConfig
 
 __all__ = ["Asymmetric", "AsymmetricConfig", "asymmetric_loss"]
 
@@ -42,12 +43,14 @@ class AsymmetricConfig:
     """``gamma_positive`` γ+, ``gamma_negative`` γ− (focusing exponents), ``clip`` m (shift, probability).
 
     ``missing``: ``negative`` (a missing entry is a negative) or ``mask`` (no loss on it).
+    ``suspects`` scales the loss of suspected entries (:mod:`earmark.strategies.suspects`).
     """
 
     gamma_positive: Annotated[float, Range(ge=0, le=_MAX_GAMMA)] = 0.0
     gamma_negative: Annotated[float, Range(ge=0, le=_MAX_GAMMA)] = 4.0
     clip: Annotated[float, Range(ge=0, lt=1)] = 0.05
     missing: Literal["negative", "mask"] = "negative"
+    suspects: SuspectsConfig | None = None
 
     def __post_init__(self) -> None:
         check_ranges(self, key="strategy_options")

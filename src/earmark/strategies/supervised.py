@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 from abc import abstractmethod
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import torch
 from torch import nn
 
 from earmark.batch import Batch
 from earmark.config import ConfigError, Range, check_ranges
+from earmark.data.labels import Labels
 from earmark.spec import TaggingSpec
-from earmark.strategies.base import Strategy, masked_bce, register_strategy
+from earmark.strategies.base import Strategy, TrainingContext, masked_bce, register_strategy
 from earmark.strategies.enhancer import EnhanceConfig, check_enhance_masks
+from earmark.strategies.suspects import SuspectsConfig, SuspectWeights
 
 __all__ = ["EntryLossStrategy", "Supervised", "SupervisedConfig", "supervised_targets"]
 
@@ -25,13 +27,15 @@ class SupervisedConfig:
     ``label_smoothing`` ε moves targets to ε/2 and 1 - ε/2; ``class_weights`` multiplies each
     class's positive term (``pos_weight``), one value per class or empty for none. ``enhance``
     trains on labels enhanced by a teacher run (:mod:`earmark.strategies.enhancer`; needs
-    ``missing: mask``).
+    ``missing: mask``). ``suspects`` scales the loss of the entries an audit table suspects
+    (:mod:`earmark.strategies.suspects`).
     """
 
     missing: Literal["negative", "mask"] = "mask"
     label_smoothing: Annotated[float, Range(ge=0, lt=1)] = 0.0
     class_weights: tuple[Annotated[float, Range(ge=0, le=1_000_000)], ...] = ()
     enhance: EnhanceConfig | None = None
+    suspects: SuspectsConfig | None = None
 
     def __post_init__(self) -> None:
         check_ranges(self, key="strategy_options")
@@ -59,9 +63,23 @@ class EntryLossStrategy(Strategy):
 
     Targets and weights come from :meth:`targets` (by default :func:`supervised_targets` with
     the config's ``missing``); a subclass gives :meth:`entry_loss`, the weighted mean of its loss.
+    A config with ``enhance`` or ``suspects`` set enhances the training labels or scales the
+    suspected entries' weights.
     """
 
     loss_name: ClassVar[str]
+
+    def __init__(self, spec: TaggingSpec, config: Any) -> None:
+        super().__init__(spec, config, enhance=getattr(config, "enhance", None))
+        suspects: SuspectsConfig | None = getattr(config, "suspects", None)
+        self.suspects = None if suspects is None else SuspectWeights(suspects)
+
+    def prepare_labels(self, train: Labels, context: TrainingContext) -> Labels:
+        """The labels enhanced with ``enhance``; the suspects' table read against them."""
+        train = super().prepare_labels(train, context)
+        if self.suspects is not None:
+            self.suspects.prepare(train, context)
+        return train
 
     def losses(
         self,
@@ -72,9 +90,16 @@ class EntryLossStrategy(Strategy):
         generator: torch.Generator,
     ) -> dict[str, torch.Tensor]:
         """``{loss_name, "total"}`` of the student's logits (draws nothing from ``generator``)."""
-        targets, weights = self.targets(batch)
+        targets, weights = self.weighted_targets(batch)
         loss = self.entry_loss(student(batch.features, batch.lengths), targets, weights)
         return {self.loss_name: loss, "total": loss}
+
+    def weighted_targets(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`targets`, the suspected entries' weights scaled by ``suspects``."""
+        targets, weights = self.targets(batch)
+        if self.suspects is not None:
+            weights = self.suspects.scale(weights, batch.clip_ids)
+        return targets, weights
 
     def targets(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """``(targets, weights)``, each ``(batch, classes)``."""
@@ -95,7 +120,7 @@ class Supervised(EntryLossStrategy):
     config: SupervisedConfig
 
     def __init__(self, spec: TaggingSpec, config: SupervisedConfig) -> None:
-        super().__init__(spec, config, enhance=config.enhance)
+        super().__init__(spec, config)
         if config.class_weights and len(config.class_weights) != spec.num_classes:
             raise ConfigError(
                 f"class_weights has {len(config.class_weights)} values for {spec.num_classes} classes"
