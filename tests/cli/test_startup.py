@@ -59,6 +59,7 @@ def prepared(tmp_path_factory) -> Path:
             r"pattern=^(?P<label>\d)_",
             "--frontend-set",
             "n_mels=8",
+            "--quiet",
         ],
     )
     assert result.exit_code == 0, result.output

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from earmark.cli.app import app, console, out
+from earmark.cli.progress import DEFAULT_EVERY_SECONDS, ProgressReport
 from earmark.config import ConfigError, Range, apply_overrides, check_ranges, from_dict, load_yaml
 from earmark.data.edits import read_edits
 from earmark.data.loaders import LOADERS, load_dataset
@@ -36,17 +36,6 @@ class PrepareConfig:
 
     def __post_init__(self) -> None:
         check_ranges(self)
-
-
-def _progress_bar() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    )
 
 
 def _add_label_rows(table: Table, labels: dict[str, Any]) -> None:
@@ -93,6 +82,11 @@ def prepare_command(
         list[Path] | None,
         typer.Option("--edits", help="a label-edits CSV to apply (repeatable; later files win)"),
     ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar or progress lines")] = False,
+    progress_seconds: Annotated[
+        float,
+        typer.Option(help="seconds between progress lines when stdout is not a terminal (a log file)"),
+    ] = DEFAULT_EVERY_SECONDS,
 ) -> None:
     """Read a data set, compute its features into a store, and write its label table."""
     data: dict[str, Any] = load_yaml(config) if config else {}
@@ -129,10 +123,11 @@ def prepare_command(
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, (os.cpu_count() or 1) - settings.workers))
     try:
-        with _progress_bar() as bar:
+        report = ProgressReport("prepare", unit="clips", quiet=quiet, every_seconds=progress_seconds)
+        with report:
             blacklisted = {e.clip for e in label_edits if e.action == "blacklist"}
             total = manifest.labels.num_clips - len(blacklisted & set(manifest.labels.clip_ids.tolist()))
-            task = bar.add_task("prepare", total=total)
+            report.update(0, total)
             result: PrepareResult = prepare(
                 manifest,
                 out_dir,
@@ -141,7 +136,7 @@ def prepare_command(
                 shard=parse_shard(shard),
                 batch_clips=settings.batch_clips,
                 workers=settings.workers,
-                progress=lambda n: bar.advance(task, n),
+                progress=report.advance,
                 edits=label_edits,
             )
     finally:

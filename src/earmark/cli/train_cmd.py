@@ -6,13 +6,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from earmark.cli.app import app, console, out
+from earmark.cli.app import app, out
+from earmark.cli.progress import DEFAULT_EVERY_SECONDS, ProgressReport
 from earmark.config import ConfigError, apply_overrides, from_dict, load_yaml
 
 if TYPE_CHECKING:
     from earmark.training.config import TrainConfig
+
+Quiet = Annotated[bool, typer.Option("--quiet", help="no progress bar or progress lines")]
+ProgressSeconds = Annotated[
+    float, typer.Option(help="seconds between progress lines when stdout is not a terminal (a log file)")
+]
 
 
 def load_train_config(path: Path | None, overrides: list[str]) -> TrainConfig:
@@ -49,6 +54,8 @@ def train_command(
     overwrite: Annotated[
         bool, typer.Option(help="remove the run already in --run-dir (checkpoints, log, predictions) first")
     ] = False,
+    quiet: Quiet = False,
+    progress_seconds: ProgressSeconds = DEFAULT_EVERY_SECONDS,
 ) -> None:
     """Train a tagger; the run directory receives config, checkpoints, metrics and predictions."""
     from earmark.training.distributed import setup, teardown
@@ -57,20 +64,16 @@ def train_command(
     settings = load_train_config(config, overrides or [])
     context = setup(settings.device)
     show = context.is_main
-    with Progress(
-        TextColumn("[bold]train"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        disable=not show,
-    ) as bar:
-        task = bar.add_task("train", total=None)
+    report = ProgressReport("train", unit="steps", quiet=quiet or not show, every_seconds=progress_seconds)
+    with report:
 
         def on_step(step: int, total: int) -> None:
-            bar.update(task, completed=step, total=total)
+            report.update(step, total, {"loss": trainer.last_losses.get("total", float("nan"))})
 
-        trainer = Trainer(settings, run_dir, on_step=on_step)
+        def on_validation(step: int, metrics: dict[str, float]) -> None:
+            report.update(step, extras={f"valid {settings.metric}": metrics[settings.metric]})
+
+        trainer = Trainer(settings, run_dir, on_step=on_step, on_validation=on_validation)
         try:
             summary = trainer.fit(resume=resume, overwrite=overwrite)
         finally:
@@ -96,33 +99,28 @@ def cv_command(
         str | None,
         typer.Option(help="comma-separated folds to hold out, each trained on all others (default: all)"),
     ] = None,
+    quiet: Quiet = False,
+    progress_seconds: ProgressSeconds = DEFAULT_EVERY_SECONDS,
 ) -> None:
     """Cross-validate: each fold in turn is the test set; prints the mean and spread."""
     from earmark.training.crossval import cross_validate
 
     settings = load_train_config(config, overrides or [])
     chosen = [int(f) for f in folds.split(",")] if folds else None
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    ) as bar:
-        task = bar.add_task("fold", total=None)
+    with ProgressReport("fold", unit="steps", quiet=quiet, every_seconds=progress_seconds) as report:
 
         def on_step(step: int, total: int) -> None:
-            bar.update(task, completed=step, total=total)
+            report.update(step, total)
 
         def on_fold(fold: int, metrics: dict[str, float]) -> None:
-            bar.console.print(f"fold {fold}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+            report.note(f"fold {fold}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
 
         def on_reuse(fold: int, how: str) -> None:
             why = {
                 "reused": "finished with these settings: not trained again",
                 "retrained": "held a run of other settings or labels: trained again",
             }[how]
-            bar.console.print(f"fold {fold}: {why}")
+            report.note(f"fold {fold}: {why}")
 
         result = cross_validate(
             settings, run_dir, folds=chosen, on_step=on_step, on_fold=on_fold, on_reuse=on_reuse

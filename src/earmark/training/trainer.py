@@ -77,8 +77,9 @@ class TrainingDiverged(EarmarkError, RuntimeError):
 class Trainer:
     """Builds data, model, strategy and optimizer from a :class:`TrainConfig` and trains.
 
-    ``on_step(step, total_steps)`` is called after every step; ``on_validation(step, metrics)``
-    on rank 0 after each validation, and may raise to stop the run (a search prunes a trial so).
+    ``on_step(step, total_steps)`` is called after every step (:attr:`last_losses` then holds
+    that step's named losses); ``on_validation(step, metrics)`` on rank 0 after each
+    validation, and may raise to stop the run (a search prunes a trial so).
     """
 
     def __init__(
@@ -134,6 +135,7 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(config.seed * 1000 + self.context.rank)
         self.augment = build_augment(config.augment)
         self.on_step, self.on_validation = on_step, on_validation
+        self.last_losses: dict[str, float] = {}
         self.log = RunLog(self.run_dir, enabled=self.context.is_main, tensorboard=config.tensorboard)
         self.timing = StepTiming()
         self.step, self.best_value, self.bad_validations = 0, -math.inf, 0
@@ -285,7 +287,7 @@ class Trainer:
             waited_from = time.perf_counter()
             for batch in self.train_loader.loader:
                 computing_from = time.perf_counter()
-                losses = self._train_step(batch)
+                losses = self.last_losses = self._train_step(batch)
                 waited_from = self.timing.add(waited_from, computing_from, batch.size)
                 self.step += 1
                 if self.step % LOG_EVERY == 0 or self.step == 1:
