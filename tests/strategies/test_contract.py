@@ -56,6 +56,19 @@ CASES = [
         False,
     ),
     ("bootstrap", {}, ["bootstrap"], False),
+    ("pseudo_label", {"teacher_run": "runs/teacher"}, ["bce"], False),
+    (
+        "pseudo_label",
+        {"teacher_run": "runs/teacher", "threshold": 0.5, "weight": 0.5, "unlabeled": False},
+        ["bce"],
+        False,
+    ),
+    (
+        "pseudo_label",
+        {"teacher_run": "runs/teacher", "temperature": 0.5, "suspects": SUSPECTS},
+        ["bce"],
+        False,
+    ),
     ("bootstrap", {"mode": "hard", "beta": 0.8, "missing": "negative"}, ["bootstrap"], False),
     (
         "mean_teacher",

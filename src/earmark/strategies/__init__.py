@@ -3,6 +3,7 @@
 from earmark.strategies import asymmetric as asymmetric
 from earmark.strategies import consistency, label_enhancement, le_mean_teacher, mean_teacher, supervised
 from earmark.strategies import large_loss as large_loss
+from earmark.strategies import pseudo_label as pseudo_label
 from earmark.strategies import robust as robust
 from earmark.strategies.base import (
     STRATEGIES,

@@ -77,3 +77,19 @@ class TrainingContext:
     is_main: bool
     score: Callable[[nn.Module, Labels, Segmenting], np.ndarray]
     load_run: RunLoader
+
+    def teacher_scores(
+        self, directory: str, labels: Labels, *, checkpoint: str = "best"
+    ) -> tuple[TeacherRun, np.ndarray]:
+        """The run in ``directory`` and its probabilities ``(clips, classes)`` for ``labels``' clips.
+
+        The teacher must have the run's classes and front-end (its segment length may differ: it
+        scores with its own segmenting, as it was validated); otherwise
+        :class:`~earmark.spec.SpecMismatchError` names the teacher run.
+        """
+        teacher = self.load_run(directory, checkpoint=checkpoint)
+        teacher.spec.check_compatible(
+            dataclasses.replace(self.spec, segment_frames=teacher.spec.segment_frames),
+            what=f"teacher run {directory}",
+        )
+        return teacher, self.score(teacher.model, labels, teacher.segmenting)

@@ -120,12 +120,7 @@ class LabelEnhancer:
         validated), not the student's. Deterministic: a resumed run recomputes the same labels.
         """
         config = self.config
-        teacher = context.load_run(config.teacher_run, checkpoint=config.checkpoint)
-        teacher.spec.check_compatible(
-            dataclasses.replace(self.spec, segment_frames=teacher.spec.segment_frames),
-            what=f"teacher run {config.teacher_run}",
-        )
-        scores = context.score(teacher.model, train, teacher.segmenting)
+        teacher, scores = context.teacher_scores(config.teacher_run, train, checkpoint=config.checkpoint)
         enhanced, flagged = enhance_labels(train, scores, share=config.share)
         if context.is_main:
             write_labels(enhanced, context.run_dir / "enhanced_labels.csv")
