@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -17,8 +18,9 @@ import yaml
 from earmark.config import ConfigError
 from earmark.data.simulate import drop_labels
 from earmark.data.table import read_labels, write_labels
+from earmark.errors import EarmarkError
 from earmark.study import collect, load_study, plan_cell, run_study, study_from_dict, write_report
-from earmark.study.plan import Cell
+from earmark.study.plan import Cell, merge_arm
 from earmark.testing.prepared import make_prepared
 
 TINY = {
@@ -242,3 +244,34 @@ def test_a_killed_study_reruns_to_the_same_report_and_redoes_nothing_finished(wo
         for metric, values in arm_b["values"].items():
             assert arm_a["values"][metric] == pytest.approx(values, abs=1e-6)
     assert np.isclose(a["arms"][1]["comparison"]["difference"], b["arms"][1]["comparison"]["difference"])
+
+
+def test_an_arm_naming_a_strategy_starts_from_its_own_options():
+    base = {
+        "strategy": "mean_teacher",
+        "strategy_options": {"alpha": 0.99},
+        "optim": {"lr": 1e-3, "name": "adam"},
+    }
+    arm = {"strategy": "supervised", "strategy_options": {"missing": "mask"}, "optim": {"lr": 3e-4}}
+    merged = merge_arm(base, arm)
+    assert merged["strategy_options"] == {"missing": "mask"}  # no alpha left for supervised
+    assert merged["optim"] == {"lr": 3e-4, "name": "adam"}  # other mappings still merge
+    assert merge_arm(base, {"optim": {"lr": 1.0}})["strategy_options"] == {"alpha": 0.99}
+
+
+def test_positives_only_truth_scores_its_unlabeled_entries_as_negatives(world, tmp_path):
+    root, prepared = world
+    full = read_labels(prepared / "labels.csv")
+    positives_only = tmp_path / "truth.csv"
+    write_labels(dataclasses.replace(full, annotated=full.positive.copy()), positives_only)
+    study = study_from_dict(_study(root, prepared, arms=ARMS[:2], seeds=[0], truth=str(positives_only)))
+    run_study(study, tmp_path / "out")
+    # every annotated entry is a positive: skipping the rest leaves no negative to rank against
+    with pytest.raises(EarmarkError, match=r"undefined on the test split.*truth_missing: negative"):
+        collect(study, tmp_path / "out")
+    negative = dataclasses.replace(study, truth_missing="negative")
+    direct = collect(study_from_dict(_study(root, prepared, arms=ARMS[:2], seeds=[0])), tmp_path / "out")
+    assert (
+        collect(negative, tmp_path / "out").arm("B1").values["ap_macro"]
+        == direct.arm("B1").values["ap_macro"]
+    )

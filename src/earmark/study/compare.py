@@ -19,6 +19,7 @@ import numpy as np
 from earmark.data.labels import Labels
 from earmark.data.table import read_labels
 from earmark.errors import EarmarkError
+from earmark.metrics._common import UndefinedMetricError
 from earmark.metrics.bootstrap import Metric, paired_bootstrap
 from earmark.metrics.table import scalar_metric
 from earmark.predictions import Predictions
@@ -160,9 +161,11 @@ def _arm_result(
     rng: np.random.Generator,
 ) -> ArmResult:
     seeds = tuple(s for s in study.seeds if s in scores[name])
-    mask = test.annotated
+    mask = test.annotated if study.truth_missing == "skip" else np.ones_like(test.annotated)
     values = {
-        metric: [float(scalar_metric(metric)(test.positive, scores[name][s], mask=mask)) for s in seeds]
+        metric: [
+            _score(metric, test.positive, scores[name][s], mask, where=f"arm {name}, seed {s}") for s in seeds
+        ]
         for metric in study.reported_metrics
     }
     cpu: list[float | None] = []
@@ -199,6 +202,19 @@ def _arm_result(
         comparison=comparison,
         shared_cost=study.arm(name).pipeline is not None,
     )
+
+
+def _score(metric: str, y_true: np.ndarray, scores: np.ndarray, mask: np.ndarray, *, where: str) -> float:
+    try:
+        return float(scalar_metric(metric)(y_true, scores, mask=mask))
+    except UndefinedMetricError as error:
+        hint = (
+            " (every known test entry is a positive: for positives-only truth such as AudioSet's, set "
+            "truth_missing: negative)"
+            if bool(y_true[mask].all())
+            else ""
+        )
+        raise EarmarkError(f"{where}: {metric} is undefined on the test split: {error}{hint}") from error
 
 
 def _steps(seed_runs: list[PlannedRun]) -> int | None:

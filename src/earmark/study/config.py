@@ -53,7 +53,8 @@ class ArmConfig:
 
     ``name``: letters, digits and ``_ . + -`` (it names the arm's run directories).
     ``train``: a mapping written over the study's training config (a strategy, its options, any
-    training key). ``pipeline`` + ``stage``: a pipeline recipe (YAML) run for each seed and fold,
+    training key); naming a ``strategy`` (or ``model``) replaces the base's options of it rather
+    than merging into them. ``pipeline`` + ``stage``: a pipeline recipe (YAML) run for each seed and fold,
     and the name of the train stage whose test predictions are this arm's; the study's seed,
     split and ``train`` mapping are written over the recipe's ``train`` section.
     """
@@ -88,8 +89,10 @@ class StudyConfig:
     file. ``train``: written over it for every arm. ``labels``: the training labels, a path with
     optional ``{seed}`` / ``{fold}`` (default: the recipe's). ``truth``: the labels the test
     predictions are scored against (default: the prepared directory's ``labels.csv``); only its
-    annotated entries count. ``metric``: the headline metric, compared against ``baseline`` with
-    a paired bootstrap over test clips of the seed-mean metric; ``metrics``: more columns.
+    annotated entries count, unless ``truth_missing: negative`` (positives-only truth such as
+    AudioSet's, whose unlabeled entries are its negatives). ``metric``: the headline metric,
+    compared against ``baseline`` with a paired bootstrap over test clips of the seed-mean
+    metric; ``metrics``: more columns.
     ``resamples``, ``confidence``: of the bootstrap.
     """
 
@@ -104,6 +107,7 @@ class StudyConfig:
     valid: Literal["next", "none"] = "next"
     metric: str = "ap_macro"
     metrics: tuple[str, ...] = ()
+    truth_missing: Literal["skip", "negative"] = "skip"
     resamples: Annotated[int, Range(ge=100)] = 1000
     confidence: Annotated[float, Range(gt=0, lt=1)] = 0.95
 

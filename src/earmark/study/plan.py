@@ -6,7 +6,8 @@ Layout under the study's output directory::
     pipelines/<recipe>-<hash>/s<seed>[-f<fold>]/<stage>/   a pipeline arm's stage run
 
 Pipeline arms that share a recipe and ``train`` mapping share one pipeline run per cell: the
-recipe runs once and each arm scores its own stage.
+recipe runs once and each arm scores its own stage. In a pipeline recipe, ``{seed}`` and
+``{fold}`` are the cell's (per-cell label tables, say).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from earmark.study.config import RUN_REFERENCE, ArmConfig, StudyConfig
 from earmark.training.config import TrainConfig
 from earmark.training.resolve import resolve
 
-__all__ = ["Cell", "PlannedRun", "cells", "plan_cell"]
+__all__ = ["Cell", "PlannedRun", "cells", "merge_arm", "plan_cell"]
 
 CELL_TOKENS = re.compile(r"\{(seed|fold)\}")
 
@@ -97,19 +98,37 @@ def _train_config(study: StudyConfig, arm_train: Mapping[str, Any], cell: Cell, 
     if study.base:
         base = load_yaml(study.base)
         base.pop("tune", None)
-    data = deep_merge(deep_merge(base, study.train), arm_train)
+    data = merge_arm(deep_merge(base, study.train), arm_train)
     data["seed"] = cell.seed
-    data["data"] = {**dict(data.get("data") or {}), **_split(study, cell)}
+    data["data"] = {**dict(data.get("data") or {}), **_split(study, cell, arm_train)}
     try:
         return resolve(from_dict(TrainConfig, data))
     except ConfigError as error:
         raise ConfigError(f"{where}: {error}") from error
 
 
-def _split(study: StudyConfig, cell: Cell) -> dict[str, Any]:
-    """The data keys a cell sets: its labels and, in a cross-validated study, its folds."""
+#: An arm that names one of these chooses its options afresh: the base's options belong to
+#: the base's choice (a Mean Teacher's ``alpha`` means nothing to ``supervised``).
+OWNED_OPTIONS = {"strategy": "strategy_options", "model": "model_options"}
+
+
+def merge_arm(base: Mapping[str, Any], arm_train: Mapping[str, Any]) -> dict[str, Any]:
+    """``arm_train`` deep-merged over ``base``; a strategy or model it names starts from its own options."""
+    base = dict(base)
+    for choice, options in OWNED_OPTIONS.items():
+        if choice in arm_train:
+            base.pop(options, None)
+    return deep_merge(base, arm_train)
+
+
+def _split(study: StudyConfig, cell: Cell, arm_train: Mapping[str, Any]) -> dict[str, Any]:
+    """The data keys a cell sets: its labels and, in a cross-validated study, its folds.
+
+    An arm that names its own ``data.labels`` (a reference trained on the true labels, say)
+    keeps them.
+    """
     keys: dict[str, Any] = {}
-    if study.labels:
+    if study.labels and "labels" not in (arm_train.get("data") or {}):
         keys["labels"] = _fill(study.labels, cell)
     if cell.fold is not None:
         folds = list(study.folds)
@@ -124,9 +143,9 @@ def _recipe(
     study: StudyConfig, arm: ArmConfig, arm_train: Mapping[str, Any], cell: Cell, pipeline_dir: Path
 ) -> Recipe:
     assert arm.pipeline is not None
-    data = load_yaml(arm.pipeline)
-    train = deep_merge(deep_merge(dict(data.get("train") or {}), study.train), arm_train)
-    split = _split(study, cell)
+    data = _substitute(load_yaml(arm.pipeline), cell, {})
+    train = merge_arm(deep_merge(dict(data.get("train") or {}), study.train), arm_train)
+    split = _split(study, cell, arm_train)
     if "labels" in split:
         data["labels"] = split.pop("labels")
     prepared = (train.get("data") or {}).get("prepared")
