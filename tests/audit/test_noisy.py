@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -221,6 +222,13 @@ def test_audit_of_a_cross_validation_trains_nothing_and_rounds_blacklist(noisy_d
     assert not (cv / "audit_noisy").exists()  # the folds' test predictions are out of fold already
     clips = read_labels(labels).clip_ids.tolist()
     assert _average_precision(read_audit(tmp_path / "a.csv"), clips) > 0.8
+    assert result.stdout.startswith("estimated share of labels wrong: ")
+    summary = json.loads((tmp_path / "a.json").read_text())
+    estimate = summary["noise_rate"]
+    print(f"noise rate: true {len(FLIPPED) / 60:.3f}, estimated {estimate}")
+    assert (summary["scores"], summary["clips"], estimate["method"]) == ("out_of_fold", 60, "confident_joint")
+    assert estimate["low"] <= len(FLIPPED) / 60 <= estimate["high"]
+    assert [r["round"] for r in summary["rounds"]] == [1]
     result = runner.invoke(
         app,
         ["audit", "noisy", "--run", str(cv), "--rounds", "2", "--flag-top", "3", "--folds", "3"],

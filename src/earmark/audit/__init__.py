@@ -19,7 +19,9 @@ from earmark.audit.table import (
     format_top,
     parse_top,
     read_audit,
+    summary_path,
     write_audit,
+    write_audit_summary,
 )
 
 __all__ = [
@@ -41,7 +43,9 @@ __all__ = [
     "parse_top",
     "rank_within_class",
     "read_audit",
+    "summary_path",
     "suspected_missing",
     "suspected_noisy",
     "write_audit",
+    "write_audit_summary",
 ]

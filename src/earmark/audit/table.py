@@ -27,15 +27,16 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from earmark.data.edits import ACTIONS, Action
 from earmark.errors import EarmarkError
-from earmark.io import atomic_open, escape_cell, unescape_cell
+from earmark.io import atomic_open, escape_cell, unescape_cell, write_text_atomic
 
 __all__ = [
     "AUDIT_COLUMNS",
@@ -146,6 +147,19 @@ def write_audit(items: Iterable[AuditItem], path: str | Path) -> Path:
                 ]
             )
     return path
+
+
+def summary_path(audit_path: str | Path) -> Path:
+    """The JSON summary beside an audit table: ``audit_missing.csv`` → ``audit_missing.json``."""
+    return Path(audit_path).with_suffix(".json")
+
+
+def write_audit_summary(audit_path: str | Path, summary: Mapping[str, object]) -> Path:
+    """Write ``summary`` (the rate estimate and what the audit scored) beside the audit table.
+
+    Returns the JSON's path (:func:`summary_path`); the file is written atomically.
+    """
+    return write_text_atomic(summary_path(audit_path), json.dumps(summary, indent=2) + "\n")
 
 
 def read_audit(path: str | Path) -> list[AuditItem]:
