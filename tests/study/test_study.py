@@ -154,13 +154,13 @@ def test_a_pipeline_arm_scores_its_stage_and_the_pipeline_runs_once(world, tmp_p
                 "train": {},
                 "stages": [
                     {"name": "first", "kind": "train"},
+                    {"name": "unused", "kind": "train"},
                     {
                         "name": "second",
                         "kind": "train",
                         "init_from": "first",
                         "train": {"optim": {"lr": 3e-4}},
                     },
-                    {"name": "unused", "kind": "train"},
                 ],
             }
         )
@@ -175,7 +175,7 @@ def test_a_pipeline_arm_scores_its_stage_and_the_pipeline_runs_once(world, tmp_p
     assert events == [("start", "first"), ("done", "first"), ("reused", "second")]
     cell = next((tmp_path / "out" / "pipelines").iterdir()) / "s0"
     assert (cell / "second" / "predictions" / "test.npz").is_file()
-    assert not (cell / "unused").exists()  # no arm scores it: not trained
+    assert not (cell / "unused").exists()  # no arm scores or uses it: not trained
     results = collect(study, tmp_path / "out")
     assert results.arm("second").shared_cost
     assert results.arm("second").comparison is not None

@@ -86,9 +86,20 @@ def _run_cell(
 
 
 def _up_to(recipe: Recipe, scored: set[str]) -> Recipe:
-    """``recipe`` without the stages after the last one an arm scores (they would be wasted)."""
-    last = max(i for i, stage in enumerate(recipe.stages) if stage.name in scored)
-    return dataclasses.replace(recipe, stages=recipe.stages[: last + 1])
+    """``recipe`` with only the stages the scored ones are, or use (others would be wasted)."""
+    by_name = {stage.name: stage for stage in recipe.stages}
+    needed: set[str] = set()
+    waiting = list(scored)
+    while waiting:
+        name = waiting.pop()
+        if name in needed:
+            continue
+        needed.add(name)
+        options = by_name[name].options
+        for field in getattr(options, "references", {}):
+            used = getattr(options, field, None)
+            waiting += [used] if isinstance(used, str) else list(used or ())
+    return dataclasses.replace(recipe, stages=tuple(s for s in recipe.stages if s.name in needed))
 
 
 def _finished(run: PlannedRun) -> bool:
