@@ -139,6 +139,28 @@ def test_the_audit_finds_planted_missing_labels(planted, tmp_path):
         len(items),
     )
     assert summary["missing_rate"]["method"] == "calibrated"
+    # --folds: the run's training clips scored by fold models trained with its config
+    result = CliRunner().invoke(
+        app,
+        [
+            "audit",
+            "missing",
+            "--run",
+            str(tmp_path / "run"),
+            "--folds",
+            "2",
+            "--out",
+            str(tmp_path / "o.csv"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "training fold model 2 of 2" in result.stderr
+    assert "in-fold" not in result.output
+    assert (tmp_path / "run" / "audit_missing" / "fold-2" / "predictions" / "test.npz").exists()
+    summary = json.loads((tmp_path / "o.json").read_text())
+    assert (summary["scores"], summary["clips"]) == ("out_of_fold", train.num_clips)
+    ap, _ = _planted_ap(read_audit(tmp_path / "o.csv"), labels, hidden)
+    assert ap > 0.8, f"out-of-fold audit of a training run: average precision {ap:.3f}"
 
 
 def test_audit_missing_of_a_cross_validation_scores_each_clip_out_of_fold(planted, tmp_path):
