@@ -56,6 +56,15 @@ CASES = [
         False,
     ),
     ("bootstrap", {}, ["bootstrap"], False),
+    ("expected_positive", {}, ["bce", "epr"], False),
+    ("expected_positive", {"expected_positives": 3.5, "weight": 10.0}, ["bce", "epr"], False),
+    ("early_learning", {}, ["bce"], False),
+    (
+        "early_learning",
+        {"weight": 7.0, "momentum": 0.9, "missing": "negative", "suspects": SUSPECTS},
+        ["bce"],
+        False,
+    ),
     ("pseudo_label", {"teacher_run": "runs/teacher"}, ["bce"], False),
     (
         "pseudo_label",

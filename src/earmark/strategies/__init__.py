@@ -2,6 +2,8 @@
 
 from earmark.strategies import asymmetric as asymmetric
 from earmark.strategies import consistency, label_enhancement, le_mean_teacher, mean_teacher, supervised
+from earmark.strategies import early_learning as early_learning
+from earmark.strategies import expected_positive as expected_positive
 from earmark.strategies import large_loss as large_loss
 from earmark.strategies import pseudo_label as pseudo_label
 from earmark.strategies import robust as robust

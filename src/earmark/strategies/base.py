@@ -34,6 +34,7 @@ __all__ = [
     "masked_bce",
     "register_strategy",
     "weighted_mean",
+    "world_size",
 ]
 
 
@@ -152,3 +153,13 @@ def check_entry_shapes(logits: torch.Tensor, targets: torch.Tensor, weights: tor
 def weighted_mean(per_entry: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """The mean of ``per_entry`` over the entries with non-zero weight (0 when every weight is 0)."""
     return (per_entry * weights).sum() / weights.sum().clamp_min(1.0)
+
+
+def world_size() -> int:
+    """Processes in the distributed run (1 when not distributed).
+
+    A strategy that keeps per-clip state refuses more than one: each process sees only its
+    share of the clips, and the checkpoint keeps the first process's state.
+    """
+    dist = torch.distributed
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1

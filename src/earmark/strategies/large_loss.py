@@ -46,7 +46,7 @@ from earmark.batch import Batch
 from earmark.config import ConfigError, Range, check_ranges
 from earmark.data.labels import Labels
 from earmark.spec import TaggingSpec
-from earmark.strategies.base import Strategy, TrainingContext, register_strategy
+from earmark.strategies.base import Strategy, TrainingContext, register_strategy, world_size
 
 __all__ = ["LargeLoss", "LargeLossConfig", "large_loss_rate", "select_large_losses"]
 
@@ -116,7 +116,7 @@ class LargeLoss(Strategy):
 
     def prepare_labels(self, train: Labels, context: TrainingContext) -> Labels:
         """The labels unchanged; ``correct_permanent`` refuses a distributed run (module docstring)."""
-        if self.config.mode == "correct_permanent" and _world_size() > 1:
+        if self.config.mode == "correct_permanent" and world_size() > 1:
             raise ConfigError(
                 "strategy_options.mode correct_permanent keeps its corrections per process and "
                 "cannot run distributed; train on one process or use correct_temporary"
@@ -199,8 +199,3 @@ class LargeLoss(Strategy):
             for index in self._corrected.get(clip, ()):
                 mask[row, index] = True
         return mask.to(batch.positive.device)
-
-
-def _world_size() -> int:
-    dist = torch.distributed
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
