@@ -17,6 +17,7 @@ import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from earmark.api import Tagger, Tags, evaluate, load_run, prepare, train
     from earmark.config import ConfigError, dump_yaml, from_dict, load_yaml
     from earmark.data.labels import LabelError, Labels, LabelSummary
     from earmark.data.loaders import LOADERS, load_dataset
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
         load_audio,
     )
     from earmark.features.store import FeatureStore, StoreError, StoreWriter, merge_stores
-    from earmark.prepare import PrepareResult, merge_shards, prepare
+    from earmark.prepare import PrepareResult, merge_shards
     from earmark.spec import SpecMismatchError, TaggingSpec
 
 __version__ = "0.1.0"
@@ -69,7 +70,12 @@ _EXPORTS: dict[str, str] = {
     "merge_stores": "earmark.features.store",
     "PrepareResult": "earmark.prepare",
     "merge_shards": "earmark.prepare",
-    "prepare": "earmark.prepare",
+    "prepare": "earmark.api",
+    "Tagger": "earmark.api",
+    "Tags": "earmark.api",
+    "evaluate": "earmark.api",
+    "load_run": "earmark.api",
+    "train": "earmark.api",
     "SpecMismatchError": "earmark.spec",
     "TaggingSpec": "earmark.spec",
 }

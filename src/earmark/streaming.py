@@ -7,7 +7,7 @@ keeps running aggregates, so an hour of audio never sits in memory at once.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,10 @@ from earmark.features.logmel import LogMel
 from earmark.features.waveform import Waveform
 from earmark.inference import Aggregate, Segmenting
 
-__all__ = ["SegmentAggregator", "decode_blocks", "stream_frames", "tag_file"]
+__all__ = ["SegmentAggregator", "SegmentListener", "decode_blocks", "stream_frames", "tag_file"]
+
+#: Called with each scored batch: first frames ``(n,)``, valid frames ``(n,)``, logits ``(n, classes)``.
+SegmentListener = Callable[[np.ndarray, np.ndarray, np.ndarray], None]
 
 
 def decode_blocks(path: str | Path, sample_rate: int, block_seconds: float = 30.0) -> Iterator[np.ndarray]:
@@ -113,6 +116,7 @@ class SegmentAggregator:
     The segments are those of :func:`earmark.inference.segment_starts`: one every hop while it
     fits, one more ending at the last frame when the hops leave a tail, and a single zero-padded
     segment for a clip shorter than one segment. Only the frames a later segment needs are kept.
+    ``on_segments``, when given, receives every scored batch in time order (for a timeline).
     """
 
     def __init__(
@@ -124,8 +128,10 @@ class SegmentAggregator:
         aggregate: Aggregate,
         device: torch.device | str = "cpu",
         batch_segments: int = 64,
+        on_segments: SegmentListener | None = None,
     ) -> None:
         self.model = model.eval()
+        self.on_segments = on_segments
         self.segment_frames, self.hop_frames = segment_frames, hop_frames
         self.aggregate, self.device, self.batch_segments = aggregate, device, batch_segments
         self.buffer: np.ndarray | None = None
@@ -135,6 +141,7 @@ class SegmentAggregator:
         self.covered = 0  # end of the last segment taken
         self.pending: list[np.ndarray] = []
         self.pending_valid: list[int] = []
+        self.pending_starts: list[int] = []
         self.count = 0
         self.sum: torch.Tensor | None = None
         self.max: torch.Tensor | None = None
@@ -148,6 +155,7 @@ class SegmentAggregator:
             local = self.next_start - self.offset
             self.pending.append(self.buffer[local : local + seg])
             self.pending_valid.append(seg)
+            self.pending_starts.append(self.next_start)
             self.covered = self.next_start + seg
             self.next_start += self.hop_frames
             if len(self.pending) >= self.batch_segments:
@@ -164,7 +172,9 @@ class SegmentAggregator:
         batch = torch.from_numpy(np.stack(self.pending).astype(np.float32)).to(self.device)
         lengths = torch.tensor(self.pending_valid, dtype=torch.long, device=self.device)
         logits = self.model(batch, lengths).float().cpu()
-        self.pending, self.pending_valid = [], []
+        if self.on_segments is not None:
+            self.on_segments(np.array(self.pending_starts), np.array(self.pending_valid), logits.numpy())
+        self.pending, self.pending_valid, self.pending_starts = [], [], []
         values = torch.sigmoid(logits) if self.aggregate == "mean_probability" else logits
         total = values.sum(0)
         self.sum = total if self.sum is None else self.sum + total
@@ -180,10 +190,11 @@ class SegmentAggregator:
         if self.total <= seg:
             padded = np.zeros((seg, self.buffer.shape[1]), dtype=np.float32)
             padded[: self.total] = self.buffer[: self.total]
-            self.pending, self.pending_valid = [padded], [self.total]
+            self.pending, self.pending_valid, self.pending_starts = [padded], [self.total], [0]
         elif self.covered < self.total:
             self.pending.append(self.buffer[self.total - seg - self.offset :])
             self.pending_valid.append(seg)
+            self.pending_starts.append(self.total - seg)
         self._score()
         if self.sum is None or self.max is None:
             raise ValueError("no segment was scored")
