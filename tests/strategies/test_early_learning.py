@@ -72,3 +72,11 @@ def test_unlabeled_rows_carry_no_regulariser_and_a_bad_state_raises():
     torch.testing.assert_close(both, alone)
     with pytest.raises(ValueError, match="checkpoint is of another run"):
         strategy.load_state_dict({"clip_ids": ["c0"], "averages": torch.zeros(1, 7)})
+
+
+def test_a_distributed_run_is_refused(monkeypatch):
+    import earmark.strategies.early_learning as module
+
+    monkeypatch.setattr(module, "world_size", lambda: 2)
+    with pytest.raises(ValueError, match="cannot run distributed"):
+        build_strategy("early_learning", SPEC, {}).prepare_labels(None, None)  # type: ignore[arg-type]

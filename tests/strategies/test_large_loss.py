@@ -217,7 +217,7 @@ def test_correct_permanent_state_round_trips_and_other_modes_keep_none():
 
 def test_correct_permanent_refuses_a_distributed_run(monkeypatch):
     strategy = build_strategy("large_loss", SPEC, {"mode": "correct_permanent"})
-    monkeypatch.setattr(large_loss_module, "_world_size", lambda: 2)
+    monkeypatch.setattr(large_loss_module, "world_size", lambda: 2)
     with pytest.raises(ConfigError, match=r"correct_permanent .* cannot run distributed"):
         strategy.prepare_labels(None, None)  # type: ignore[arg-type]
 
