@@ -68,7 +68,7 @@ def arms(steps_per_epoch: int) -> list[dict[str, Any]]:
     large_loss = {"delta_rel": 0.002, "rate_every_steps": steps_per_epoch}
     return [
         _arm("B0", "supervised", missing="negative"),
-        _arm("LE-p1", "supervised", missing="negative", enhance={"teacher_run": "{run:B0}", "percent": 1.0}),
+        _arm("LE-p1", "supervised", missing="mask", enhance={"teacher_run": "{run:B0}", "percent": 1.0}),
         _arm("LL-R", "large_loss", mode="reject", **large_loss),
         _arm("LL-Ct", "large_loss", mode="correct_temporary", **large_loss),
         _arm("ASL", "asymmetric", missing="negative"),

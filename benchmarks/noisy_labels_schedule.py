@@ -29,7 +29,7 @@ from earmark.data.groups import group_keys
 from earmark.training.config import TrainConfig
 from earmark.training.logbook import read_log
 from earmark.training.trainer import Trainer
-from noisy_labels import RECORDING, cell_tables, prepare_data, recipe
+from noisy_labels import RECORDING, cell_tables, prepare_data, train_section
 
 
 def validation_curve(run_dir: Path) -> list[float]:
@@ -80,7 +80,7 @@ def main() -> None:
             fold,
             cell,
         )
-        train = recipe(args, cell, seed, fold)["train"]
+        train = {**train_section(args), "seed": seed}
         train["data"] = {
             "prepared": str(args.prepared),
             "labels": str(cell / "study.csv"),

@@ -275,3 +275,28 @@ def test_positives_only_truth_scores_its_unlabeled_entries_as_negatives(world, t
         collect(negative, tmp_path / "out").arm("B1").values["ap_macro"]
         == direct.arm("B1").values["ap_macro"]
     )
+
+
+def test_a_stage_reading_another_stages_file_keeps_it_in_the_pipeline(world, tmp_path):
+    from earmark.study.execute import _up_to
+
+    root, prepared = world
+    recipe = tmp_path / "reads_a_file.yaml"
+    stages = [
+        {"name": "a", "kind": "train"},
+        {"name": "unused", "kind": "train"},
+        {"name": "r", "kind": "relabel", "take": {"table": "{pipeline}/a/table.csv"}},
+        {"name": "c", "kind": "train", "labels_from": "r"},
+    ]
+    recipe.write_text(yaml.safe_dump({"prepared": str(prepared), "train": {}, "stages": stages}))
+    arms = [
+        {"name": "a", "pipeline": str(recipe), "stage": "a"},
+        {"name": "c", "pipeline": str(recipe), "stage": "c"},
+    ]
+    study = study_from_dict(_study(root, prepared, arms=arms, baseline="a", seeds=[0]))
+    run = plan_cell(study, Cell(0), tmp_path / "out")[1]
+    assert run.recipe is not None
+    assert run.pipeline_dir is not None
+    assert run.recipe.stage("r").definition["take"]["table"] == f"{run.pipeline_dir}/a/table.csv"
+    kept = _up_to(run.recipe, {"c"}, run.pipeline_dir)
+    assert [s.name for s in kept.stages] == ["a", "r", "c"]

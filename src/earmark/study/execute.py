@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -70,7 +71,7 @@ def _run_cell(
             _emit(on_event, "start", run)
             scored = {str(r.arm.stage) for r in planned if r.pipeline_dir == run.pipeline_dir}
             with _timed(run.pipeline_dir):
-                run_pipeline(_up_to(run.recipe, scored), out=run.pipeline_dir)
+                run_pipeline(_up_to(run.recipe, scored, run.pipeline_dir), out=run.pipeline_dir)
             pipelines_done.add(run.pipeline_dir)
             _emit(on_event, "done", run)
             continue
@@ -85,8 +86,12 @@ def _run_cell(
     return planned
 
 
-def _up_to(recipe: Recipe, scored: set[str]) -> Recipe:
-    """``recipe`` with only the stages the scored ones are, or use (others would be wasted)."""
+def _up_to(recipe: Recipe, scored: set[str], pipeline_dir: Path) -> Recipe:
+    """``recipe`` with only the stages the scored ones are, or use (others would be wasted).
+
+    A stage uses another when it names it (``labels_from``, ``init_from``, ``model_from``,
+    ``edits_from``) or reads a file in its directory (``{pipeline}/<stage>/...``).
+    """
     by_name = {stage.name: stage for stage in recipe.stages}
     needed: set[str] = set()
     waiting = list(scored)
@@ -95,10 +100,12 @@ def _up_to(recipe: Recipe, scored: set[str]) -> Recipe:
         if name in needed:
             continue
         needed.add(name)
-        options = by_name[name].options
-        for field in getattr(options, "references", {}):
-            used = getattr(options, field, None)
+        stage = by_name[name]
+        for field in getattr(stage.options, "references", {}):
+            used = getattr(stage.options, field, None)
             waiting += [used] if isinstance(used, str) else list(used or ())
+        text = json.dumps(stage.definition, default=str)
+        waiting += [other for other in by_name if f"{pipeline_dir / other}{os.sep}" in text]
     return dataclasses.replace(recipe, stages=tuple(s for s in recipe.stages if s.name in needed))
 
 

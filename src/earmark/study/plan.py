@@ -7,7 +7,8 @@ Layout under the study's output directory::
 
 Pipeline arms that share a recipe and ``train`` mapping share one pipeline run per cell: the
 recipe runs once and each arm scores its own stage. In a pipeline recipe, ``{seed}`` and
-``{fold}`` are the cell's (per-cell label tables, say).
+``{fold}`` are the cell's (per-cell label tables, say) and ``{pipeline}`` the cell's pipeline
+directory (``{pipeline}/clean/audit.csv``: a file another stage wrote).
 """
 
 from __future__ import annotations
@@ -143,7 +144,7 @@ def _recipe(
     study: StudyConfig, arm: ArmConfig, arm_train: Mapping[str, Any], cell: Cell, pipeline_dir: Path
 ) -> Recipe:
     assert arm.pipeline is not None
-    data = _substitute(load_yaml(arm.pipeline), cell, {})
+    data = _substitute(load_yaml(arm.pipeline), cell, {}, pipeline_dir)
     train = merge_arm(deep_merge(dict(data.get("train") or {}), study.train), arm_train)
     split = _split(study, cell, arm_train)
     if "labels" in split:
@@ -175,12 +176,16 @@ def _fill(text: str, cell: Cell) -> str:
     return CELL_TOKENS.sub(replace, text)
 
 
-def _substitute(value: Any, cell: Cell, directories: Mapping[str, Path]) -> Any:
+def _substitute(
+    value: Any, cell: Cell, directories: Mapping[str, Path], pipeline_dir: Path | None = None
+) -> Any:
     if isinstance(value, str):
         filled = _fill(value, cell)
+        if pipeline_dir is not None:
+            filled = filled.replace("{pipeline}", str(pipeline_dir))
         return RUN_REFERENCE.sub(lambda m: str(directories[m.group(1)]), filled)
     if isinstance(value, Mapping):
-        return {key: _substitute(item, cell, directories) for key, item in value.items()}
+        return {key: _substitute(item, cell, directories, pipeline_dir) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_substitute(item, cell, directories) for item in value]
+        return [_substitute(item, cell, directories, pipeline_dir) for item in value]
     return value
