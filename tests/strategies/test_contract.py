@@ -93,6 +93,7 @@ CASES = [
     ),
     ("mean_teacher", {"alpha": 0.9, "enhance": ENHANCE}, ["bce", "consistency"], False),
     ("label_enhancement", {"teacher_run": "runs/teacher", "gamma": 10}, ["bce"], False),
+    ("label_enhancement", {"teacher_run": "runs/teacher", "gamma": "auto"}, ["bce"], False),
     ("large_loss", {"mode": "reject", "delta_rel": 0.1, "rate_every_steps": 1}, ["bce"], False),
     ("large_loss", {"mode": "correct_temporary", "delta_rel": 0.1, "rate_every_steps": 1}, ["bce"], False),
     ("large_loss", {"mode": "correct_permanent", "delta_rel": 0.1, "rate_every_steps": 1}, ["bce"], False),

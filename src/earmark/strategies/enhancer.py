@@ -10,7 +10,12 @@ The share is given as Gururani & Lerch's percentile ``gamma`` (entries at or abo
 percentile of the class's missing-entry scores are masked: a share of ``1 - γ/100``) or as
 Fonseca et al.'s ``percent`` of implicit negatives flagged per class. See
 :mod:`earmark.strategies.components.enhancement` for the exact counts (a share rounding to
-zero entries masks none).
+zero entries masks none). ``gamma: auto`` sets the share per class from the teacher's
+estimated rate of missing positives: the expected number of positives among the class's missing
+entries (Elkan & Noto's estimator, calibrated on the annotated positives; see
+:mod:`earmark.strategies.components.missing_rate`) over the number of missing entries.
+γ = 0 masks every missing entry (B1) and γ = 100 none (every missing entry a negative, B0), so label enhancement can only win
+between them; ``auto`` puts each class where its own estimated missing positives say.
 
 A strategy whose config has ``enhance`` set holds a :class:`LabelEnhancer` and applies it in
 ``prepare_labels``. The enhancer writes the enhanced training table to the run as
@@ -25,7 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Annotated
+from typing import Annotated, Literal
 
 import numpy as np
 
@@ -37,6 +42,7 @@ from earmark.data.table import write_labels
 from earmark.io import write_text_atomic
 from earmark.spec import TaggingSpec
 from earmark.strategies.components.enhancement import flag_missing_entries
+from earmark.strategies.components.missing_rate import missing_positive_shares
 from earmark.strategies.context import TrainingContext
 
 __all__ = ["EnhanceConfig", "LabelEnhancer", "check_enhance_masks", "enhance_labels"]
@@ -47,12 +53,13 @@ class EnhanceConfig:
     """Label enhancement settings.
 
     ``teacher_run``: a finished run on the same classes and front-end; its ``checkpoint``
-    (``best`` or ``last``) scores the training clips. Exactly one of ``gamma`` (percentile, 0–100)
-    and ``percent`` (share of implicit negatives flagged per class, 0–100) is set.
+    (``best`` or ``last``) scores the training clips. Exactly one of ``gamma`` (percentile, 0–100,
+    or ``auto``: per class from the estimated missing-positive rate) and ``percent`` (share of
+    implicit negatives flagged per class, 0–100) is set.
     """
 
     teacher_run: str = ""
-    gamma: Annotated[float, Range(ge=0, le=100)] | None = None
+    gamma: Annotated[float, Range(ge=0, le=100)] | Literal["auto"] | None = None
     percent: Annotated[float, Range(ge=0, le=100)] | None = None
     checkpoint: str = "best"
 
@@ -63,12 +70,23 @@ class EnhanceConfig:
         if (self.gamma is None) == (self.percent is None):
             raise ConfigError("label enhancement needs exactly one of gamma and percent")
         value = self.gamma if self.gamma is not None else self.percent
-        if value is None or not 0.0 <= value <= 100.0:
-            raise ConfigError(f"label enhancement's gamma / percent must be in [0, 100], got {value}")
+        if value == "auto":
+            return
+        if not isinstance(value, float | int) or not 0.0 <= value <= 100.0:
+            raise ConfigError(
+                f"label enhancement's gamma / percent must be in [0, 100] (or gamma: auto), got {value}"
+            )
+
+    @property
+    def auto(self) -> bool:
+        """Whether the share is estimated per class (``gamma: auto``)."""
+        return self.gamma == "auto"
 
     @property
     def share(self) -> float:
-        """The share of each class's missing entries to mask."""
+        """The share of each class's missing entries to mask (``gamma: auto``: ValueError)."""
+        if self.gamma == "auto":
+            raise ValueError("gamma: auto has a share per class, estimated from the teacher's scores")
         if self.gamma is not None:
             return 1.0 - self.gamma / 100.0
         return (self.percent or 0.0) / 100.0
@@ -83,7 +101,9 @@ def check_enhance_masks(enhance: EnhanceConfig | None, missing: str, key: str) -
         )
 
 
-def enhance_labels(labels: Labels, scores: np.ndarray, *, share: float) -> tuple[Labels, np.ndarray]:
+def enhance_labels(
+    labels: Labels, scores: np.ndarray, *, share: float | np.ndarray
+) -> tuple[Labels, np.ndarray]:
     """Labels whose unflagged missing entries become negatives; the flagged ones stay missing.
 
     Parameters
@@ -92,7 +112,7 @@ def enhance_labels(labels: Labels, scores: np.ndarray, *, share: float) -> tuple
         The training labels.
     scores : (clips, classes) float
         The teacher's scores of ``labels``' clips.
-    share : float in [0, 1]
+    share : float in [0, 1], or (classes,) such floats
         Share of each class's missing entries to flag.
 
     Returns
@@ -121,20 +141,32 @@ class LabelEnhancer:
         """
         config = self.config
         teacher, scores = context.teacher_scores(config.teacher_run, train, checkpoint=config.checkpoint)
-        enhanced, flagged = enhance_labels(train, scores, share=config.share)
+        estimate = missing_positive_shares(scores, train.positive, train.annotated) if config.auto else None
+        share = config.share if estimate is None else estimate["share"]
+        enhanced, flagged = enhance_labels(train, scores, share=share)
         if context.is_main:
             write_labels(enhanced, context.run_dir / "enhanced_labels.csv")
             write_audit(_flagged_items(train, scores, flagged), context.run_dir / "enhancement.csv")
-            summary = {
+            summary: dict[str, object] = {
                 "teacher_run": str(teacher.directory),
                 "teacher_checkpoint": str(teacher.checkpoint),
-                "share": config.share,
+                "share": share if estimate is None else _per_class(train, estimate["share"]),
                 "missing_entries": int(train.missing.sum()),
                 "masked_entries": int(flagged.sum()),
                 "masked_per_class": dict(zip(train.class_names, flagged.sum(0).tolist(), strict=True)),
             }
+            if estimate is not None:
+                summary["estimate"] = {key: _per_class(train, values) for key, values in estimate.items()}
             write_text_atomic(context.run_dir / "enhancement.json", json.dumps(summary, indent=2))
         return enhanced
+
+
+def _per_class(labels: Labels, values: np.ndarray) -> dict[str, float | bool | None]:
+    """``values`` ``(classes,)`` by class name, JSON-ready (NaN as null)."""
+    out: dict[str, float | bool | None] = {}
+    for name, value in zip(labels.class_names, values.tolist(), strict=True):
+        out[name] = value if isinstance(value, bool) else None if value != value else round(float(value), 6)
+    return out
 
 
 def _flagged_items(labels: Labels, scores: np.ndarray, flagged: np.ndarray) -> list[AuditItem]:

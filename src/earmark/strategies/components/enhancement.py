@@ -22,29 +22,32 @@ import numpy as np
 __all__ = ["enhancement_counts", "flag_missing_entries"]
 
 
-def enhancement_counts(missing: np.ndarray, share: float) -> np.ndarray:
+def enhancement_counts(missing: np.ndarray, share: float | np.ndarray) -> np.ndarray:
     """Entries to flag per class: ``floor(n_c · share + 0.5)`` of the ``n_c`` missing ones.
 
     Parameters
     ----------
     missing : (clips, classes) bool
         True where the entry is missing (for positives-only data: every non-positive entry).
-    share : float in [0, 1]
-        The share of each class's missing entries to flag.
+    share : float in [0, 1], or (classes,) such floats
+        The share of each class's missing entries to flag (one for all classes, or per class).
 
     Returns
     -------
     (classes,) int64
 
     """
-    if not 0.0 <= share <= 1.0:
+    shares = np.asarray(share, dtype=np.float64)
+    if not ((shares >= 0.0) & (shares <= 1.0)).all():
         raise ValueError(f"the share of missing entries to flag must be in [0, 1], got {share}")
     n = np.asarray(missing, dtype=bool).sum(axis=0)
-    counts: np.ndarray = np.minimum(np.floor(n * share + 0.5).astype(np.int64), n)
+    if shares.ndim and shares.shape != n.shape:
+        raise ValueError(f"{shares.shape[0]} shares for {n.shape[0]} classes")
+    counts: np.ndarray = np.minimum(np.floor(n * shares + 0.5).astype(np.int64), n)
     return counts
 
 
-def flag_missing_entries(scores: np.ndarray, missing: np.ndarray, *, share: float) -> np.ndarray:
+def flag_missing_entries(scores: np.ndarray, missing: np.ndarray, *, share: float | np.ndarray) -> np.ndarray:
     """The missing entries a teacher scores highest within their class, ``share`` of each class.
 
     Parameters
@@ -53,7 +56,7 @@ def flag_missing_entries(scores: np.ndarray, missing: np.ndarray, *, share: floa
         The teacher's scores (probabilities or logits: only their order within a class counts).
     missing : (clips, classes) bool
         Entries eligible to be flagged.
-    share : float in [0, 1]
+    share : float in [0, 1], or (classes,) such floats
         Share of each class's missing entries to flag (see :func:`enhancement_counts`).
 
     Returns
