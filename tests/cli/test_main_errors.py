@@ -219,7 +219,7 @@ def test_ctrl_c_is_one_line_interrupted_with_exit_130(monkeypatch, capsys):
     def interrupt(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("earmark.cli.config_cmd.dump_yaml", interrupt)
+    monkeypatch.setattr("earmark.cli.config_cmd.commented_yaml", interrupt)
     code, err = _run_main(monkeypatch, capsys, "write-default-config", "-")
     assert code == 130
     assert err.strip() == "interrupted"

@@ -75,7 +75,12 @@ def test_info_on_a_prepared_directory_imports_no_torch(prepared):
     [
         ["--help"],
         ["prepare", "files", "--help"],
-        ["write-default-config", "-", "--kind", "prepare"],
+        ["list"],
+        ["list", "loaders"],
+        ["list", "models", "cnn"],
+        ["write-default-config", "-", "--kind", "prepare", "files"],
+        ["write-default-config", "-", "--kind", "train", "attention_mil", "--strategy", "mean_teacher"],
+        ["write-default-config", "-", "--kind", "pipeline", "filter"],
         ["tags", "--help"],
     ],
 )

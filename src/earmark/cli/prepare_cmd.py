@@ -10,8 +10,10 @@ from typing import Annotated, Any, Literal
 
 import typer
 from rich.table import Table
+from typer.core import TyperCommand
 
 from earmark.cli.app import app, console, out
+from earmark.cli.catalog import load_catalog, options_table
 from earmark.cli.progress import DEFAULT_EVERY_SECONDS, ProgressReport
 from earmark.config import ConfigError, Range, apply_overrides, check_ranges, from_dict, load_yaml
 from earmark.data.edits import read_edits
@@ -25,7 +27,18 @@ from earmark.prepare import PrepareResult, merge_shards, parse_shard, prepare
 
 @dataclasses.dataclass(frozen=True)
 class PrepareConfig:
-    """Everything ``earmark prepare`` needs; a YAML file or ``--set`` options fill it."""
+    """Everything ``earmark prepare`` needs; a YAML file or ``--set`` options fill it.
+
+    Attributes
+    ----------
+    layout : the data-set layout (``earmark list loaders``).
+    options : the layout's options (``earmark prepare LAYOUT --help``).
+    frontend : the front-end and its options (``earmark list frontends``).
+    on_error : ``raise`` on a bad audio file, or ``skip`` it (listed in skipped.csv).
+    workers : decoding threads.
+    batch_clips : clips computed together by the front-end.
+
+    """
 
     layout: str = "folder"
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -63,7 +76,30 @@ def _summary_table(directory: Path) -> Table:
     return table
 
 
-@app.command("prepare")
+class PrepareCommand(TyperCommand):
+    """``earmark prepare LAYOUT --help`` adds the options of that layout to the help."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        """Parse as usual, keeping the raw arguments for :meth:`format_help`."""
+        ctx.meta["earmark.prepare.args"] = list(args)
+        return super().parse_args(ctx, args)
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        """The command's help, then the options of the layout named on the command line."""
+        super().format_help(ctx, formatter)
+        layouts = load_catalog()["loaders"]
+        layout = next((a for a in ctx.meta.get("earmark.prepare.args", []) if a in layouts), None)
+        if layout is None:
+            out.print(f"earmark prepare LAYOUT --help lists the options of a layout: {', '.join(layouts)}")
+            return
+        out.print(options_table("loaders", layout))
+        out.print(
+            f"set them with --set key=value; `earmark write-default-config prepare.yaml {layout}` "
+            "writes them all"
+        )
+
+
+@app.command("prepare", cls=PrepareCommand)
 def prepare_command(
     layout: Annotated[str, typer.Argument(help=f"data-set layout: {', '.join(sorted(LOADERS))}")],
     out_dir: Annotated[Path, typer.Option("--out", help="directory to write the prepared data to")],

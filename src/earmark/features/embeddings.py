@@ -31,7 +31,16 @@ def dequantize_uint8(
 
 @dataclasses.dataclass(frozen=True)
 class PrecomputedConfig(FrontendConfig):
-    """Embeddings computed elsewhere: their source, size and frame duration in seconds."""
+    """Embeddings computed elsewhere: their source, size and frame duration in seconds.
+
+    Attributes
+    ----------
+    source : what computed them (``vggish`` for AudioSet's released embeddings).
+    dim : values per frame.
+    frame_seconds : seconds of audio per frame.
+    dequantized : the stored values are dequantized floats (AudioSet ships uint8 bytes).
+
+    """
 
     source: str = "vggish"
     dim: Annotated[int, Range(gt=0, le=1_048_576)] = 128

@@ -42,7 +42,7 @@ SampleRate = Annotated[int, Range(ge=1000, le=768_000)]
 class FrontendConfig:
     """Base of every front-end config: the rate the audio is resampled to, in Hz."""
 
-    sample_rate: SampleRate = 16000
+    sample_rate: SampleRate = 16000  # Hz the audio is resampled to before the front-end
 
     def __post_init__(self) -> None:
         check_ranges(self, key="frontend")

@@ -87,7 +87,22 @@ def mel_filterbank(
 
 @dataclasses.dataclass(frozen=True)
 class LogMelConfig(FrontendConfig):
-    """Log-mel parameters; sizes in samples, frequencies in Hz."""
+    """Log-mel parameters; sizes in samples, frequencies in Hz.
+
+    Attributes
+    ----------
+    n_fft : FFT size in samples.
+    window_samples : Hann window length in samples (at most ``n_fft``; centred in the FFT frame).
+    hop_samples : samples between the starts of consecutive frames (320 at 16 kHz: 50 frames/s).
+    n_mels : mel bands, the values per frame.
+    fmin_hz : lowest frequency of the mel filterbank, in Hz.
+    fmax_hz : highest frequency of the mel filterbank, in Hz (null: half the sample rate).
+    mel_scale : ``slaney`` (linear below 1 kHz, logarithmic above) or ``htk``.
+    slaney_norm : normalise each mel filter to unit area (librosa's ``norm="slaney"``).
+    power : exponent of the magnitude spectrum (2: power, 1: magnitude).
+    log_offset : added to the mel power before the logarithm (keeps silence finite).
+
+    """
 
     n_fft: Annotated[int, Range(ge=16, le=65_536)] = 1024
     window_samples: PositiveInt = 1024

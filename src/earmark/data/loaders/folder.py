@@ -22,9 +22,18 @@ __all__ = ["FolderOptions", "load_folder"]
 class FolderOptions:
     r"""Options of the folder-per-class loader.
 
-    ``class_pattern`` is a regex on the folder name whose first group is the class name (the
-    default drops a numeric prefix such as ``001 - ``); ``fold_pattern`` is a regex on the file
-    name whose first group is the fold number (ESC: ``^(\\d+)-``); every file must match it.
+    Attributes
+    ----------
+    root : the folder holding one sub-folder of audio files per class.
+    class_pattern
+        A regex on a folder's name whose first group is the class (the default drops a
+        numeric prefix such as ``001 - ``).
+    fold_pattern
+        A regex on a file's name whose first group is its fold (ESC: ``^(\d+)-``); every file
+        must match it.
+    source : the source of every clip (curated, noisy or unlabeled).
+    split : the feature-store split every clip goes to.
+
     """
 
     root: str
