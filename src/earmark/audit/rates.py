@@ -61,6 +61,7 @@ confirmed, so half of b's labels and none of the others are estimated wrong: 1 o
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Literal
 
@@ -254,15 +255,18 @@ def _calibrated_share(labels: Labels, scores: np.ndarray, weights: np.ndarray) -
     return hidden / (hidden + labeled) if hidden + labeled > 0 else 0.0
 
 
-def _top_bin_share(
-    is_labeled: np.ndarray, rows: np.ndarray, ends: np.ndarray, top_share: float
-) -> Callable[[np.ndarray], float]:
-    """The ``top_bin`` statistic over candidate entries sorted by descending score.
+def _top_bin_share(labels: Labels, scores: np.ndarray, top_share: float) -> Callable[[np.ndarray], float]:
+    """The ``top_bin`` statistic of clip weights, over the entries sorted once by descending score.
 
-    ``is_labeled`` marks the labeled positives among them (the others are missing), ``rows``
-    gives each one's clip, ``ends`` the last index of each run of tied scores (a threshold falls
-    between distinct scores only).
+    The candidates are the labeled positives and the missing entries; a threshold falls only
+    between distinct scores (``ends``: the last index of each run of ties).
     """
+    rows, cols = np.nonzero(labels.positive | labels.missing)
+    order = np.argsort(-scores[rows, cols], kind="stable")
+    rows, cols = rows[order], cols[order]
+    is_labeled = labels.positive[rows, cols]
+    sorted_scores = scores[rows, cols]
+    ends = np.flatnonzero(np.append(sorted_scores[1:] != sorted_scores[:-1], True))
 
     def statistic(weights: np.ndarray) -> float:
         w = weights[rows]
@@ -326,24 +330,16 @@ def estimate_missing_rate(
     chosen = method if method != "auto" else ("calibrated" if annotated_negatives else "top_bin")
     if not labels.missing.any():
         return RateEstimate(0.0, 0.0, 0.0, chosen, labels.num_clips)
-    if chosen == "calibrated":
-        if not annotated_negatives:
-            raise AuditError(
-                "method 'calibrated' needs annotated negatives to fit its calibration on; these labels "
-                "are positives only: use method 'top_bin'"
-            )
-
-        def statistic(weights: np.ndarray) -> float:
-            return _calibrated_share(labels, scores, weights)
-
-    else:
-        candidates = labels.positive | labels.missing
-        rows, cols = np.nonzero(candidates)
-        order = np.argsort(-scores[rows, cols], kind="stable")
-        rows, cols = rows[order], cols[order]
-        sorted_scores = scores[rows, cols]
-        ends = np.flatnonzero(np.append(sorted_scores[1:] != sorted_scores[:-1], True))
-        statistic = _top_bin_share(labels.positive[rows, cols], rows, ends, top_share)
+    if chosen == "calibrated" and not annotated_negatives:
+        raise AuditError(
+            "method 'calibrated' needs annotated negatives to fit its calibration on; these labels "
+            "are positives only: use method 'top_bin'"
+        )
+    statistic: Callable[[np.ndarray], float] = (
+        functools.partial(_calibrated_share, labels, scores)
+        if chosen == "calibrated"
+        else _top_bin_share(labels, scores, top_share)
+    )
     return _bootstrap(
         statistic, labels.num_clips, method=chosen, resamples=resamples, confidence=confidence, seed=seed
     )
