@@ -13,9 +13,10 @@ Fonseca et al.'s ``percent`` of implicit negatives flagged per class. See
 zero entries masks none). ``gamma: auto`` sets the share per class from the teacher's
 estimated rate of missing positives: the expected number of positives among the class's missing
 entries (Elkan & Noto's estimator, calibrated on the annotated positives; see
-:mod:`earmark.strategies.components.missing_rate`) over the number of missing entries.
-γ = 0 masks every missing entry (B1) and γ = 100 none (every missing entry a negative, B0), so label enhancement can only win
-between them; ``auto`` puts each class where its own estimated missing positives say.
+:mod:`earmark.strategies.components.missing_rate`) over the number of missing entries. γ = 0
+masks every missing entry (B1) and γ = 100 none (every missing entry a negative, B0), so label
+enhancement can only win between them; ``auto`` puts each class where its own estimated
+missing positives say.
 
 A strategy whose config has ``enhance`` set holds a :class:`LabelEnhancer` and applies it in
 ``prepare_labels``. The enhancer writes the enhanced training table to the run as
