@@ -3,8 +3,11 @@
 * :func:`mix_clips` builds polyphonic mixtures from single-label clips: each mixture sums 2 to
   4 clips of distinct classes at random gains; its label is the union. Source recordings are
   split between train and test *before* mixing, so no recording is heard in both.
-  :func:`esc_sources` lists the real ESC clips for "ESC-mix": ESC-10 without its fold 4 (the
-  same recordings as ESC-50 fold 4) plus the ESC-50 clips on ESC-50's 50 categories.
+  The sources come from any single-label data: :func:`sources_from_labels` (a loaded layout,
+  such as a folder per class) or :func:`sources_from_prepared` (a prepared directory), with
+  :func:`limit_per_class`; :func:`esc_sources` lists the real ESC clips for "ESC-mix", the
+  preset: ESC-10 without its fold 4 (the same recordings as ESC-50 fold 4) plus the ESC-50
+  clips on ESC-50's 50 categories.
 * :func:`drop_labels` removes labels at a rate: ``explicit`` mode hides a random share of
   all entries, positive or negative (the SONYC-UST experiment); ``positives_only`` mode keeps
   only positives and turns a random share of them into implicit negatives (AudioSet, last.fm).
@@ -25,7 +28,10 @@ from typing import Literal
 import numpy as np
 import soundfile
 
-from earmark.data.labels import Labels
+from earmark.data.groups import group_keys
+from earmark.data.labels import LabelError, Labels
+from earmark.data.manifest import read_manifest_csv
+from earmark.data.table import read_labels
 from earmark.features.audio import load_audio
 from earmark.io import CsvWriter, atomic_open, atomic_path, escape_cell, write_text_atomic
 
@@ -35,7 +41,10 @@ __all__ = [
     "SourceClip",
     "drop_labels",
     "esc_sources",
+    "limit_per_class",
     "mix_clips",
+    "sources_from_labels",
+    "sources_from_prepared",
     "split_recordings",
 ]
 
@@ -145,6 +154,70 @@ def esc_sources(data_root: str | Path) -> list[SourceClip]:
             continue
         sources.append(SourceClip(path, category[path.stem], recording))
     return sources
+
+
+def sources_from_labels(
+    labels: Labels, audio_paths: Sequence[str | Path], *, group_pattern: str | None = None
+) -> list[SourceClip]:
+    r"""The single-label clips of a data set as mixture sources.
+
+    Parameters
+    ----------
+    labels : Labels
+        The data set's labels; a clip is a source when it has exactly one positive.
+    audio_paths : (clips,) paths
+        Each clip's audio file.
+    group_pattern : str, optional
+        A regex whose first group, searched in the clip id, names the recording the clip was
+        cut from (``'^(\d+-\d+)-'`` for ESC's takes, ``'_([a-z]+)_'`` for a speaker); clips of
+        one recording stay on one side of :func:`split_recordings`. None: each clip its own.
+
+    Raises
+    ------
+    LabelError
+        No clip has exactly one positive.
+
+    """
+    if len(audio_paths) != labels.num_clips:
+        raise LabelError(f"{len(audio_paths)} audio paths for {labels.num_clips} clips")
+    keys = group_keys(labels.clip_ids, group_pattern)
+    recordings = labels.clip_ids if keys is None else keys
+    single = np.flatnonzero(labels.positive.sum(axis=1) == 1)
+    if not single.size:
+        raise LabelError("no clip has exactly one positive class: mixtures need single-label sources")
+    classes = labels.positive[single].argmax(axis=1)
+    return [
+        SourceClip(Path(audio_paths[i]), labels.class_names[c], str(recordings[i]))
+        for i, c in zip(single.tolist(), classes.tolist(), strict=True)
+    ]
+
+
+def sources_from_prepared(directory: str | Path, *, group_pattern: str | None = None) -> list[SourceClip]:
+    """The single-label clips of a prepared directory (its ``labels.csv`` and ``manifest.csv``)."""
+    directory = Path(directory)
+    labels = read_labels(directory / "labels.csv")
+    manifest = read_manifest_csv(directory / "manifest.csv")
+    missing = [c for c in labels.clip_ids.tolist() if c not in manifest]
+    if missing:
+        raise LabelError(f"{directory / 'manifest.csv'} has no audio path for clip {missing[0]!r}")
+    return sources_from_labels(
+        labels, [manifest[c][1] for c in labels.clip_ids.tolist()], group_pattern=group_pattern
+    )
+
+
+def limit_per_class(sources: Sequence[SourceClip], per_class: int, *, seed: int) -> list[SourceClip]:
+    """At most ``per_class`` clips of each class (a seeded draw), in their original order."""
+    if per_class < 1:
+        raise ValueError(f"per_class must be at least 1, got {per_class}")
+    rng = np.random.default_rng(seed)
+    by_class: dict[str, list[int]] = defaultdict(list)
+    for index, clip in enumerate(sources):
+        by_class[clip.class_name].append(index)
+    kept: set[int] = set()
+    for name in sorted(by_class):
+        indices = by_class[name]
+        kept.update(rng.permutation(indices)[:per_class].tolist() if len(indices) > per_class else indices)
+    return [clip for index, clip in enumerate(sources) if index in kept]
 
 
 def split_recordings(
