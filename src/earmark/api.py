@@ -270,7 +270,10 @@ def run_directories(path: str | Path) -> list[Path]:
         return [path]
     folds = sorted(p for p in path.glob("fold-*") if (p / "checkpoints").is_dir())
     if not folds:
-        raise FileNotFoundError(f"{path} is neither a training run nor a cross-validation directory")
+        raise FileNotFoundError(
+            f"{path} is not a training run (no checkpoints/, no config.yaml) nor a cross-validation "
+            "directory (no fold-*/ runs)"
+        )
     return folds
 
 
