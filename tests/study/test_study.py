@@ -19,7 +19,15 @@ from earmark.config import ConfigError
 from earmark.data.simulate import drop_labels
 from earmark.data.table import read_labels, write_labels
 from earmark.errors import EarmarkError
-from earmark.study import collect, load_study, plan_cell, run_study, study_from_dict, write_report
+from earmark.study import (
+    collect,
+    estimate_label_quality,
+    load_study,
+    plan_cell,
+    run_study,
+    study_from_dict,
+    write_report,
+)
 from earmark.study.plan import Cell, merge_arm
 from earmark.testing.prepared import make_prepared
 
@@ -28,7 +36,7 @@ TINY = {
     "model_options": {"channels": [8, 16], "width_multiplier": 1.0},
     "segment_frames": 16,
     "batch_size": 8,
-    "epochs": 2,
+    "epochs": 1,
     "checkpoint_every": 3,
     "report": False,
     "device": "cpu",
@@ -79,7 +87,7 @@ def _study(root: Path, prepared: Path, **changes) -> dict:
 
 def test_a_study_trains_every_arm_and_seed_and_compares_with_the_baseline(world, tmp_path):
     root, prepared = world
-    study = study_from_dict(_study(root, prepared))
+    study = study_from_dict(_study(root, prepared, estimate="missing"))
     runs = run_study(study, tmp_path / "out")
     assert [(r.arm.name, r.cell.seed) for r in runs] == [
         ("B0", 0), ("B1", 0), ("LE", 0), ("B0", 1), ("B1", 1), ("LE", 1),
@@ -103,9 +111,19 @@ def test_a_study_trains_every_arm_and_seed_and_compares_with_the_baseline(world,
     assert results.arm("B0").values["ap_macro"][0] == pytest.approx(summary["test"]["ap_macro"], abs=1e-9)
     assert all(c is not None and c > 0 for c in b1.cpu_seconds)
     assert all(s and s > 0 for s in b1.steps)
-    written = write_report(results, tmp_path / "out")
+    quality = estimate_label_quality(study, tmp_path / "out", resamples=50)
+    assert quality is not None
+    assert set(quality.per_seed) == {0, 1}
+    estimate = quality.per_seed[0]
+    assert estimate["method"] == "calibrated"  # explicit labels: calibrated on annotated entries
+    assert estimate["n"] == 16  # B1's validation fold
+    assert 0.0 <= estimate["low"] <= estimate["rate"] <= estimate["high"] <= 1.0
+    written = write_report(results, tmp_path / "out", quality=quality)
     report = (tmp_path / "out" / "report.md").read_text()
     assert report.splitlines()[2].startswith(("**use ", "**keep the baseline B1"))
+    assert report.splitlines()[4].startswith(
+        "Estimated share of true positives missing from the training labels: seed 0:"
+    )
     assert "| LE | 2 |" in report
     assert "[" in report
     assert json.loads((tmp_path / "out" / "results.json").read_text())["baseline"] == "B1"

@@ -33,7 +33,14 @@ def study_command(
     started again; the report scores the test split once, after training, against the baseline
     with a paired bootstrap, and says in one line which arm to use (or that none beats it).
     """
-    from earmark.study import collect, load_study, recommendation, run_study, write_report
+    from earmark.study import (
+        collect,
+        estimate_label_quality,
+        load_study,
+        recommendation,
+        run_study,
+        write_report,
+    )
 
     study = load_study(study_file)
     chosen = tuple(int(s) for s in seeds.split(",")) if seeds else None
@@ -46,7 +53,10 @@ def study_command(
 
         run_study(study, out_dir, seeds=chosen, on_event=on_event)
     results = collect(study, out_dir)
-    written = write_report(results, out_dir, title=f"Study {study_file.stem}")
+    quality = estimate_label_quality(study, out_dir)
+    written = write_report(results, out_dir, title=f"Study {study_file.stem}", quality=quality)
+    if quality is not None:
+        out.print(quality.describe())
     out.print(recommendation(results))
     for path in written:
         out.print(f"wrote {path}")

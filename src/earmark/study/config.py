@@ -93,7 +93,9 @@ class StudyConfig:
     AudioSet's, whose unlabeled entries are its negatives). ``metric``: the headline metric,
     compared against ``baseline`` with a paired bootstrap over test clips of the seed-mean
     metric; ``metrics``: more columns.
-    ``resamples``, ``confidence``: of the bootstrap.
+    ``resamples``, ``confidence``: of the bootstrap. ``estimate``: open the report with the
+    estimated share of missing (``missing``) or wrong (``noise``) labels, from the baseline's
+    scores of its validation clips (:mod:`earmark.study.quality`).
     """
 
     arms: tuple[ArmConfig, ...]
@@ -108,6 +110,7 @@ class StudyConfig:
     metric: str = "ap_macro"
     metrics: tuple[str, ...] = ()
     truth_missing: Literal["skip", "negative"] = "skip"
+    estimate: Literal["none", "missing", "noise"] = "none"
     resamples: Annotated[int, Range(ge=100)] = 1000
     confidence: Annotated[float, Range(gt=0, lt=1)] = 0.95
 
