@@ -92,6 +92,18 @@ class Strategy(ABC):
         """Models validated beside the evaluated one, by name (Mean Teacher reports its student)."""
         return {}
 
+    def choose_evaluated(
+        self, metric: str, evaluated: Mapping[str, float], reported: Mapping[str, Mapping[str, float]]
+    ) -> str | None:
+        """At a validation, the name of a reported model to keep as best instead, or None (the default).
+
+        ``evaluated`` holds the evaluation model's validation metrics, ``reported`` those of each
+        reported model; ``metric`` is the run's (higher is better). A model chosen here is the one
+        whose weights the best checkpoint saves, and the checkpoint and ``summary.json`` name it
+        (``evaluated``).
+        """
+        return None
+
     def state_dict(self) -> dict[str, Any]:
         """Strategy state to checkpoint (none by default)."""
         return {}

@@ -208,10 +208,15 @@ class Trainer:
         self._average_buffers()
         model = self.strategy.evaluation_model(self.model, self.teacher)
         _, values, reported = self._judge("valid", model)
+        # a strategy may take a reported model that validated better (Mean Teacher, evaluate: validation)
+        chosen = self.strategy.choose_evaluated(self.config.metric, values, reported)
+        if chosen is not None:
+            model = self.strategy.reported_models(self.model, self.teacher)[chosen]
+        judged = values if chosen is None else reported[chosen]
         values |= {f"{name}_{key}": v for name, metrics in reported.items() for key, v in metrics.items()}
         # every rank decides on rank 0's value, so all keep the same best and stop together; ties
         # keep the later model (a coarse metric on few clips ties often, the first is less trained)
-        (value,) = broadcast_values([values[self.config.metric]], self.context)
+        (value,) = broadcast_values([judged[self.config.metric]], self.context)
         improved = value >= self.best_value
         if improved:
             self.best_value, self.bad_validations = value, 0
@@ -219,10 +224,12 @@ class Trainer:
             self.bad_validations += 1
         if self.context.is_main:
             if improved:
-                extra = {"step": self.step, self.config.metric: value}
+                extra = {"step": self.step, self.config.metric: value, "evaluated": chosen}
                 best = model_checkpoint(self.spec, self.config, self.segmenting, model, **extra)
                 save_checkpoint(self._checkpoint_path("best"), best)
-            self.log.write({"step": self.step, "epoch": epoch, "split": "valid", **values, "best": improved})
+            chosen_row = {} if chosen is None else {"evaluated": chosen}
+            row = {"step": self.step, "epoch": epoch, "split": "valid", **values, **chosen_row}
+            self.log.write(row | {"best": improved})
             if self.on_validation is not None:
                 self.on_validation(self.step, values)
         return bool(self.config.patience and self.bad_validations >= self.config.patience)
@@ -318,8 +325,11 @@ class Trainer:
         """Score valid and test with the best model (every rank its share); write the summary."""
         best_path = self._checkpoint_path("best")
         model = self.strategy.evaluation_model(self.model, self.teacher)
+        chosen = None  # the reported model whose weights the best checkpoint holds, if any
         if self.context.is_main and best_path.exists():
-            model.load_state_dict(load_checkpoint(best_path, self.spec)["model"])
+            best = load_checkpoint(best_path, self.spec)
+            model.load_state_dict(best["model"])
+            chosen = best.get("evaluated")
         broadcast_module(model, self.context)
         summary: dict[str, Any] = {
             "throughput": self.timing.throughput(),
@@ -327,6 +337,8 @@ class Trainer:
             "best_valid": self.best_value if "valid" in self.splits else None,
             "batch": self.batch_geometry,
         }
+        if chosen is not None:
+            summary["evaluated"] = chosen
         for split in ("valid", "test"):
             if split not in self.splits:
                 continue
