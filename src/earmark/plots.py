@@ -145,7 +145,10 @@ def pr_curves_chart(
 
 
 def confusion_matrix_chart(matrix: np.ndarray, class_names: Sequence[str]) -> bytes:
-    """Row-normalised confusion matrix (true class rows, predicted class columns) with counts.
+    """Confusion matrix (true class rows, predicted class columns): counts, coloured by row share.
+
+    Each cell shows its count of clips; its colour is the count's share of the true class's row
+    (so rare and common classes read alike).
 
     Parameters
     ----------
@@ -189,7 +192,7 @@ def confusion_matrix_chart(matrix: np.ndarray, class_names: Sequence[str]) -> by
                         )
         axes.set_xlabel("predicted class")
         axes.set_ylabel("true class")
-        axes.set_title("Confusion matrix (rows normalised)", fontsize=9)
+        axes.set_title("Confusion matrix: clip counts, colour = share of the true class", fontsize=9)
         return png_bytes(figure)
 
 

@@ -187,7 +187,7 @@ def test_a_review_port_already_in_use_is_one_line(monkeypatch, capsys, tmp_path)
         (out_dir / "review.json").write_text('{"classes": [], "clips": []}', encoding="utf-8")
         return types.SimpleNamespace(html=out_dir / "index.html", num_items=0, num_clips=0, notes=[])
 
-    monkeypatch.setattr("earmark.cli.review_cmd.build_review", fake_build)
+    monkeypatch.setattr("earmark.review.build_review", fake_build)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

@@ -16,13 +16,10 @@ from earmark.cli.app import app, console, out
 from earmark.cli.catalog import load_catalog, options_table
 from earmark.cli.progress import DEFAULT_EVERY_SECONDS, ProgressReport
 from earmark.config import ConfigError, Range, apply_overrides, check_ranges, from_dict, load_yaml
-from earmark.data.edits import read_edits
-from earmark.data.loaders import LOADERS, load_dataset
 from earmark.data.table import read_labels
 from earmark.features.frontend import FrontendConfig
 from earmark.features.logmel import LogMelConfig
 from earmark.features.store import FeatureStore
-from earmark.prepare import PrepareResult, merge_shards, parse_shard, prepare
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,7 +98,9 @@ class PrepareCommand(TyperCommand):
 
 @app.command("prepare", cls=PrepareCommand)
 def prepare_command(
-    layout: Annotated[str, typer.Argument(help=f"data-set layout: {', '.join(sorted(LOADERS))}")],
+    layout: Annotated[
+        str, typer.Argument(help=f"data-set layout: {', '.join(sorted(load_catalog()['loaders']))}")
+    ],
     out_dir: Annotated[Path, typer.Option("--out", help="directory to write the prepared data to")],
     root: Annotated[str | None, typer.Option(help="the layout's root folder (its 'root' option)")] = None,
     config: Annotated[Path | None, typer.Option(help="a prepare YAML (see write-default-config)")] = None,
@@ -125,6 +124,10 @@ def prepare_command(
     ] = DEFAULT_EVERY_SECONDS,
 ) -> None:
     """Read a data set, compute its features into a store, and write its label table."""
+    from earmark.data.edits import read_edits
+    from earmark.data.loaders import LOADERS, load_dataset
+    from earmark.prepare import parse_shard, prepare
+
     data: dict[str, Any] = load_yaml(config) if config else {}
     data["layout"] = layout
     options = dict(data.get("options") or {})
@@ -164,7 +167,7 @@ def prepare_command(
             blacklisted = {e.clip for e in label_edits if e.action == "blacklist"}
             total = manifest.labels.num_clips - len(blacklisted & set(manifest.labels.clip_ids.tolist()))
             report.update(0, total)
-            result: PrepareResult = prepare(
+            result = prepare(
                 manifest,
                 out_dir,
                 settings.frontend,
@@ -191,6 +194,8 @@ def merge_shards_command(
     out_dir: Annotated[Path, typer.Option("--out", help="the prepared directory holding the shards")],
 ) -> None:
     """Merge the shards written by ``prepare --shard i/n`` into one store per split."""
+    from earmark.prepare import merge_shards
+
     merge_shards(out_dir)
     out.print(_summary_table(out_dir))
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import getpass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
 from earmark.cli.app import app, console, out
 from earmark.config import ConfigError, Range, check_options
-from earmark.review import ReviewServer, build_review, serve_review
+
+if TYPE_CHECKING:
+    from earmark.review import ReviewServer
 
 
 def _default_who() -> str:
@@ -53,6 +55,8 @@ def review_command(
         raise ConfigError(f"--limit must be at least 1, got {limit}")
     if not 0.5 <= max_seconds <= 60:
         raise ConfigError(f"--max-seconds must be between 0.5 and 60, got {max_seconds}")
+    from earmark.review import build_review, serve_review
+
     edits_path = edits or out_dir / "label-edits.csv"
     page = build_review(
         audit,

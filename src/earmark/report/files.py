@@ -64,6 +64,7 @@ def write_report(
     sources: Mapping[str, str] | None = None,
     with_plots: bool = True,
     extra_figures: Mapping[str, bytes] | None = None,
+    other_models: Mapping[str, Mapping[str, float]] | None = None,
 ) -> ReportFiles:
     """Write ``metrics.json``, ``summary.md``, ``plots/*.png`` and ``report.html`` to ``out_dir``.
 
@@ -81,6 +82,9 @@ def write_report(
         Draw the figures; without matplotlib they are skipped and the JSON says why.
     extra_figures
         Caption → PNG of figures drawn elsewhere (e.g. a run's training curves), shown first.
+    other_models
+        Model name → metric → value of other models of the same run on the same clips (the
+        Mean Teacher student beside its teacher), shown after the summary.
 
     Returns
     -------
@@ -94,6 +98,8 @@ def write_report(
     metrics = dict(evaluation.metrics)
     if sources:
         metrics["inputs"] = {**metrics.get("inputs", {}), "files": dict(sources)}
+    if other_models:
+        metrics["other_models"] = {name: dict(values) for name, values in other_models.items()}
     shown: dict[str, bytes] = dict(extra_figures or {})
     if with_plots:
         try:

@@ -148,6 +148,16 @@ def render_html(
     interval_header = "interval" if not metrics.get("intervals") else "bootstrap interval"
     parts.append("<h2>Summary</h2>")
     parts.append(_table("summary", ["metric", "value", interval_header], _summary_rows(metrics)))
+    others = metrics.get("other_models")
+    if others:
+        parts.append("<h2>Other models of this run</h2>")
+        parts.append(
+            '<p class="note">Scored on the same clips as the summary (the Mean Teacher student beside its '
+            "teacher, for example).</p>"
+        )
+        names = sorted({key for values in others.values() for key in values})
+        rows = [(model, *(values.get(key) for key in names)) for model, values in others.items()]
+        parts.append(_table("other-models", ["model", *names], rows))
     single = metrics.get("single_label")
     if single:
         parts.append("<h2>Single-label accuracy</h2>")

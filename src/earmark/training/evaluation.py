@@ -9,6 +9,7 @@ entries of :meth:`earmark.data.labels.Labels.evaluation_mask`
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,8 @@ def write_run_report(
     """``curves.png`` from the log ``rows`` and ``report/`` on ``split``'s saved predictions.
 
     Without matplotlib the curves are left out; without a split (no valid or test clips) only
-    the curves are written.
+    the curves are written. The other models the run reports (``summary.json``'s ``reported``:
+    the Mean Teacher student beside its teacher) are shown after the summary.
     """
     from earmark.plots import PlotsUnavailable, training_curves_chart
     from earmark.report import evaluate, write_report
@@ -110,10 +112,15 @@ def write_run_report(
     if split is None or labels is None:
         return
     predictions = Predictions.read(run_dir / "predictions" / f"{split}.npz")
+    summary = run_dir / "summary.json"
+    reported = (
+        json.loads(summary.read_text(encoding="utf-8")).get("reported", {}) if summary.is_file() else {}
+    )
     write_report(
         evaluate(predictions, labels),
         run_dir / "report",
         title=f"earmark run {run_dir.name}: {split} split",
         sources={"run": str(run_dir), "split": split},
         extra_figures=figures,
+        other_models={name: splits[split] for name, splits in reported.items() if split in splits},
     )
