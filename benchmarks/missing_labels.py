@@ -43,7 +43,11 @@ def arms(steps_per_epoch: int) -> list[dict[str, Any]]:
     MT: SONYC-UST's α 0.99, β 3, no ramp-up (the ramp-up delayed it over short schedules).
     LE: Gururani & Lerch's SONYC-UST γ 95 with B0 as the teacher. LL-R / LL-Ct (Kim et al., CVPR
     2022): 0.2 % more of the assumed negatives each epoch, none in the first. ASL (Ridnik et al.,
-    ICCV 2021): γ+ 0, γ− 4, clip 0.05, missing entries as negatives.
+    ICCV 2021): γ+ 0, γ− 4, clip 0.05, missing entries as negatives. LE-auto: the share masked
+    per class from the estimated missing-positive rate, with B1 (trained without reading missing
+    entries as negatives) as the teacher; PL: B1's probabilities as soft targets of the missing
+    entries (the FSDKaggle2019 winners' practice), weight 1; EPR (Cole et al., CVPR 2021): the
+    expected number of positives per clip estimated from the annotated entries, λ 1.
     """
     large_loss = {"delta_rel": 0.002, "rate_every_steps": steps_per_epoch}
     mean_teacher = {"alpha": 0.99, "consistency_weight": 3.0, "rampup_steps": 0}
@@ -55,6 +59,9 @@ def arms(steps_per_epoch: int) -> list[dict[str, Any]]:
         _arm("LL-R", "large_loss", mode="reject", **large_loss),
         _arm("LL-Ct", "large_loss", mode="correct_temporary", **large_loss),
         _arm("ASL", "asymmetric", missing="negative"),
+        _arm("LE-auto", "supervised", missing="mask", enhance={"teacher_run": "{run:B1}", "gamma": "auto"}),
+        _arm("PL", "pseudo_label", teacher_run="{run:B1}"),
+        _arm("EPR", "expected_positive"),
     ]
 
 

@@ -318,3 +318,11 @@ def test_a_stage_reading_another_stages_file_keeps_it_in_the_pipeline(world, tmp
     assert run.recipe.stage("r").definition["take"]["table"] == f"{run.pipeline_dir}/a/table.csv"
     kept = _up_to(run.recipe, {"c"}, run.pipeline_dir)
     assert [s.name for s in kept.stages] == ["a", "r", "c"]
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[2] / "recipes" / "studies").glob("*.yaml")))
+def test_every_shipped_study_file_loads_and_plans(path, tmp_path):
+    study = load_study(path)
+    runs = plan_cell(study, Cell(study.seeds[0], study.folds[0] if study.folds else None), tmp_path)
+    assert [r.arm.name for r in runs] == [a.name for a in study.arms]
+    assert all(r.config is not None or r.recipe is not None for r in runs)
