@@ -63,7 +63,10 @@ def arms(steps_per_epoch: int) -> list[dict[str, Any]]:
     LE: the skeptical teacher (Fonseca et al.) masking 1 % of each class's implicit negatives,
     where the paper found most of the gain. LL-R / LL-Ct (Kim et al., CVPR 2022): 0.2 % more of
     the assumed negatives each epoch, none in the first. ASL (Ridnik et al., ICCV 2021): γ+ 0,
-    γ− 4, clip 0.05.
+    γ− 4, clip 0.05. LE-auto: the share masked per class from B0's estimated missing-positive
+    rate; PL: B0's probabilities as soft targets of the implicit negatives, weight 1; EPR (Cole
+    et al., CVPR 2021): k estimated from the labels (for positives-only labels the mean positives
+    per clip, a lower bound), λ 1.
     """
     large_loss = {"delta_rel": 0.002, "rate_every_steps": steps_per_epoch}
     return [
@@ -72,6 +75,9 @@ def arms(steps_per_epoch: int) -> list[dict[str, Any]]:
         _arm("LL-R", "large_loss", mode="reject", **large_loss),
         _arm("LL-Ct", "large_loss", mode="correct_temporary", **large_loss),
         _arm("ASL", "asymmetric", missing="negative"),
+        _arm("LE-auto", "supervised", missing="mask", enhance={"teacher_run": "{run:B0}", "gamma": "auto"}),
+        _arm("PL", "pseudo_label", teacher_run="{run:B0}"),
+        _arm("EPR", "expected_positive"),
     ]
 
 
