@@ -1,4 +1,4 @@
-"""``earmark export`` and ``earmark ensemble``."""
+"""``earmark export`` (a model card beside it), ``earmark model-card`` and ``earmark ensemble``."""
 
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ def export_command(
         Path | None, typer.Option("--out", help="file to write (default: in the run)")
     ] = None,
 ) -> None:
-    """Export a run's best model; its outputs are checked against the PyTorch model."""
+    """Export a run's best model (outputs checked against the PyTorch model) with MODEL_CARD.md beside it."""
     from earmark.export import export_model
     from earmark.runs import load_run
+    from earmark.training.card import CARD_FILE, write_model_card
 
     if fmt not in ("torchscript", "onnx"):
         raise ConfigError(f"--format must be torchscript or onnx, got {fmt!r}")
@@ -29,7 +30,21 @@ def export_command(
     suffix = ".pt" if fmt == "torchscript" else ".onnx"
     target = out_path or run / "export" / f"model{suffix}"
     worst = export_model(loaded.model, loaded.spec, target, fmt)  # type: ignore[arg-type]
-    out.print(f"wrote {target} ({fmt}); largest difference from the PyTorch model {worst:.1e}")
+    card = write_model_card(run, target.parent / CARD_FILE)
+    out.print(f"wrote {target} ({fmt}); largest difference from the PyTorch model {worst:.1e}; card {card}")
+
+
+@app.command("model-card")
+def model_card_command(
+    run: Annotated[Path, typer.Option(help="a training run directory")],
+    out_path: Annotated[
+        Path | None, typer.Option("--out", help="file to write (default: RUN/MODEL_CARD.md)")
+    ] = None,
+) -> None:
+    """Write a run's MODEL_CARD.md again from its files (training writes one at the end of every run)."""
+    from earmark.training.card import write_model_card
+
+    out.print(f"wrote {write_model_card(run, out_path)}")
 
 
 @app.command("ensemble")

@@ -45,6 +45,7 @@ from earmark.spec import TaggingSpec
 from earmark.strategies import Strategy, TrainingContext, build_strategy
 from earmark.training.augmentation import build_augment
 from earmark.training.building import build_run_model, training_module
+from earmark.training.card import write_model_card
 from earmark.training.checkpoint import capture_state, load_checkpoint, restore_state, save_checkpoint
 from earmark.training.config import TrainConfig
 from earmark.training.data import SegmentDataset, TrainLoader
@@ -350,6 +351,7 @@ class Trainer:
         summary["clips"] = {k: v.num_clips for k, v in self.splits.items()}
         if self.context.is_main:
             write_text_atomic(self.run_dir / "summary.json", json.dumps(summary, indent=2))
+            write_model_card(self.run_dir)
             if self.config.report:
                 shown = "test" if "test" in self.splits else "valid" if "valid" in self.splits else None
                 labels = self.splits[shown] if shown else None
