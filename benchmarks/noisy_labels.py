@@ -294,6 +294,7 @@ def study_file(args: argparse.Namespace, truth: Labels, crowd: dict[int, Labels]
         "truth": str(args.prepared / "labels.csv"),
         "seeds": list(range(args.seeds)),
         "folds": list(range(1, args.folds + 1)),
+        "held_out": args.held_out or [],
         "valid": "none",
         "metric": "accuracy",
         "metrics": ["lwlrap"],
@@ -317,6 +318,7 @@ def main() -> None:
     parser.add_argument("--run-seeds", help="comma-separated seeds this process trains (default: all)")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--curated-per-class", type=int, default=2)
+    parser.add_argument("--held-out", type=int, nargs="*", help="test only these folds (default: all)")
     parser.add_argument("--epochs", type=int, default=140)
     parser.add_argument("--arms", nargs="+", default=list(DEFAULT_ARMS), help="the pipeline stages to score")
     parser.add_argument("--resamples", type=int, default=1000)

@@ -28,7 +28,7 @@ from earmark.study import (
     study_from_dict,
     write_report,
 )
-from earmark.study.plan import Cell, merge_arm
+from earmark.study.plan import Cell, cells, merge_arm
 from earmark.testing.prepared import make_prepared
 
 TINY = {
@@ -156,6 +156,8 @@ def test_cross_validated_cells_pool_every_fold_once(world, tmp_path):
     planned = plan_cell(study, Cell(0, 2), tmp_path / "out")
     data = planned[0].config.data  # type: ignore[union-attr]
     assert (data.train_folds, data.valid_folds, data.test_folds) == ((1,), (3,), (2,))
+    partial = dataclasses.replace(study, held_out=(2,))
+    assert [(c.seed, c.fold) for c in cells(partial)] == [(0, 2)]  # fold 2 tested, folds 1 and 3 train
     run_study(study, tmp_path / "out")
     results = collect(study, tmp_path / "out")
     assert results.num_test_clips == 48
@@ -212,6 +214,7 @@ def test_a_pipeline_arm_scores_its_stage_and_the_pipeline_runs_once(world, tmp_p
         ({"arms": [{"name": "p", "pipeline": "x.yaml"}, ARMS[1]]}, "give pipeline and stage together"),
         ({"resamples": 5}, "resamples must be >= 100"),
         ({"folds": [1]}, "at least two for valid: next"),
+        ({"folds": [1, 2], "held_out": [3]}, r"held_out folds \[3\] are not among"),
     ],
 )
 def test_a_bad_study_file_is_refused_naming_the_fault(world, change, message):

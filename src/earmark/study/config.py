@@ -26,8 +26,10 @@ In any string of an arm, ``{run:NAME}`` is the run directory of arm ``NAME`` for
 and fold (an earlier arm: arms run in the order written), ``{seed}`` and ``{fold}`` the cell's
 seed and held-out fold. ``folds`` empty keeps the base recipe's split; otherwise each fold is the
 test set in turn, the next fold (cyclically) the validation set (``valid: next``) or none
-(``valid: none``), and every other fold trains. Settings are chosen before test figures are
-seen: the study scores the test split once, after every run has finished.
+(``valid: none``), and every other fold trains; ``held_out`` runs only some of the folds
+as test sets (a cheaper, partial cross-validation: every fold still trains). Settings are
+chosen before test figures are seen: the study scores the test split once, after every run has
+finished.
 """
 
 from __future__ import annotations
@@ -106,6 +108,7 @@ class StudyConfig:
     truth: str | None = None
     seeds: tuple[int, ...] = (0,)
     folds: tuple[int, ...] = ()
+    held_out: tuple[int, ...] = ()
     valid: Literal["next", "none"] = "next"
     metric: str = "ap_macro"
     metrics: tuple[str, ...] = ()
@@ -136,6 +139,11 @@ class StudyConfig:
                 raise ConfigError(f"unknown metric {metric!r}; valid metrics: {', '.join(METRICS)}")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"seeds must be a non-empty list without repeats, got {list(self.seeds)}")
+        strangers = sorted(set(self.held_out) - set(self.folds))
+        if strangers:
+            raise ConfigError(
+                f"held_out folds {strangers} are not among the study's folds {list(self.folds)}"
+            )
         if len(set(self.folds)) != len(self.folds) or (len(self.folds) == 1 and self.valid == "next"):
             raise ConfigError(
                 f"folds {list(self.folds)}: each fold once, and at least two for valid: next "

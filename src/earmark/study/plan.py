@@ -68,7 +68,7 @@ def cells(study: StudyConfig, *, seeds: tuple[int, ...] | None = None) -> list[C
     unknown = [s for s in chosen if s not in study.seeds]
     if unknown:
         raise ConfigError(f"seeds {unknown} are not in the study's seeds {list(study.seeds)}")
-    folds: tuple[int | None, ...] = study.folds or (None,)
+    folds: tuple[int | None, ...] = study.held_out or study.folds or (None,)
     return [Cell(seed, fold) for seed in chosen for fold in folds]
 
 
