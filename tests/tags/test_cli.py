@@ -111,7 +111,7 @@ def test_collapse_lookup_and_to_labels(tmp_path, files):
 def test_collapse_with_embeddings_uses_the_backend(tmp_path, files, monkeypatch):
     tags, vocabulary = files
     backend = SyntheticBackend({"happy": basis(32, (0, 1.0)), "joyful": basis(32, (0, 1.0), (2, 0.1))})
-    monkeypatch.setattr("earmark.cli.tags_cmd.SentenceTransformerBackend", lambda *a, **k: backend)
+    monkeypatch.setattr("earmark.cli.tags_cmd.make_backend", lambda *a, **k: backend)
     mapping_path = tmp_path / "mapping.csv"
     result = invoke(
         "tags",

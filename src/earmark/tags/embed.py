@@ -58,7 +58,9 @@ __all__ = [
     "default_cache_dir",
     "embed_texts",
     "embedding_matches",
+    "fit_mask",
     "l2_distances",
+    "model_directory",
     "percentile_assign",
 ]
 
@@ -100,6 +102,14 @@ def _import(module: str) -> Any:
         raise EmbeddingUnavailableError(
             f"stage III (embedding) needs the 'embed' extra, which is not installed ({error}): {_INSTALL}"
         ) from error
+
+
+def model_directory(model_name: str) -> Path:
+    """The folder of a packaged model (:data:`PACKAGED_MODELS`) or of a local model directory."""
+    if model_name in PACKAGED_MODELS:
+        module, function = PACKAGED_MODELS[model_name]
+        return Path(getattr(_import(module), function)())
+    return Path(model_name)
 
 
 class SentenceTransformerBackend:
@@ -145,11 +155,7 @@ class SentenceTransformerBackend:
         progress = getattr(getattr(_import("transformers"), "utils", None), "logging", None)
         if progress is not None and hasattr(progress, "disable_progress_bar"):
             progress.disable_progress_bar()  # the weights load from the package: no bar needed
-        if self.model_name in PACKAGED_MODELS:
-            module, function = PACKAGED_MODELS[self.model_name]
-            directory = Path(getattr(_import(module), function)())
-        else:
-            directory = Path(self.model_name)
+        directory = model_directory(self.model_name)
         model = library.SentenceTransformer(str(directory), device=self.device, local_files_only=True)
         model.max_seq_length = self.max_tokens
         return model
@@ -249,7 +255,7 @@ def l2_distances(targets: np.ndarray, tags: np.ndarray) -> np.ndarray:
     return np.sqrt(np.clip(2.0 - 2.0 * cosine, 0.0, 4.0))
 
 
-def _fit_mask(usable: np.ndarray, fit_sample: int, seed: int) -> np.ndarray:
+def fit_mask(usable: np.ndarray, fit_sample: int, seed: int) -> np.ndarray:
     """The usable tags, or a seeded sample of ``fit_sample`` of them (0: all)."""
     if fit_sample < 0:
         raise ValueError(f"fit_sample must be ≥ 0 (0 fits on every tag), got {fit_sample}")
@@ -314,7 +320,7 @@ def embedding_matches(
     allowed = usable & (np.ones(len(tags), dtype=bool) if eligible is None else np.asarray(eligible, bool))
     if not allowed.any():
         return [()] * len(tags)
-    fitted = _fit_mask(usable, fit_sample, seed)
+    fitted = fit_mask(usable, fit_sample, seed)
     needed = np.flatnonzero(allowed | fitted)
     texts_of = [
         fold_inflections(tags[i].text, forms) if forms and allowed[i] else tags[i].text for i in needed
