@@ -41,6 +41,7 @@ demo: $(BIN)/.installed
 	$(BIN)/earmark predict --run $(DEMO_OUT)/esc10-run "$(DATA)/esc10/audio/001 - Dog bark/5-203128-A.flac" \
 		--top-k 3 --out $(DEMO_OUT)/tags.csv
 	@echo "report: $(DEMO_OUT)/esc10-run/evaluation/report.html (training curves: $(DEMO_OUT)/esc10-run/report/report.html)"
+	@echo "model card: $(DEMO_OUT)/esc10-run/MODEL_CARD.md (written by the run; earmark model-card writes it again)"
 
 test: $(BIN)/.installed $(BIN)/.aisfx-installed $(BIN)/.embed-installed
 	$(BIN)/python -m pytest -q
