@@ -177,6 +177,10 @@ def collapse_command(
         int, typer.Option(help="fit each target's normal on a seeded sample of this many tags (0: all)")
     ] = DEFAULT_FIT_SAMPLE,
     seed: Annotated[int, typer.Option(help="seed of that sample")] = 0,
+    parent_percentile: Annotated[
+        float,
+        typer.Option(help="stage III: place a tag under its nearest target's parent below this % (0: off)"),
+    ] = 0.0,
     lexicon: Annotated[
         str | None,
         typer.Option(help="styles → parent genres: 'builtin' or a file (style<TAB>parent, parent)"),
@@ -191,8 +195,10 @@ def collapse_command(
         ("--min-similarity", min_similarity, Range(ge=-1, le=1)),
         ("--fit-sample", fit_sample, NON_NEGATIVE),
         ("--seed", seed, NON_NEGATIVE),
+        ("--parent-percentile", parent_percentile, Range(ge=0, lt=50)),
     )
     options = CollapseOptions(
+        parent_percentile=parent_percentile,
         multi=multi,
         rule=rule,
         margin=margin,

@@ -32,6 +32,7 @@ __all__ = [
     "PercentileAssignment",
     "check_percentile",
     "decide",
+    "parent_placement",
     "percentile_assign",
 ]
 
@@ -170,6 +171,8 @@ class Decision:
         the :class:`PercentileAssignment` (thresholds, fitted normals, claims).
     distances
         (k, n) float64: the distances decided on.
+    eligible
+        (n,) bool: the tags that could be assigned.
 
     """
 
@@ -179,6 +182,7 @@ class Decision:
     margin: np.ndarray
     percentile: PercentileAssignment
     distances: np.ndarray
+    eligible: np.ndarray
 
     def targets_of(self, tag: int, multi: bool) -> list[int]:
         """Target indices of tag ``tag``: its chosen one, or with ``multi`` every claim, nearest first."""
@@ -250,4 +254,34 @@ def decide(
         has = by_percentile.target >= 0
         target = np.where(has, by_percentile.target, target)
         chosen[has] = "percentile"
-    return Decision(target, chosen, best, gap, by_percentile, distances)
+    return Decision(target, chosen, best, gap, by_percentile, distances, ok)
+
+
+def parent_placement(decision: Decision, parents: np.ndarray, percentile: float) -> np.ndarray:
+    """Place tags the rule left under the parent of their nearest target.
+
+    Parameters
+    ----------
+    decision
+        the result of :func:`decide`.
+    parents
+        (k,) int: each target's parent index, -1 for none.
+    percentile
+        in percent, in (0, 50): the tag must lie below this (looser) percentile of its nearest
+        target's fitted normal.
+
+    Returns
+    -------
+    (n,) int64: the parent index of each placed tag, -1 elsewhere (and for every tag the rule
+    assigned or that was not eligible).
+
+    """
+    z = NormalDist().inv_cdf(check_percentile(percentile) / 100.0)
+    fitted = decision.percentile
+    threshold = np.where(fitted.std > 0, fitted.mean + z * fitted.std, -np.inf)
+    if not decision.distances.shape[0]:
+        return np.full(decision.distances.shape[1], -1, dtype=np.int64)
+    nearest = decision.distances.argmin(axis=0)
+    close = decision.distances.min(axis=0) < threshold[nearest]
+    placed = (decision.target < 0) & decision.eligible & close & (np.asarray(parents)[nearest] >= 0)
+    return np.where(placed, np.asarray(parents)[nearest], -1).astype(np.int64)

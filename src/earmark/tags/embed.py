@@ -38,6 +38,7 @@ from earmark.tags.decide import (
     PercentileAssignment,
     check_percentile,
     decide,
+    parent_placement,
     percentile_assign,
 )
 from earmark.tags.inflect import fold_inflections
@@ -282,6 +283,7 @@ def embedding_matches(
     fit_sample: int = 0,
     seed: int = 0,
     forms: dict[str, Target] | None = None,
+    parent_percentile: float = 0.0,
 ) -> list[tuple[Match, ...]]:
     """Apply the stage III rule to every tag; with ``multi``, every target that claims it.
 
@@ -308,6 +310,10 @@ def embedding_matches(
     forms
         inflected word → target (:func:`~earmark.tags.inflect.inflection_table`): an eligible
         tag is embedded with its forms folded onto the targets, as the rules read them.
+    parent_percentile
+        in percent, 0 for off: a tag the rule leaves, whose nearest target has a parent
+        (:attr:`~earmark.tags.vocabulary.Target.parent`) and lies below this looser percentile
+        of that target's normal, is placed under the parent (rule ``parent``).
 
     Returns
     -------
@@ -323,7 +329,7 @@ def embedding_matches(
     fitted = fit_mask(usable, fit_sample, seed)
     needed = np.flatnonzero(allowed | fitted)
     texts_of = [
-        fold_inflections(tags[i].text, forms) if forms and allowed[i] else tags[i].text for i in needed
+        fold_inflections(tags[i].text, forms or {}) if allowed[i] else tags[i].text for i in needed.tolist()
     ]
     texts = list(dict.fromkeys(texts_of))
     position = {text: i for i, text in enumerate(texts)}
@@ -345,7 +351,23 @@ def embedding_matches(
     for column, i in enumerate(needed.tolist()):
         chosen = result.targets_of(column, multi)
         out[i] = tuple(_match(result, column, j, vocabulary.targets[j]) for j in chosen)
+    if parent_percentile > 0:
+        for column, match in _parents(result, vocabulary, check_percentile(parent_percentile)).items():
+            out[int(needed[column])] = (match,)
     return out
+
+
+def _parents(result: Decision, vocabulary: Vocabulary, percentile: float) -> dict[int, Match]:
+    """Unassigned eligible columns placed under the parent of their nearest target."""
+    parents = np.array([vocabulary.names.index(t.parent) if t.parent else -1 for t in vocabulary.targets])
+    placed = parent_placement(result, parents, percentile)
+    found: dict[int, Match] = {}
+    for column in np.flatnonzero(placed >= 0).tolist():
+        child = vocabulary.targets[int(result.distances[:, column].argmin())]
+        distance = float(result.distances[:, column].min())
+        detail = f"nearest {child.name!r} at distance {distance:.3f}, under its {percentile:g} % threshold"
+        found[column] = Match(vocabulary.by_name[child.parent], "parent", 1.0 - distance**2 / 2.0, detail)
+    return found
 
 
 def _match(result: Decision, column: int, j: int, target: Target) -> Match:

@@ -6,9 +6,10 @@ Inputs are plain text or CSV, chosen by suffix:
   line, and only what comes before a tab counts (so a file of ``tag<TAB>target`` lines, like the
   thesis's mapping files, reads as its tags). Blank lines are kept as empty tags (and reported);
   a final newline does not make one.
-- a **vocabulary**: ``.csv`` with a ``tag`` (or ``target``) column and an optional ``category``
-  column (the thesis's ``targets.csv``); plain text: ``target`` or ``target<TAB>category`` lines,
-  blank lines and ``#`` comments skipped.
+- a **vocabulary**: ``.csv`` with a ``tag`` (or ``target``) column, an optional ``category``
+  column (the thesis's ``targets.csv``) and an optional ``parent`` column (another target);
+  plain text: ``target`` or ``target<TAB>category`` lines, blank lines and ``#`` comments
+  skipped.
 - an **overrides** file: ``.csv`` with columns ``tag`` and ``target`` (empty target: the tag
   collapses nowhere). A tag listed twice with different targets is an error.
 
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from earmark.io import CsvWriter, atomic_open, escape_cells, unescape_cell
 from earmark.tags.categorize import TagCategory
+from earmark.tags.vocabulary import Entry
 
 __all__ = [
     "CATEGORY_COLUMNS",
@@ -97,15 +99,21 @@ def read_tag_list(path: str | Path) -> list[str]:
     return tags
 
 
-def read_vocabulary(path: str | Path) -> list[tuple[str, str | None]]:
-    """Target names and categories (None where not given) from a ``.csv`` or plain text file."""
+def read_vocabulary(path: str | Path) -> list[Entry]:
+    """Target names and categories (None where not given) from a ``.csv`` or plain text file.
+
+    A CSV with a ``parent`` column gives ``(name, category, parent)`` triples.
+    """
     path = Path(path)
-    entries: list[tuple[str, str | None]] = []
+    entries: list[Entry] = []
     if path.suffix.lower() == ".csv":
         header, rows = csv_rows(path, "vocabulary", ["tag|target"])
         column = "tag" if "tag" in header else "target"
         for _, cells in rows:
-            entries.append((cells.get(column, ""), cells.get("category") or None))
+            name, category = cells.get(column, ""), cells.get("category") or None
+            entries.append(
+                (name, category, cells.get("parent") or None) if "parent" in header else (name, category)
+            )
     else:
         for line in _read_text(path, "vocabulary").splitlines():
             if not line.strip() or line.lstrip().startswith("#"):

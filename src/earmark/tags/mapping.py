@@ -16,15 +16,11 @@ import functools
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated
 
-from earmark.config import Range, check_ranges
 from earmark.io import CsvWriter, atomic_open, escape_cells, unescape_cell
 from earmark.tags.categorize import DEFAULT_PRIORITY, WordLists, categorize_tags, load_wordlists
 from earmark.tags.collapse import Match, rule_matches
-from earmark.tags.decide import DECISION_RULES, DEFAULT_MARGIN, DEFAULT_MIN_SIMILARITY
 from earmark.tags.embed import (
-    DEFAULT_FIT_SAMPLE,
     DEFAULT_PERCENTILE,
     EmbeddingBackend,
     check_percentile,
@@ -33,6 +29,7 @@ from earmark.tags.embed import (
 from earmark.tags.inflect import inflection_table
 from earmark.tags.negation import has_negator
 from earmark.tags.normalize import DEFAULT_MAX_CHARS, NormalizedTag, normalize_tag, normalize_tags
+from earmark.tags.options import CollapseOptions
 from earmark.tags.typos import DEFAULT_SCORE_LEVEL, check_score_level
 from earmark.tags.vocabulary import Target, Vocabulary
 
@@ -44,45 +41,6 @@ COLUMNS: tuple[str, ...] = (
     "tag", "normalized", "tag_category", "target", "target_category", "stage", "rule", "score",
     "detail", "problems",
 )  # fmt: skip
-
-
-@dataclasses.dataclass(frozen=True)
-class CollapseOptions:
-    """The second pass's settings of :func:`collapse_tags` (the defaults are the CLI's).
-
-    Attributes
-    ----------
-    multi
-        a tag maps to every target it contains (rules) or that claims it (stage III), one
-        mapping row per (tag, target); False keeps one target per tag.
-    rule
-        stage III's decision rule, one of :data:`~earmark.tags.decide.DECISION_RULES`
-        (``percentile`` is the thesis's).
-    margin, min_similarity
-        the margin rule's settings (:func:`~earmark.tags.decide.decide`).
-    fit_sample
-        fit each target's normal on a seeded sample of this many tags (0: on all, the thesis's
-        way); only the tags stage III may assign and the sample are embedded.
-    seed
-        the sample's seed.
-    lexicon
-        style → parent genres for the rules' ``lexicon`` rule
-        (:func:`~earmark.tags.lexicon.read_lexicon`); None for none.
-
-    """
-
-    multi: bool = False
-    rule: str = "percentile"
-    margin: Annotated[float, Range(ge=0, le=2)] = DEFAULT_MARGIN
-    min_similarity: Annotated[float, Range(ge=-1, le=1)] = DEFAULT_MIN_SIMILARITY
-    fit_sample: Annotated[int, Range(ge=0)] = DEFAULT_FIT_SAMPLE
-    seed: Annotated[int, Range(ge=0)] = 0
-    lexicon: Mapping[str, Sequence[str]] | None = None
-
-    def __post_init__(self) -> None:
-        if self.rule not in DECISION_RULES:
-            raise ValueError(f"unknown decision rule {self.rule!r}; valid rules: {', '.join(DECISION_RULES)}")
-        check_ranges(self)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -391,10 +349,13 @@ def collapse_tags(
             fit_sample=opts.fit_sample,
             seed=opts.seed,
             forms=inflection_table(vocabulary, known),
+            parent_percentile=opts.parent_percentile,
         )
         for i, matches in enumerate(embedded):
             if matches and decided[i] is None:
                 decided[i] = ("embedding", matches)
+    if opts.multi:
+        decided = [None if d is None else (d[0], _with_parents(d[1], vocabulary)) for d in decided]
     categories = categorize_tags(unique, wordlists=lists, score_level=score_level, priority=priority)
     rows = tuple(
         row
@@ -402,6 +363,17 @@ def collapse_tags(
         for row in _rows(tag, category.category, decision)
     )
     return TagMapping(rows, vocabulary.targets, tuple(warnings))
+
+
+def _with_parents(matches: tuple[Match, ...], vocabulary: Vocabulary) -> tuple[Match, ...]:
+    """The matches, each followed by its target's ancestors not already among them."""
+    out: list[Match] = []
+    for match in matches:
+        out.append(match)
+        for parent in vocabulary.ancestors(match.target) if match.target.name else ():
+            if all(m.target != parent for m in (*matches, *out)):
+                out.append(Match(parent, "parent", match.score, f"parent of {match.target.name!r}"))
+    return tuple(out)
 
 
 def _rows(
