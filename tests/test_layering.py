@@ -31,7 +31,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("features",),
     ("data", "tags"),
     ("audit",),  # label quality: pure functions over labels and scores (cleanlab's rank/filter)
-    ("spec", "predictions", "ensemble", "prepare", "testing", "thresholds"),
+    ("spec", "predictions", "ensemble", "prepare", "testing", "thresholds", "merge"),
     ("models", "augment"),
     ("strategies",),
     ("plots", "report"),

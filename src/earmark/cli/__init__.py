@@ -20,6 +20,7 @@ from earmark.cli import (  # noqa: F401  (registers the commands)
     config_cmd,
     evaluate_cmd,
     export_cmd,
+    merge_cmd,
     pipeline_cmd,
     predict_cmd,
     prepare_cmd,

@@ -181,11 +181,11 @@ def prepare_command(
     finally:
         torch.set_num_threads(threads)
     if not result.finished:
-        console.print(
-            f"shard written under {out_dir}/features; run `earmark merge-shards --out {out_dir}` "
-            "once every shard is finished"
-        )
-        return
+        from earmark.merge import merge_shards_when_complete  # the last shard to finish merges
+
+        if merge_shards_when_complete(out_dir) is None:
+            console.print(f"shard written under {out_dir}/features; the last shard to finish merges them all")
+            return
     out.print(_summary_table(Path(out_dir)))
 
 
