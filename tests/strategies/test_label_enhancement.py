@@ -137,7 +137,7 @@ def test_the_registered_names_are_compositions_with_the_same_options():
     keys = {f.name for f in dataclasses.fields(STRATEGIES["le_mean_teacher"].config_class)}
     assert keys == {
         "teacher_run", "gamma", "percent", "checkpoint", "alpha", "consistency_weight", "rampup_steps",
-        "ema_warmup", "teacher_dropout", "teacher_view",
+        "ema_warmup", "teacher_dropout", "teacher_view", "evaluate",
     }  # fmt: skip
     keys = {f.name for f in dataclasses.fields(STRATEGIES["label_enhancement"].config_class)}
     assert keys == {"teacher_run", "gamma", "percent", "checkpoint"}
