@@ -191,7 +191,9 @@ def _figures_section(run: Path, splits: Mapping[str, Labels] | None) -> list[str
     lines.append("")
     headline = ", ".join(HEADLINE_METRICS)
     lines.append(
-        f"Intervals are drawn for the headline metrics ({headline}) when the split's labels are at hand."
+        f"Intervals are drawn for the headline metrics ({headline}) when the split's labels are at hand: "
+        "percentiles over clips resampled with replacement; a class without positives in a resample "
+        "drops out of the macro figures, so with rare classes an interval can miss the value."
     )
     thresholds = run / "thresholds.json"
     if thresholds.is_file():
@@ -224,7 +226,7 @@ def _use_section(loaded: LoadedRun, splits: Mapping[str, Labels] | None) -> list
         counts = splits["train"].positive.sum(axis=0)
         few = [n for n, c in zip(spec.class_names, counts.tolist(), strict=True) if c < FEW_POSITIVES]
         if few:
-            shown = ", ".join(few[:20]) + (f" and {len(few) - 20} more" if len(few) > 20 else "")
+            shown = "; ".join(few[:20]) + (f" and {len(few) - 20} more" if len(few) > 20 else "")
             lines.append(f"- {len(few)} classes have fewer than {FEW_POSITIVES} training positives: {shown}.")
         if "test" not in splits:
             lines.append("- No test split was held out: the figures above are not an unbiased estimate.")
