@@ -88,7 +88,7 @@ def type_text(hint: Any) -> str:
         return f"list of {type_text(inner[0])}" if inner else "list"
     if origin in (dict, Mapping) or hint in (dict, Mapping):
         return "mapping"
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return f"mapping ({hint.__name__})"
     if hint is Any:
         return "any"
@@ -176,10 +176,10 @@ def describe_options(config_class: type[Any] | None) -> list[OptionInfo]:
         required = field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
         if required:
             default = None
-        elif field.default is not dataclasses.MISSING:
-            default = to_dict(field.default)
+        elif field.default_factory is not dataclasses.MISSING:
+            default = to_dict(field.default_factory())
         else:
-            default = to_dict(field.default_factory())  # type: ignore[misc]
+            default = to_dict(field.default)
         meaning = meanings.get(field.name, "")
         options.append(OptionInfo(field.name, type_text(hints[field.name]), default, required, meaning))
     return options
@@ -201,7 +201,7 @@ def _registries() -> dict[str, dict[str, tuple[str, type[Any] | None]]]:
             for name in sorted(registry)
         }
 
-    found = {
+    found: dict[str, dict[str, tuple[str, type[Any] | None]]] = {
         "loaders": entries(LOADERS),
         "frontends": entries(FRONTENDS),
         "models": entries(MODELS),

@@ -144,7 +144,7 @@ def default_config(
             stages[-1]["model_from"] = "train"  # a filter scores with a trained stage
         if name == "relabel":
             stages[-1]["edits"] = ["path/to/label-edits.csv"]  # a relabel stage changes something
-        recipe = {
+        recipe: dict[str, Any] = {
             "prepared": "path/to/prepared",
             "labels": None,
             "out": "runs/pipelines/default",

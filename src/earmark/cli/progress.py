@@ -106,7 +106,8 @@ class ProgressReport:
         self.what, self.unit, self.quiet, self.every_seconds = what, unit, quiet, every_seconds
         self.terminal = sys.stdout.isatty() if terminal is None else terminal
         self.clock = clock
-        self.completed, self.total = 0, None
+        self.completed = 0
+        self.total: int | None = None
         self.extras: dict[str, float | str] = {}
         self._started = 0.0
         self._printed: float | None = None
