@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from torch import nn
+from strategy_helpers import FixedLogits
 
 from earmark.batch import Batch
 from earmark.config import ConfigError
@@ -16,17 +16,6 @@ from earmark.strategies import build_strategy, masked_bce
 from earmark.strategies.asymmetric import AsymmetricConfig, asymmetric_loss
 
 SPEC = TaggingSpec(("a", "b", "c", "d"), LogMelConfig(n_mels=16), segment_frames=16)
-
-
-class FixedLogits(nn.Module):
-    """A stand-in student whose logits are given, whatever the features."""
-
-    def __init__(self, logits: torch.Tensor) -> None:
-        super().__init__()
-        self.logits = nn.Parameter(logits.clone())
-
-    def forward(self, features: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        return self.logits
 
 
 def batch(positive: list[list[float]], annotated: list[list[float]], labeled: list[bool]) -> Batch:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from strategy_helpers import make_labels
 from torch import nn
 
 from earmark.batch import Batch
@@ -138,15 +139,7 @@ def student_model(seed: int) -> nn.Module:
 def training_labels(size: int = 6) -> Labels:
     """The labels of the clips ``make_batch`` draws (c0 ... c5), positives only."""
     positive = np.arange(size * 4).reshape(size, 4) % 3 == 0
-    return Labels(
-        clip_ids=np.array([f"c{i}" for i in range(size)], dtype=object),
-        class_names=SPEC.class_names,
-        positive=positive,
-        annotated=positive,
-        source=np.array(["curated"] * size, dtype=object),
-        fold=np.ones(size, dtype=np.int64),
-        duration_seconds=np.ones(size),
-    )
+    return make_labels(positive, positive)
 
 
 @dataclasses.dataclass

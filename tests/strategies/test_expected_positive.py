@@ -8,10 +8,9 @@ import math
 import numpy as np
 import pytest
 import torch
-from strategy_helpers import SPEC, FixedLogits, labeled_batch
+from strategy_helpers import SPEC, FixedLogits, labeled_batch, make_labels
 
 from earmark.config import ConfigError
-from earmark.data.labels import Labels
 from earmark.strategies import TrainingContext, build_strategy
 from earmark.strategies.expected_positive import estimate_expected_positives
 
@@ -50,7 +49,7 @@ def test_a_single_positive_batch_by_hand():
 def test_k_is_the_per_class_positive_rate_with_explicit_negatives():
     positive = np.array([[1, 0, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0], [0, 1, 0, 0]], dtype=bool)
     annotated = np.array([[1, 1, 0, 1], [1, 1, 0, 0], [1, 0, 0, 1], [1, 1, 1, 1]], dtype=bool)
-    labels = _labels(positive, annotated)
+    labels = make_labels(positive, annotated)
     k, how = estimate_expected_positives(labels)
     # a: 2 of 4, b: 2 of 3, c: 0 of 1, d: 0 of 3
     assert k == pytest.approx(0.5 + 2 / 3)
@@ -59,7 +58,7 @@ def test_k_is_the_per_class_positive_rate_with_explicit_negatives():
 
 def test_k_is_the_mean_count_for_positives_only_data(tmp_path):
     positive = np.array([[1, 0, 0, 0], [1, 1, 0, 0], [0, 0, 1, 0]], dtype=bool)
-    labels = _labels(positive, positive)
+    labels = make_labels(positive, positive)
     k, how = estimate_expected_positives(labels)
     assert k == pytest.approx(4 / 3)
     assert "lower bound" in how
@@ -72,19 +71,6 @@ def test_k_is_the_mean_count_for_positives_only_data(tmp_path):
     assert given.expected_positives == 2.0
 
 
-def _labels(positive: np.ndarray, annotated: np.ndarray) -> Labels:
-    n = len(positive)
-    return Labels(
-        clip_ids=np.array([f"c{i}" for i in range(n)], dtype=object),
-        class_names=SPEC.class_names,
-        positive=positive,
-        annotated=annotated,
-        source=np.array(["curated"] * n, dtype=object),
-        fold=np.ones(n, dtype=np.int64),
-        duration_seconds=np.ones(n),
-    )
-
-
 def test_errors():
     with pytest.raises(ValueError, match="run prepare_labels first"):
         build_strategy("expected_positive", SPEC, {}).losses(
@@ -95,6 +81,6 @@ def test_errors():
             torch.Generator(),
         )
     with pytest.raises(ValueError, match="hold no positive"):
-        estimate_expected_positives(_labels(np.zeros((2, 4), bool), np.ones((2, 4), bool)))
+        estimate_expected_positives(make_labels(np.zeros((2, 4), bool), np.ones((2, 4), bool)))
     with pytest.raises(ConfigError, match=r"strategy\.expected_positive\.expected_positives"):
         build_strategy("expected_positive", SPEC, {"expected_positives": 0.0})

@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from torch import nn
+from strategy_helpers import FixedLogits
 
 import earmark.strategies.large_loss as large_loss_module
 from earmark.batch import Batch
@@ -26,17 +26,6 @@ LOGITS = [[1.0, 5.0, 3.0, -1.0], [0.5, 2.0, -0.5, -2.0], [9.0, 9.0, 9.0, 9.0]]
 # delta_rel 0.2 per 10 steps: step 25 is in the third period, rate 0.4, ceil(0.4 * 5) = 2 entries
 OPTIONS = {"delta_rel": 0.2, "rate_every_steps": 10}
 STEP = 25
-
-
-class FixedLogits(nn.Module):
-    """A student whose logits are a parameter (the hand computation needs known logits)."""
-
-    def __init__(self, logits: list[list[float]]) -> None:
-        super().__init__()
-        self.logits = nn.Parameter(torch.tensor(logits))
-
-    def forward(self, features: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        return self.logits
 
 
 def hand_batch(positive: list[list[int]] = POSITIVE, clip_ids: tuple[str, ...] = ("x", "y", "z")) -> Batch:
