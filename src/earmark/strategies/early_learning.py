@@ -19,7 +19,10 @@ class, so here the first visit sets ``t = p``.
 The base loss is the BCE on the known entries (``missing``: ``mask`` or ``negative``, as for
 ``supervised``; ``suspects`` scales suspected entries). The paper's settings: β = 0.7, λ = 3 on
 CIFAR-10 (the defaults); β = 0.9, λ = 7 on CIFAR-100. Their regulariser averages over samples of
-a softmax; this one averages over entries, so a λ from the paper weighs it more per class.
+a softmax; this one averages over entries, so a λ from the paper weighs it more per class: on
+ESC-mix with 40 % of labels missing (50 classes, one seed, attention MIL) λ = 3 drove most
+entries to the clip and lost 0.09 validation macro PR-AUC against λ = 0.3 (0.576 against 0.649;
+B1 0.665). Choose λ on validation, from about 0.1 to 1.
 
 The running averages are the strategy's state (``state_dict``: clip ids and a ``(clips,
 classes)`` tensor), so a resumed run continues exactly. A distributed run is refused: each

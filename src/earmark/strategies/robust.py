@@ -33,7 +33,9 @@ For a hard label RCE is ``−A (1 − p_t)``, a mean absolute error scaled by ``
 wrong label cannot pull without limit. The paper sets ``A = −4``; its released code clamps the
 label at 1e-4 before a natural log (``A = ln 1e-4 ≈ −9.21``). ``log_zero`` is ``A`` (default −4,
 the paper's). The paper's weights: α = 0.1, β = 1.0 on CIFAR-10 (the defaults here); α = 6.0,
-β = 0.1 on CIFAR-100 (harder classes need more of the CE to fit).
+β = 0.1 on CIFAR-100 (harder classes need more of the CE to fit). With 50 classes (ESC-mix,
+40 % of labels missing, one seed) the CIFAR-10 weights under-fit (validation macro PR-AUC 0.499
+against 0.666 with the CIFAR-100 weights; B1 0.665).
 
 **Bootstrapping** (``bootstrap``). Reed, Lee, Anguelov, Szegedy, Erhan and Rabinovich, "Training
 Deep Neural Networks on Noisy Labels with Bootstrapping", ICLR 2015 workshop: the target becomes
