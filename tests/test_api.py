@@ -119,7 +119,7 @@ def test_several_runs_average_their_scores(runs, tmp_path):
 def test_runs_with_other_classes_do_not_ensemble(runs, tmp_path):
     with pytest.raises(ConfigError, match="other classes"):
         earmark.load_run([runs["a"], runs["other"]])
-    with pytest.raises(FileNotFoundError, match="not a training run .* nor a cross-validation directory"):
+    with pytest.raises(FileNotFoundError, match=r"not a training run .* nor a cross-validation directory"):
         earmark.load_run(tmp_path)
 
 
