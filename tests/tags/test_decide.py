@@ -122,6 +122,8 @@ def test_lexicon_places_a_style_under_its_parent(tmp_path):
     (house,) = rule_matches(normalize_tags(["house"]), vocabulary, lexicon=lexicon, multi=True)
     assert [m.target.name for m in house] == ["electronic", "dance"]
     assert rule_matches(normalize_tags(["grunge"]), vocabulary) == [()]  # no lexicon, no rule
+    (dnb,) = rule_matches(normalize_tags(["liquid drum and bass"]), vocabulary, lexicon=lexicon)
+    assert [(m.target.name, m.rule) for m in dnb] == [("electronic", "lexicon")]  # three-word style
     own = tmp_path / "styles.txt"
     own.write_text("# mine\nkrautrock\telectronic, rock\n", encoding="utf-8")
     assert read_lexicon(own) == {"krautrock": ["electronic", "rock"]}

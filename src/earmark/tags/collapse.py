@@ -150,7 +150,8 @@ class _Rules:
         self.lexicon = lexicon_targets(lexicon or {}, vocabulary)
         self.score_level = score_level
         self.priority = list(priority)
-        self.max_words = max(t.words for t in vocabulary.targets)
+        self.span_keys = frozenset(vocabulary.by_text) | frozenset(self.forms) | frozenset(self.lexicon)
+        self.max_words = max([t.words for t in vocabulary.targets] + [s.count(" ") + 1 for s in self.lexicon])
         self.texts = [t.text for t in vocabulary.targets]
         self.single = sorted((t.text for t in vocabulary.targets if t.words == 1), key=len, reverse=True)
         self.heads = {t for t in self.single if len(t) >= 4}  # the ends of glued words
@@ -218,17 +219,22 @@ class _Rules:
         """Targets found by the containment-like rules, and the targets the tag negates."""
         found: list[_Found] = []
         negated: list[tuple[Target, str]] = []
-        for start, word in enumerate(words):
-            glued = negated_word(word, self._word_target)
+        glued_at = [negated_word(word, self._word_target) for word in words]
+        for start, glued in enumerate(glued_at):
             if glued is not None:
                 negated.append(glued)
-                self._negation(found, glued[0], f"{word!r} ({glued[1]})", start, start + 1)
-        glued_at = {i for i, w in enumerate(words) if negated_word(w, self._word_target) is not None}
+                self._negation(found, glued[0], f"{words[start]!r} ({glued[1]})", start, start + 1)
         for size in range(1, min(self.max_words, len(words)) + 1):
             for start in range(len(words) - size + 1):
-                if glued_at & set(range(start, start + size)):
+                if any(g is not None for g in glued_at[start : start + size]):
                     continue
                 span = " ".join(words[start : start + size])
+                if (
+                    size > 1
+                    and span not in self.span_keys
+                    and compact(span) not in self.vocabulary.by_compact
+                ):
+                    continue  # a quick test: only these rules apply to several words
                 for order, rule in enumerate(_INSIDE):
                     hit = self._lookup(span, rule)
                     if hit is None:
