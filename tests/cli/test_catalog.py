@@ -62,7 +62,8 @@ def test_every_loader_option_has_a_meaning():
 
 
 def test_type_text_reads_ranges_literals_and_optionals():
-    options = {o.name: o for o in describe_options(LOADERS.entry("files").config_class)}
+    assert LOADERS.options("files") == describe_options(LOADERS.entry("files").config_class)
+    options = {o.name: o for o in LOADERS.options("files")}
     assert options["folds"].type == "int in [0, 1000]"
     assert options["match_on"].type == "one of name, path"
     assert options["test"].type == "str or null"

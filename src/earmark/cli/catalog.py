@@ -17,19 +17,17 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
-import re
-import types
-import typing
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import yaml
 from rich.table import Table
 
-from earmark.config import ConfigError, Range, to_dict
+from earmark.config import ConfigError
 from earmark.io import write_text_atomic
+from earmark.registry import OptionInfo, describe_options, one_line, type_text
 
 __all__ = [
     "CATALOG_PATH",
@@ -56,133 +54,6 @@ KINDS: dict[str, str] = {
     "augmentations": "augmentation (train augment.NAME...)",
     "stages": "pipeline stage kind (a recipe's stages: kind=...)",
 }
-
-_SECTION = re.compile(r"^(Parameters|Attributes|Options)\s*$")
-_COMMENT = re.compile(r"^\s+(\w+)\s*:[^#]*#\s*(.+?)\s*$")
-
-
-@dataclasses.dataclass(frozen=True)
-class OptionInfo:
-    """One option of a component: its name, type, default (None when required) and meaning."""
-
-    name: str
-    type: str
-    default: Any
-    required: bool
-    meaning: str
-
-
-def type_text(hint: Any) -> str:
-    """A short readable form of a field's type hint (``int >= 1``, ``one of raise, skip``)."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin is Annotated:
-        ranges = [str(a) for a in args[1:] if isinstance(a, Range)]
-        return " ".join([type_text(args[0]), *ranges])
-    if origin is Literal:
-        return "one of " + ", ".join(str(a) for a in args)
-    if origin in (typing.Union, types.UnionType):
-        kept = [type_text(a) for a in args if a is not type(None)]
-        return " or ".join(kept) + (" or null" if type(None) in args else "")
-    if origin in (tuple, list) or hint in (tuple, list):
-        inner = [a for a in args if a is not Ellipsis]
-        return f"list of {type_text(inner[0])}" if inner else "list"
-    if origin in (dict, Mapping) or hint in (dict, Mapping):
-        return "mapping"
-    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        return f"mapping ({hint.__name__})"
-    if hint is Any:
-        return "any"
-    return getattr(hint, "__name__", str(hint))
-
-
-#: Longest meaning kept; a longer first sentence is cut at a word.
-MEANING_CHARS = 160
-
-
-def _one_line(text: str) -> str:
-    text = " ".join(text.replace("``", "`").split())
-    found = re.search(r"(?<!e\.g)(?<!i\.e)\.(\s|$)", text)
-    text = text[: found.start() + 1] if found else text
-    if len(text) > MEANING_CHARS:
-        text = text[: text.rfind(" ", 0, MEANING_CHARS)].rstrip(",;:") + " …"
-    return text
-
-
-def _docstring_entries(doc: str) -> tuple[dict[str, str], list[str]]:
-    """Meanings listed in the numpydoc sections, and the prose sentences outside them."""
-    lines = inspect.cleandoc(doc).splitlines()
-    entries: dict[str, str] = {}
-    prose: list[str] = []
-    section = False
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        underline = i + 1 < len(lines) and set(lines[i + 1].strip()) == {"-"}
-        if underline:
-            section = bool(_SECTION.match(line.strip()))
-            i += 2
-            continue
-        if not section or not line.strip() or line.startswith(" "):
-            if not section:
-                prose.append(line)
-            i += 1
-            continue
-        names, _, rest = line.partition(":")
-        description = []
-        i += 1
-        while i < len(lines) and (lines[i].startswith(" ") or not lines[i].strip()):
-            description.append(lines[i].strip())
-            i += 1
-        text = " ".join(d for d in description if d) or rest
-        for name in names.split(","):
-            entries.setdefault(name.strip(), _one_line(text))
-    sentences = re.split(r"(?<=\.)\s+", " ".join(" ".join(prose).split()))
-    return entries, sentences
-
-
-def _meanings(config_class: type[Any]) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for cls in config_class.__mro__:
-        if not dataclasses.is_dataclass(cls):
-            continue
-        entries, sentences = _docstring_entries(cls.__doc__ or "")
-        for name, text in entries.items():
-            found.setdefault(name, text)
-        try:
-            source = inspect.getsource(cls)
-        except (OSError, TypeError):
-            source = ""
-        for line in source.splitlines():
-            comment = _COMMENT.match(line)
-            if comment:
-                found.setdefault(comment[1], _one_line(comment[2]))
-        for field in dataclasses.fields(cls):
-            mention = next((s for s in sentences if f"``{field.name}``" in s), None)
-            if mention:
-                found.setdefault(field.name, _one_line(mention))
-    return found
-
-
-def describe_options(config_class: type[Any] | None) -> list[OptionInfo]:
-    """Every option of a config dataclass with its type, default and one-line meaning."""
-    if config_class is None:
-        return []
-    hints = typing.get_type_hints(config_class, include_extras=True)
-    meanings = _meanings(config_class)
-    options = []
-    for field in dataclasses.fields(config_class):
-        if not field.init:
-            continue
-        required = field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
-        if required:
-            default = None
-        elif field.default_factory is not dataclasses.MISSING:
-            default = to_dict(field.default_factory())
-        else:
-            default = to_dict(field.default)
-        meaning = meanings.get(field.name, "")
-        options.append(OptionInfo(field.name, type_text(hints[field.name]), default, required, meaning))
-    return options
 
 
 def _registries() -> dict[str, dict[str, tuple[str, type[Any] | None]]]:
@@ -220,7 +91,7 @@ def build_catalog() -> dict[str, dict[str, dict[str, Any]]]:
     return {
         kind: {
             name: {
-                "summary": _one_line(summary),
+                "summary": one_line(summary),
                 "options": [dataclasses.asdict(o) for o in describe_options(config_class)],
             }
             for name, (summary, config_class) in entries.items()
