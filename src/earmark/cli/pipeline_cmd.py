@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from earmark.cli.app import app, console, out
+from earmark.cli.progress import ProgressReport
 
 
 def _headline(status: dict[str, Any]) -> str:
@@ -44,21 +45,28 @@ def pipeline_command(
         list[str] | None,
         typer.Option("--set", help="override: prepared=..., train.epochs=5, stages.NAME.key=value"),
     ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress lines")] = False,
 ) -> None:
     """Run a recipe's stages in order; finished stages are skipped when it is run again."""
     from earmark.pipeline import load_recipe, run_pipeline
 
     loaded = load_recipe(recipe, set_ or [])
+    # stage by stage: a bar on a terminal, plain lines in a log file
+    progress = ProgressReport("pipeline", unit="stages", quiet=quiet, every_seconds=0)
 
     def report(event: str, stage: Any, status: dict[str, Any]) -> None:
+        done = loaded.index(stage.name) + (event != "start")
         if event == "skip":
-            console.print(f"[dim]{stage.name}: done earlier, skipped[/]")
+            text = f"{stage.name}: done earlier, skipped"
         elif event == "start":
-            console.print(f"[bold]{stage.name}[/] ({stage.kind}) ...")
+            text = f"{stage.name} ({stage.kind}) ..."
         else:
-            console.print(f"{stage.name}: {_headline(status)} ({status.get('seconds')} s)")
+            text = f"{stage.name}: {_headline(status)} ({status.get('seconds')} s)"
+        progress.note(text)
+        progress.update(done, len(loaded.stages))
 
-    results = run_pipeline(loaded, out=out_dir, start=start, only=only, on_event=report)
+    with progress:
+        results = run_pipeline(loaded, out=out_dir, start=start, only=only, on_event=report)
     table = Table("stage", "kind", "status", "result", "seconds", title=f"pipeline {recipe}")
     for stage in loaded.stages:
         status = results.get(stage.name) or {}

@@ -157,7 +157,7 @@ class ProgressReport:
         if self.quiet:
             return
         if self._bar is not None:
-            self._bar.console.print(text)
+            self._bar.console.print(text, markup=False, highlight=False)
         else:
             self._write(text)
 
