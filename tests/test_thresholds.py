@@ -131,3 +131,15 @@ def test_evaluate_tunes_on_validation_writes_the_run_and_refuses_test(run, tmp_p
 def test_thresholds_dataclass_checks_its_values():
     with pytest.raises(ThresholdsError, match="2 thresholds for 3 classes"):
         Thresholds(("a", "b", "c"), np.array([0.1, 0.2]))
+
+
+def test_an_overwritten_run_loses_the_thresholds_of_its_old_model(run, tmp_path):
+    directory, _ = run
+    copy = tmp_path / "run"
+    shutil.copytree(directory, copy)
+    names = ("class0", "class1", "class2", "class3")
+    Thresholds(names, np.full(4, 0.2), "valid").write(copy / "thresholds.json")
+    config = earmark.load_run(copy).runs[0].config
+    earmark.train(config, copy, overwrite=True)
+    assert not (copy / "thresholds.json").exists()
+    assert (copy / "MODEL_CARD.md").is_file()

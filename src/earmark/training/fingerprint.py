@@ -33,6 +33,8 @@ RUN_OUTPUTS = (
     "metrics.jsonl",
     "summary.json",
     "curves.png",
+    "MODEL_CARD.md",
+    "thresholds.json",  # tuned for the model being replaced
 )
 #: Settings that change how a run is executed or reported, not what it learns.
 NOT_FINGERPRINTED = ("device", "num_workers", "report", "tensorboard", "checkpoint_every")
