@@ -7,6 +7,7 @@ shifting each class's scores so that 0.5 falls where its threshold is, which lea
 decision unchanged). Prints one JSON object; CPU seconds are process time.
 
     python benchmarks/tuned_thresholds.py --run runs/thresholds-audioset --labels LABELS.csv
+    python benchmarks/tuned_thresholds.py --run RUN --labels TRUTH.csv --valid-labels RUN_LABELS.csv
 """
 
 from __future__ import annotations
@@ -32,13 +33,19 @@ def main() -> None:
     parser.add_argument(
         "--labels", type=Path, required=True, help="the label table the run was scored against"
     )
+    parser.add_argument(
+        "--valid-labels",
+        type=Path,
+        help="labels the thresholds are tuned with (default: --labels), e.g. the run's own",
+    )
     parser.add_argument("--resamples", type=int, default=1000)
     args = parser.parse_args()
     started = time.process_time()
     labels = read_labels(args.labels)
     valid = Predictions.read(args.run / "predictions" / "valid.npz")
     test = Predictions.read(args.run / "predictions" / "test.npz")
-    tuned = tune_thresholds(valid, labels, split="valid", test_predictions=test)
+    valid_labels = read_labels(args.valid_labels) if args.valid_labels else labels
+    tuned = tune_thresholds(valid, valid_labels, split="valid", test_predictions=test)
     aligned, kept = test.align(labels)
     known = kept.evaluation_mask("auto")
     values = tuned.for_classes(kept.class_names)
