@@ -40,6 +40,14 @@ def test_inflection_maps_both_ways(vocabulary, tag, target):
     assert (match.target.name, match.rule) == (target, "inflection")
 
 
+def test_a_form_through_a_stem_yields_to_another_target():
+    vocabulary = build_vocabulary([("loved", "emotion"), ("acoustic", "descriptive"), ("great", "emotion")])
+    # emotion outranks descriptive, but "love" reaches "loved" only through its stem
+    assert match_rules("love acoustic sound", vocabulary).target.name == "acoustic"
+    assert match_rules("greatest love tunes", vocabulary).target.name == "great"  # a plain form wins
+    assert match_rules("love duos", vocabulary).target.name == "loved"  # alone, the stem form counts
+
+
 @pytest.mark.parametrize("tag", ["goo", "part", "parts", "fund", "electrons"])
 def test_no_made_up_stems(vocabulary, tag):
     # "good" is no form of "goo", "party" none of "part": the stems are not words (a typo

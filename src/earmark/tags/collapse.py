@@ -23,7 +23,8 @@ decides its target:
      parent genres (``grunge`` → ``alternative rock``; :mod:`earmark.tags.lexicon`).
 
    When several targets are found, the longest wins, in words (``british rock metal`` →
-   ``rock metal`` when that is a target), then the target category earliest in ``priority``
+   ``rock metal`` when that is a target), then a target not found through one of its stems
+   (``love acoustic sound`` → ``acoustic``, not ``loved``), then the target category earliest in ``priority``
    (genre first: ``80s metal`` → ``metal``, ``funny french punks`` → ``punk``), then the rule
    earliest in that list, then the last one in the tag (the head of an English noun phrase:
    ``indie pop`` → ``pop``); with ``multi`` every target found on words not used by a better
@@ -123,7 +124,7 @@ class Match:
 
 @dataclasses.dataclass(frozen=True)
 class _Found:
-    rank: tuple[int, int, int, int]
+    rank: tuple[int, int, int, int, int]
     target: Target
     detail: str
     rule: str
@@ -150,6 +151,12 @@ class _Rules:
         self.lexicon = lexicon_targets(lexicon or {}, vocabulary)
         self.score_level = score_level
         self.priority = list(priority)
+        # forms only a stem of a target gives (love → loved): they yield to any other target
+        self.stem_forms = frozenset(self.forms) - {
+            f"{t.text.rpartition(' ')[0]} {form}".strip()
+            for t in vocabulary.targets
+            for form in inflections(t.text.rpartition(" ")[2])
+        }
         self.span_keys = frozenset(vocabulary.by_text) | frozenset(self.forms) | frozenset(self.lexicon)
         self.max_words = max([t.words for t in vocabulary.targets] + [s.count(" ") + 1 for s in self.lexicon])
         self.texts = [t.text for t in vocabulary.targets]
@@ -247,21 +254,22 @@ class _Rules:
                     if rule == "lexicon":
                         self._lexicon(found, span, start, size, order)
                     else:
-                        rank = (hit[0].words, -self._order(hit[0]), -order, start)
+                        plain = int(rule != "inflection" or span not in self.stem_forms)
+                        rank = (hit[0].words, plain, -self._order(hit[0]), -order, start)
                         found.append(_Found(rank, hit[0], hit[1], rule, start, start + size))
                     break
         return found, negated
 
     def _lexicon(self, found: list[_Found], span: str, start: int, size: int, order: int) -> None:
         for parent in self.lexicon[span]:
-            rank = (parent.words, -self._order(parent), -order, start)
+            rank = (parent.words, 1, -self._order(parent), -order, start)
             detail = f"{span!r} is a style of {parent.text!r}"
             found.append(_Found(rank, parent, detail, "lexicon", start, start + size))
 
     def _negation(self, found: list[_Found], target: Target, how: str, start: int, stop: int) -> None:
         opposite = negated_target(target, self.vocabulary)
         if opposite is not None:
-            rank = (opposite.words, -self._order(opposite), 0, start)
+            rank = (opposite.words, 1, -self._order(opposite), 0, start)
             found.append(
                 _Found(rank, opposite, f"{how}: the opposite of {target.text!r}", "negation", start, stop)
             )
