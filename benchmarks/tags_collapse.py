@@ -169,6 +169,30 @@ def fit_drift(tags: list[str], vocabulary: Vocabulary, cache: str, sample: int, 
     )
 
 
+def changes(
+    before: TagMapping, after: TagMapping, thesis: dict[str, str], half: list[str], examples: int = 6
+) -> str:
+    """Held-out tags whose agreement with the thesis changed between two mappings, by new stage/rule."""
+    old, new = before.by_tag, after.by_tag
+    found: dict[str, dict[str, list[str]]] = {"lost": {}, "won": {}}
+    for tag in half:
+        was, now = old[tag].target == thesis[tag], new[tag].target == thesis[tag]
+        if was != now:
+            row = new[tag]
+            key = f"{row.stage}/{row.rule}" + (" (negated)" if "negated" in row.problems else "")
+            shown = (
+                f"{tag} ({thesis[tag]} → {row.target or '—'})"
+                if was
+                else f"{tag} ({old[tag].target or '—'} → {row.target})"
+            )
+            found["lost" if was else "won"].setdefault(key, []).append(shown)
+    lines = []
+    for kind, by_rule in found.items():
+        for key, tags in sorted(by_rule.items(), key=lambda item: -len(item[1])):
+            lines.append(f"- {kind} {len(tags)}, now {key}: " + "; ".join(tags[:examples]))
+    return "\n".join(lines)
+
+
 def judged(path: Path, configs: dict[str, dict[str, set[str]]]) -> list[list[object]]:
     """Per configuration and verdict class of issue 6: judged tags, and how many are right now."""
     with open(path, encoding="utf-8", newline="") as handle:
@@ -282,7 +306,11 @@ def main() -> None:
         rows = [[k, round(wall, 1), round(cpu, 1)] for k, (wall, cpu) in timings.items()]
         print(table(["run", "wall seconds", "process CPU seconds"], rows) + "\n")
     if args.baseline is not None:
-        configs = {"issue 6 (--baseline)": targets_of(TagMapping.read_csv(args.baseline)), **configs}
+        baseline = TagMapping.read_csv(args.baseline)
+        configs = {"issue 6 (--baseline)": targets_of(baseline), **configs}
+        if not args.skip_embedding:
+            print("## Held-out tags whose agreement with the thesis changed, issue 6 → the default\n")
+            print(changes(baseline, sampled, stage_iii, held) + "\n")
     print(f"## Held-out half ({len(held)} thesis stage III tags)\n")
     header = [
         "configuration",
