@@ -172,3 +172,24 @@ def test_user_errors_print_one_line(monkeypatch, capsys, files, tmp_path):
     assert "'[red]x[/red]' is not a target" in err
     err = run_main(monkeypatch, capsys, "tags", "lookup", "rock", "--mapping", mapping_path, "--limit", "-1")
     assert "--limit must be >= 0, got -1" in err
+
+
+def test_collapse_multi_lexicon_and_negation_from_the_command_line(tmp_path, files, monkeypatch, capsys):
+    _, vocabulary = files
+    tags = tmp_path / "second.txt"
+    tags.write_text("80s metal\nnot metal\ngrunge\nunhappy\n", encoding="utf-8")
+    mapping_path = tmp_path / "mapping.csv"
+    args = ["tags", "collapse", tags, "--vocabulary", vocabulary, "--out", mapping_path, "--method", "rules"]
+    result = invoke(*args, "--multi", "--lexicon", "builtin")
+    assert result.exit_code == 0, result.output
+    mapping = TagMapping.read_csv(mapping_path)
+    assert [r.target for r in mapping.rows_of("80s metal")] == ["metal"]  # 80s is no target here
+    assert [r.target for r in mapping.rows_of("grunge")] == ["rock"]  # alternative rock is none either
+    for tag in ("not metal", "unhappy"):
+        (row,) = mapping.rows_of(tag)
+        assert (row.target, row.stage, row.rule) == ("", "none", "negated")
+        assert "negated" in row.problems
+    message = run_main(monkeypatch, capsys, *args, "--rule", "nearest")
+    assert "unknown decision rule 'nearest'" in message
+    message = run_main(monkeypatch, capsys, *args, "--margin", "3")
+    assert "--margin" in message
