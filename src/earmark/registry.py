@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import re
+import sys
 import types
 import typing
 from collections.abc import Callable, Iterator, Mapping
@@ -300,10 +301,23 @@ def _meanings(config_class: type[Any]) -> dict[str, str]:
             if comment:
                 found.setdefault(comment[1], one_line(comment[2]))
         for field in dataclasses.fields(cls):
-            mention = next((s for s in sentences if f"``{field.name}``" in s), None)
+            mention = _mention(field.name, sentences)
             if mention:
                 found.setdefault(field.name, one_line(mention))
+    # last: a sentence of the module's docstring naming the option (``fields as in the module``)
+    module = sys.modules.get(config_class.__module__)
+    _, sentences = _docstring_entries(getattr(module, "__doc__", None) or "")
+    for field in dataclasses.fields(config_class):
+        mention = _mention(field.name, sentences)
+        if mention:
+            found.setdefault(field.name, one_line(mention))
     return found
+
+
+def _mention(name: str, sentences: list[str]) -> str | None:
+    """The first sentence naming ``name`` in double backticks (alone or in an expression)."""
+    pattern = re.compile(rf"``[^`]*\b{re.escape(name)}\b[^`]*``")
+    return next((s for s in sentences if pattern.search(s)), None)
 
 
 def describe_options(config_class: type[Any] | None) -> list[OptionInfo]:
