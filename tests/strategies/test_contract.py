@@ -59,6 +59,7 @@ CASES = [
     ("bootstrap", {}, ["bootstrap"], False),
     ("expected_positive", {}, ["bce", "epr"], False),
     ("expected_positive", {"expected_positives": 3.5, "weight": 10.0}, ["bce", "epr"], False),
+    ("expected_positive", {"weight": 0.0, "entropy_weight": 0.1}, ["bce", "entropy"], False),
     ("early_learning", {}, ["bce"], False),
     (
         "early_learning",

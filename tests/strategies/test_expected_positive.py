@@ -84,3 +84,23 @@ def test_errors():
         estimate_expected_positives(make_labels(np.zeros((2, 4), bool), np.ones((2, 4), bool)))
     with pytest.raises(ConfigError, match=r"strategy\.expected_positive\.expected_positives"):
         build_strategy("expected_positive", SPEC, {"expected_positives": 0.0})
+
+
+def test_entropy_maximisation_by_hand():
+    """Zhou et al.'s EM: the observed positive's BCE minus α · the entropy of each missing entry."""
+    batch = labeled_batch([[1, 0, 0, 0]], [[1, 0, 0, 1]], labeled=[True])
+    logits = torch.tensor([[1.0, -1.0, 0.0, 2.0]])
+    strategy = build_strategy("expected_positive", SPEC, {"weight": 0.0, "entropy_weight": 0.1})
+    strategy.expected_positives = 1.0  # unused with weight 0, but required
+    losses = strategy.losses(batch, FixedLogits(logits), None, 0, torch.Generator())
+
+    def entropy(z: float) -> float:
+        p = sigmoid(z)
+        return -(p * math.log(p) + (1 - p) * math.log(1 - p))
+
+    # the annotated entries: a positive (logit 1) and a negative (logit 2); missing: b and c
+    bce = (-math.log(sigmoid(1.0)) - math.log(1 - sigmoid(2.0))) / 4
+    em = (entropy(-1.0) + entropy(0.0)) / 4
+    assert float(losses["entropy"].detach()) == pytest.approx(em, abs=1e-6)
+    assert float(losses["total"].detach()) == pytest.approx(bce - 0.1 * em, abs=1e-6)
+    assert em == pytest.approx((0.5822 + math.log(2)) / 4, abs=1e-4)
