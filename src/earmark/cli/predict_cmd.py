@@ -163,9 +163,9 @@ def predict_command(
 ) -> None:
     """Tag audio files with trained runs (streaming: any length, bounded memory).
 
-    With several runs (or a cross-validation directory) the clip scores are averaged. With
-    --timeline / --events / --plot every file is also scored segment by segment over its whole
-    length; events use the tagger's thresholds.
+    Several runs (or a cross-validation directory) are averaged.
+
+    --timeline, --events and --plot also score each file segment by segment over its length.
     """
     check_options(
         ("--top-k", top_k, Range(ge=1, le=100_000)),
