@@ -55,10 +55,10 @@ _CLIP = 1e-4
 class EarlyLearningConfig:
     """``weight`` λ of the regulariser, ``momentum`` β of the running average; ``missing``, ``suspects``."""
 
-    weight: Annotated[float, Range(ge=0, le=1_000_000)] = 3.0
-    momentum: Annotated[float, Range(ge=0, lt=1)] = 0.7
-    missing: Literal["negative", "mask"] = "mask"
-    suspects: SuspectsConfig | None = None
+    weight: Annotated[float, Range(ge=0, le=1_000_000)] = 3.0  # λ, the regulariser's weight
+    momentum: Annotated[float, Range(ge=0, lt=1)] = 0.7  # β, the momentum of each clip's running average
+    missing: Literal["negative", "mask"] = "mask"  # the BCE's reading of a missing entry
+    suspects: SuspectsConfig | None = None  # an audit table whose entries' loss is scaled down
 
     def __post_init__(self) -> None:
         check_ranges(self, key="strategy_options")

@@ -68,9 +68,9 @@ __all__ = [
 class ExpectedPositiveConfig:
     """``expected_positives`` k (null: estimated), ``weight`` λ, ``entropy_weight`` α (EM; 0: none)."""
 
-    expected_positives: Annotated[float, Range(gt=0, le=1_000_000)] | None = None
-    weight: Annotated[float, Range(ge=0, le=1_000_000)] = 1.0
-    entropy_weight: Annotated[float, Range(ge=0, le=1_000_000)] = 0.0
+    expected_positives: Annotated[float, Range(gt=0, le=1_000_000)] | None = None  # k (null: from the labels)
+    weight: Annotated[float, Range(ge=0, le=1_000_000)] = 1.0  # λ, the weight of the regulariser
+    entropy_weight: Annotated[float, Range(ge=0, le=1_000_000)] = 0.0  # α, the entropy's weight (EM)
 
     def __post_init__(self) -> None:
         check_ranges(self, key="strategy_options")

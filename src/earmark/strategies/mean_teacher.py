@@ -66,7 +66,7 @@ class EmaTeacherConfig:
     ema_warmup: bool = True
     teacher_dropout: bool = True
     teacher_view: Literal["same", "specaugment"] = "same"
-    evaluate: Literal["teacher", "student", "validation"] = "teacher"
+    evaluate: Literal["teacher", "student", "validation"] = "teacher"  # validation: the better of the two
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.alpha <= 1.0:

@@ -61,13 +61,13 @@ class PseudoLabelConfig:
     ``unlabeled`` trains the unlabeled clips on the teacher's targets too.
     """
 
-    teacher_run: str = ""
-    checkpoint: str = "best"
-    temperature: Annotated[float, Range(gt=0, le=100)] = 1.0
-    threshold: Annotated[float, Range(gt=0, lt=1)] | None = None
-    weight: Annotated[float, Range(ge=0, le=1000)] = 1.0
-    unlabeled: bool = True
-    suspects: SuspectsConfig | None = None
+    teacher_run: str = ""  # the directory of a finished run on the same classes and front-end
+    checkpoint: str = "best"  # the teacher's checkpoint, best or last
+    temperature: Annotated[float, Range(gt=0, le=100)] = 1.0  # T: σ(logit(p) / T); below 1 sharpens
+    threshold: Annotated[float, Range(gt=0, lt=1)] | None = None  # θ: hard targets 1[p ≥ θ] (null: soft)
+    weight: Annotated[float, Range(ge=0, le=1000)] = 1.0  # a pseudo-labelled entry's weight (annotated: 1)
+    unlabeled: bool = True  # train the unlabeled clips on the teacher's targets too
+    suspects: SuspectsConfig | None = None  # an audit table whose entries' loss is scaled down
 
     def __post_init__(self) -> None:
         check_ranges(self, key="strategy_options")

@@ -130,11 +130,11 @@ class SymmetricCEConfig:
     ``missing`` and ``suspects`` as for ``generalized_ce``.
     """
 
-    alpha: Annotated[float, Range(ge=0, le=1000)] = 0.1
-    beta: Annotated[float, Range(ge=0, le=1000)] = 1.0
-    log_zero: Annotated[float, Range(ge=-100, lt=0)] = -4.0
-    missing: Missing = "mask"
-    suspects: SuspectsConfig | None = None
+    alpha: Annotated[float, Range(ge=0, le=1000)] = 0.1  # α, the weight of the CE (0.1 CIFAR-10, 6 CIFAR-100)
+    beta: Annotated[float, Range(ge=0, le=1000)] = 1.0  # β, the weight of the reverse CE
+    log_zero: Annotated[float, Range(ge=-100, lt=0)] = -4.0  # A, the value of log 0 in the reverse CE
+    missing: Missing = "mask"  # mask: no loss on a missing entry; negative: it is a negative
+    suspects: SuspectsConfig | None = None  # an audit table whose entries' loss is scaled down
 
     def __post_init__(self) -> None:
         check_ranges(self, key="strategy_options")
@@ -188,10 +188,10 @@ class BootstrapConfig:
     ``missing`` and ``suspects`` as for ``generalized_ce``. The paper's β: 0.95 soft, 0.8 hard.
     """
 
-    beta: Annotated[float, Range(ge=0, le=1)] = 0.95
-    mode: Literal["soft", "hard"] = "soft"
-    missing: Missing = "mask"
-    suspects: SuspectsConfig | None = None
+    beta: Annotated[float, Range(ge=0, le=1)] = 0.95  # β, the label's share of the target
+    mode: Literal["soft", "hard"] = "soft"  # the prediction in the target: soft p, or hard 1[p > 0.5]
+    missing: Missing = "mask"  # mask: no loss on a missing entry; negative: it is a negative
+    suspects: SuspectsConfig | None = None  # an audit table whose entries' loss is scaled down
 
     def __post_init__(self) -> None:
         check_ranges(self, key="strategy_options")

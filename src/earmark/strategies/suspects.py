@@ -45,9 +45,9 @@ __all__ = ["SuspectWeights", "SuspectsConfig", "suspect_multipliers"]
 class SuspectsConfig:
     """``table``: an audit table; its items' loss is scaled by ``factor`` (first ``top`` items; 0: all)."""
 
-    table: str = ""
-    factor: Annotated[float, Range(ge=0, le=1)] = 0.5
-    top: Annotated[int, Range(ge=0)] = 0
+    table: str = ""  # an audit table, e.g. <run>/audit_noisy.csv
+    factor: Annotated[float, Range(ge=0, le=1)] = 0.5  # a suspected entry's loss multiplier
+    top: Annotated[int, Range(ge=0)] = 0  # keep the table's first top items (0: all)
 
     def __post_init__(self) -> None:
         check_ranges(self, key="suspects")
