@@ -15,20 +15,13 @@ from earmark.config import ConfigError
 from earmark.features.audio import load_audio
 from earmark.testing import write_tone
 from earmark.testing.prepared import make_prepared
+from earmark.testing.recipes import tiny_recipe
 from earmark.thresholds import Thresholds
 
-TINY = {
-    "model": "cnn",
-    "model_options": {"channels": [8, 16], "width_multiplier": 1.0},
-    "segment_frames": 16,
-    "batch_size": 8,
-    "epochs": 1,
-    "report": False,
-}
 
-
-def tiny_recipe(prepared: Path, **changes: object) -> dict[str, object]:
-    return {"data": {"prepared": str(prepared), "valid_folds": [2], "test_folds": [3]}, **TINY, **changes}
+def recipe(prepared: Path, **changes: object) -> dict[str, object]:
+    data = {"prepared": str(prepared), "valid_folds": [2], "test_folds": [3]}
+    return tiny_recipe(prepared, **{"data": data, **changes})
 
 
 @pytest.fixture(scope="module")
@@ -37,10 +30,10 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     prepared = make_prepared(root / "prepared", num_clips=30)
     out = {"prepared": prepared}
     for name, seed in (("a", 0), ("b", 1)):
-        earmark.train(tiny_recipe(prepared, seed=seed), root / name)
+        earmark.train(recipe(prepared, seed=seed), root / name)
         out[name] = root / name
     other = make_prepared(root / "other", num_clips=12, num_classes=3)
-    earmark.train(tiny_recipe(other, data={"prepared": str(other)}), root / "other-run")
+    earmark.train(tiny_recipe(other), root / "other-run")
     out["other"] = root / "other-run"
     out["audio"] = write_tone(root / "tone.wav", duration_seconds=2.3, rng=np.random.default_rng(0))
     return out
@@ -140,10 +133,10 @@ def test_tuned_thresholds_are_the_default_and_can_be_overridden(runs, tmp_path):
 
 
 def test_train_takes_overrides_and_names_a_bad_key(runs, tmp_path):
-    summary = earmark.train(tiny_recipe(runs["prepared"]), tmp_path / "r", overrides=["epochs=2"])
+    summary = earmark.train(recipe(runs["prepared"]), tmp_path / "r", overrides=["epochs=2"])
     assert summary["steps"] == 2 * summary["batch"]["steps_per_epoch"]
     with pytest.raises(ConfigError, match="epochz"):
-        earmark.train(tiny_recipe(runs["prepared"]), tmp_path / "bad", overrides=["epochz=2"])
+        earmark.train(recipe(runs["prepared"]), tmp_path / "bad", overrides=["epochz=2"])
 
 
 def test_evaluate_a_run_with_tuned_thresholds(runs, tmp_path):

@@ -14,6 +14,7 @@ from earmark.cli import app
 from earmark.data.table import read_labels
 from earmark.spec import TaggingSpec
 from earmark.testing.prepared import make_prepared
+from earmark.testing.recipes import tiny_recipe
 from earmark.training.card import model_card
 
 runner = CliRunner()
@@ -23,17 +24,8 @@ runner = CliRunner()
 def run(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("card")
     prepared = make_prepared(root / "prepared", num_clips=30)
-    recipe = {
-        "data": {"prepared": str(prepared), "valid_folds": [2], "test_folds": [3]},
-        "model": "cnn",
-        "model_options": {"channels": [8, 16], "width_multiplier": 1.0},
-        "strategy_options": {"missing": "mask"},
-        "segment_frames": 16,
-        "batch_size": 8,
-        "epochs": 1,
-        "report": False,
-    }
-    earmark.train(recipe, root / "run")
+    data = {"prepared": str(prepared), "valid_folds": [2], "test_folds": [3]}
+    earmark.train(tiny_recipe(prepared, data=data, strategy_options={"missing": "mask"}), root / "run")
     return root / "run"
 
 

@@ -16,6 +16,7 @@ from earmark.data.labels import Labels
 from earmark.metrics import f1_macro
 from earmark.predictions import Predictions
 from earmark.testing.prepared import make_prepared
+from earmark.testing.recipes import tiny_recipe
 from earmark.thresholds import Thresholds, ThresholdsError, read_thresholds, tune_thresholds
 
 runner = CliRunner()
@@ -77,16 +78,8 @@ def test_malformed_files_are_named(tmp_path, content, message):
 def run(tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("thresholds")
     prepared = make_prepared(root / "prepared", num_clips=30)
-    recipe = {
-        "data": {"prepared": str(prepared), "valid_folds": [2], "test_folds": [3]},
-        "model": "cnn",
-        "model_options": {"channels": [8, 16], "width_multiplier": 1.0},
-        "segment_frames": 16,
-        "batch_size": 8,
-        "epochs": 2,
-        "report": False,
-    }
-    earmark.train(recipe, root / "run")
+    data = {"prepared": str(prepared), "valid_folds": [2], "test_folds": [3]}
+    earmark.train(tiny_recipe(prepared, data=data, epochs=2), root / "run")
     return root / "run", prepared / "labels.csv"
 
 

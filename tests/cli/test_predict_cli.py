@@ -16,17 +16,10 @@ from earmark.cli import app
 from earmark.config import ConfigError
 from earmark.testing import write_tone
 from earmark.testing.prepared import make_prepared
+from earmark.testing.recipes import tiny_recipe
 from earmark.thresholds import Thresholds
 
 runner = CliRunner()
-TINY = {
-    "model": "cnn",
-    "model_options": {"channels": [8, 16], "width_multiplier": 1.0},
-    "segment_frames": 16,
-    "batch_size": 8,
-    "epochs": 1,
-    "report": False,
-}
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +28,8 @@ def world(tmp_path_factory) -> dict[str, Path]:
     prepared = make_prepared(root / "prepared", num_clips=24)
     paths = {"root": root}
     for name, seed in (("a", 0), ("b", 1)):
-        earmark.train(
-            {"data": {"prepared": str(prepared), "test_folds": [3]}, **TINY, "seed": seed}, root / name
-        )
+        data = {"prepared": str(prepared), "test_folds": [3]}
+        earmark.train(tiny_recipe(prepared, data=data, seed=seed), root / name)
         paths[name] = root / name
     for i, hz in enumerate((300.0, 1200.0)):
         write_tone(root / "audio" / f"tone{i}.wav", frequency_hz=hz, duration_seconds=2.2)
