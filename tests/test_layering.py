@@ -38,6 +38,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("training",),
     ("runs", "export", "streaming", "tuning", "timeline"),
     ("pipeline",),
+    ("study",),  # remedies compared: trains through training and pipeline, scores with metrics
     ("review", "cli", "__main__", "api", ROOT),  # ROOT is earmark/__init__.py, the public API
 )
 

@@ -28,7 +28,7 @@ from earmark.study import (
     study_from_dict,
     write_report,
 )
-from earmark.study.plan import Cell, cells, merge_arm
+from earmark.study.plan import Cell, cells, merge_arm, stages_needed
 from earmark.testing.prepared import make_prepared
 
 TINY = {
@@ -197,8 +197,13 @@ def test_a_pipeline_arm_scores_its_stage_and_the_pipeline_runs_once(world, tmp_p
     assert (cell / "second" / "predictions" / "test.npz").is_file()
     assert not (cell / "unused").exists()  # no arm scores or uses it: not trained
     results = collect(study, tmp_path / "out")
-    assert results.arm("second").shared_cost
     assert results.arm("second").comparison is not None
+    first_cpu = json.loads((cell / "first" / "cpu.json").read_text())["cpu_seconds"]
+    second_cpu = json.loads((cell / "second" / "cpu.json").read_text())["cpu_seconds"]
+    assert results.arm("first").cpu_seconds == [pytest.approx(first_cpu)]
+    assert results.arm("second").cpu_seconds == [
+        pytest.approx(first_cpu + second_cpu)
+    ]  # it starts from first
 
 
 @pytest.mark.parametrize(
@@ -299,7 +304,6 @@ def test_positives_only_truth_scores_its_unlabeled_entries_as_negatives(world, t
 
 
 def test_a_stage_reading_another_stages_file_keeps_it_in_the_pipeline(world, tmp_path):
-    from earmark.study.execute import _up_to
 
     root, prepared = world
     recipe = tmp_path / "reads_a_file.yaml"
@@ -319,7 +323,7 @@ def test_a_stage_reading_another_stages_file_keeps_it_in_the_pipeline(world, tmp
     assert run.recipe is not None
     assert run.pipeline_dir is not None
     assert run.recipe.stage("r").definition["take"]["table"] == f"{run.pipeline_dir}/a/table.csv"
-    kept = _up_to(run.recipe, {"c"}, run.pipeline_dir)
+    kept = stages_needed(run.recipe, {"c"}, run.pipeline_dir)
     assert [s.name for s in kept.stages] == ["a", "r", "c"]
 
 

@@ -25,7 +25,7 @@ from earmark.metrics.table import scalar_metric
 from earmark.predictions import Predictions
 from earmark.study.config import StudyConfig
 from earmark.study.execute import read_cost
-from earmark.study.plan import PlannedRun, cells, plan_cell
+from earmark.study.plan import PlannedRun, cells, plan_cell, stages_needed
 
 __all__ = ["ArmResult", "StudyIncomplete", "StudyResults", "collect", "seed_mean", "truth_path"]
 
@@ -39,8 +39,8 @@ class ArmResult:
     """One arm's figures.
 
     ``values``: metric -> one value per finished seed (in ``seeds`` order). ``cpu_seconds``,
-    ``wall_seconds``: per finished seed, summed over its folds (a pipeline arm: the whole
-    pipeline cell, shared with the other arms of the same recipe). ``steps``: optimizer steps per
+    ``wall_seconds``: per finished seed, summed over its folds (a pipeline arm: its stage and
+    every stage it uses, e.g. the warm-up before a fine-tuning stage). ``steps``: optimizer steps per
     seed, summed over folds. ``comparison``: the paired bootstrap against the baseline (absent for
     the baseline itself).
     """
@@ -52,7 +52,6 @@ class ArmResult:
     wall_seconds: list[float | None]
     steps: list[int | None]
     comparison: dict[str, Any] | None = None
-    shared_cost: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,7 +171,7 @@ def _arm_result(
     wall: list[float | None] = []
     steps: list[int | None] = []
     for seed in seeds:
-        costs = [read_cost(r.pipeline_dir or r.run_dir) for r in runs[(name, seed)]]
+        costs = [cost for r in runs[(name, seed)] for cost in _costs(r)]
         known = [c for c in costs if c is not None]
         whole = len(known) == len(costs)
         cpu.append(sum(c["cpu_seconds"] for c in known) if whole else None)
@@ -200,8 +199,15 @@ def _arm_result(
         wall_seconds=wall,
         steps=steps,
         comparison=comparison,
-        shared_cost=study.arm(name).pipeline is not None,
     )
+
+
+def _costs(run: PlannedRun) -> list[dict[str, float] | None]:
+    """A run's recorded seconds: a train arm's own; a pipeline arm's stage and the stages it uses."""
+    if run.recipe is None or run.pipeline_dir is None:
+        return [read_cost(run.run_dir)]
+    used = stages_needed(run.recipe, {str(run.arm.stage)}, run.pipeline_dir).stages
+    return [read_cost(run.pipeline_dir / stage.name) for stage in used]
 
 
 def _score(metric: str, y_true: np.ndarray, scores: np.ndarray, mask: np.ndarray, *, where: str) -> float:

@@ -9,19 +9,16 @@ CPU and wall seconds are added up in ``cpu.json`` beside it, over every session 
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from earmark.io import write_text_atomic
-from earmark.pipeline.recipe import Recipe
 from earmark.pipeline.runner import run_pipeline
 from earmark.study.config import StudyConfig
-from earmark.study.plan import Cell, PlannedRun, cells, plan_cell
+from earmark.study.plan import Cell, PlannedRun, cells, plan_cell, stages_needed
 from earmark.training.crossval import train_or_reuse
 
 __all__ = ["StudyEvent", "read_cost", "run_study"]
@@ -70,8 +67,13 @@ def _run_cell(
         if run.recipe is not None and run.pipeline_dir is not None:
             _emit(on_event, "start", run)
             scored = {str(r.arm.stage) for r in planned if r.pipeline_dir == run.pipeline_dir}
-            with _timed(run.pipeline_dir):
-                run_pipeline(_up_to(run.recipe, scored, run.pipeline_dir), out=run.pipeline_dir)
+            clock = _StageClock(run.pipeline_dir)
+            try:
+                with _timed(run.pipeline_dir):
+                    recipe = stages_needed(run.recipe, scored, run.pipeline_dir)
+                    run_pipeline(recipe, out=run.pipeline_dir, on_event=clock)
+            finally:
+                clock.stop()
             pipelines_done.add(run.pipeline_dir)
             _emit(on_event, "done", run)
             continue
@@ -86,29 +88,6 @@ def _run_cell(
     return planned
 
 
-def _up_to(recipe: Recipe, scored: set[str], pipeline_dir: Path) -> Recipe:
-    """``recipe`` with only the stages the scored ones are, or use (others would be wasted).
-
-    A stage uses another when it names it (``labels_from``, ``init_from``, ``model_from``,
-    ``edits_from``) or reads a file in its directory (``{pipeline}/<stage>/...``).
-    """
-    by_name = {stage.name: stage for stage in recipe.stages}
-    needed: set[str] = set()
-    waiting = list(scored)
-    while waiting:
-        name = waiting.pop()
-        if name in needed:
-            continue
-        needed.add(name)
-        stage = by_name[name]
-        for field in getattr(stage.options, "references", {}):
-            used = getattr(stage.options, field, None)
-            waiting += [used] if isinstance(used, str) else list(used or ())
-        text = json.dumps(stage.definition, default=str)
-        waiting += [other for other in by_name if f"{pipeline_dir / other}{os.sep}" in text]
-    return dataclasses.replace(recipe, stages=tuple(s for s in recipe.stages if s.name in needed))
-
-
 def _finished(run: PlannedRun) -> bool:
     from earmark.training.fingerprint import read_fingerprint, run_fingerprint
 
@@ -116,6 +95,27 @@ def _finished(run: PlannedRun) -> bool:
     return (run.run_dir / "summary.json").is_file() and read_fingerprint(run.run_dir) == run_fingerprint(
         run.config
     )
+
+
+class _StageClock:
+    """Each pipeline stage's own CPU and wall seconds, added to ``cpu.json`` in its directory."""
+
+    def __init__(self, pipeline_dir: Path) -> None:
+        self.pipeline_dir = pipeline_dir
+        self.running: _timed | None = None
+
+    def __call__(self, event: str, stage: Any, info: Any) -> None:
+        if event == "start":
+            self.running = _timed(self.pipeline_dir / stage.name)
+            self.running.__enter__()
+        elif event == "done":
+            self.stop()
+
+    def stop(self) -> None:
+        """Record the stage running now, if any (also when it failed or was interrupted)."""
+        if self.running is not None:
+            self.running.__exit__()
+            self.running = None
 
 
 class _timed:

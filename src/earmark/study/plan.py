@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,7 +28,7 @@ from earmark.study.config import RUN_REFERENCE, ArmConfig, StudyConfig
 from earmark.training.config import TrainConfig
 from earmark.training.resolve import resolve
 
-__all__ = ["Cell", "PlannedRun", "cells", "merge_arm", "plan_cell"]
+__all__ = ["Cell", "PlannedRun", "cells", "merge_arm", "plan_cell", "stages_needed"]
 
 CELL_TOKENS = re.compile(r"\{(seed|fold)\}")
 
@@ -189,3 +190,26 @@ def _substitute(
     if isinstance(value, list | tuple):
         return [_substitute(item, cell, directories, pipeline_dir) for item in value]
     return value
+
+
+def stages_needed(recipe: Recipe, scored: set[str], pipeline_dir: Path) -> Recipe:
+    """``recipe`` with only the stages the scored ones are, or use (others would be wasted).
+
+    A stage uses another when it names it (``labels_from``, ``init_from``, ``model_from``,
+    ``edits_from``) or reads a file in its directory (``{pipeline}/<stage>/...``).
+    """
+    by_name = {stage.name: stage for stage in recipe.stages}
+    needed: set[str] = set()
+    waiting = list(scored)
+    while waiting:
+        name = waiting.pop()
+        if name in needed:
+            continue
+        needed.add(name)
+        stage = by_name[name]
+        for field in getattr(stage.options, "references", {}):
+            used = getattr(stage.options, field, None)
+            waiting += [used] if isinstance(used, str) else list(used or ())
+        text = json.dumps(stage.definition, default=str)
+        waiting += [other for other in by_name if f"{pipeline_dir / other}{os.sep}" in text]
+    return dataclasses.replace(recipe, stages=tuple(s for s in recipe.stages if s.name in needed))

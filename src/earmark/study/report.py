@@ -76,8 +76,6 @@ def markdown(results: StudyResults, *, title: str = "Study", preamble: str = "")
                 verdict,
             ]
         cpu = _mean_sd([v for v in arm.cpu_seconds if v is not None], digits=0)
-        if arm.shared_cost and cpu != "–":
-            cpu += " (whole pipeline)"
         steps = _mean_sd([float(s) for s in arm.steps if s is not None], digits=0)
         lines.append(f"| {arm.name} | {len(arm.seeds)} | " + " | ".join([*cells, *delta, cpu, steps]) + " |")
     if results.missing_runs:
