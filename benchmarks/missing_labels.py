@@ -118,7 +118,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/missing_study"))
     parser.add_argument("--rates", type=float, nargs="+", default=[0.4])
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--run-seeds", help="comma-separated seeds this process trains (default: all)")
+    parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--arms", nargs="*", help="only these arms (default: all)")
     parser.add_argument("--full", action="store_true", help="also the learner trained with no label missing")
     parser.add_argument("--resamples", type=int, default=1000)
@@ -138,9 +139,11 @@ def main() -> None:
         path = study_file(args, rate)
         study = study_from_dict(yaml.safe_load(path.read_text()))
         if not args.report_only:
+            seeds = tuple(int(s) for s in args.run_seeds.split(",")) if args.run_seeds else None
             run_study(
                 study,
                 path.parent,
+                seeds=seeds,
                 on_event=lambda what, run: print(f"{run.arm.name} {run.cell.name}: {what}", flush=True),
             )
         if args.train_only:
