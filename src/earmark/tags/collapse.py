@@ -54,6 +54,7 @@ from collections.abc import Set as AbstractSet
 from earmark.tags.categorize import DEFAULT_PRIORITY, WordLists, load_wordlists
 from earmark.tags.inflect import SUFFIXES, decade_spellings, inflection_table, inflections
 from earmark.tags.lexicon import lexicon_targets
+from earmark.tags.match import NO_TARGET, Match
 from earmark.tags.negation import NEGATORS, negated_target, negated_word, negation_before
 from earmark.tags.normalize import NormalizedTag, compact, normalize_tag, split_compound
 from earmark.tags.typos import DEFAULT_SCORE_LEVEL, check_score_level, closest
@@ -90,36 +91,6 @@ _INSIDE = ("containment", "decade", "inflection", "compound", "lexicon")
 MAX_LENGTH_CHANGE = 1
 #: Words that negate the target after them (see :mod:`earmark.tags.negation`).
 NEGATIONS = NEGATORS
-#: The target of a negated tag when the vocabulary has no ``no X`` target: none.
-NO_TARGET = Target("", "", "")
-
-
-@dataclasses.dataclass(frozen=True)
-class Match:
-    """The target a stage chose for a tag.
-
-    Attributes
-    ----------
-    target
-        the chosen :class:`~earmark.tags.vocabulary.Target` (:data:`NO_TARGET` for a negated
-        tag that goes nowhere).
-    rule
-        one of :data:`RULES`, or ``percentile`` / ``margin`` (stage III), or ``override``.
-    score
-        1.0, the Jaro-Winkler similarity for ``jaro-winkler``, the cosine similarity for
-        stage III.
-    detail
-        what matched, in words.
-    negated
-        the texts of the targets the tag negates (``not metal`` → ``("metal",)``).
-
-    """
-
-    target: Target
-    rule: str
-    score: float = 1.0
-    detail: str = ""
-    negated: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,6 +128,7 @@ class _Rules:
             for t in vocabulary.targets
             for form in inflections(t.text.rpartition(" ")[2])
         }
+        self.hits: dict[str, tuple[int, str, tuple[Target, str]] | None] = {}
         self.span_keys = frozenset(vocabulary.by_text) | frozenset(self.forms) | frozenset(self.lexicon)
         self.max_words = max([t.words for t in vocabulary.targets] + [s.count(" ") + 1 for s in self.lexicon])
         self.texts = [t.text for t in vocabulary.targets]
@@ -222,6 +194,19 @@ class _Rules:
                 return self.vocabulary.by_text[head], f"{span!r} ends with {head!r}"
         return None
 
+    def _first_hit(self, span: str) -> tuple[int, str, tuple[Target, str]] | None:
+        """The first inside rule a span meets, with its target and detail (memoised per span)."""
+        if span not in self.hits:
+            self.hits[span] = next(
+                (
+                    (order, rule, hit)
+                    for order, rule in enumerate(_INSIDE)
+                    if (hit := self._lookup(span, rule))
+                ),
+                None,
+            )
+        return self.hits[span]
+
     def _inside(self, words: Sequence[str]) -> tuple[list[_Found], list[tuple[Target, str]]]:
         """Targets found by the containment-like rules, and the targets the tag negates."""
         found: list[_Found] = []
@@ -242,22 +227,20 @@ class _Rules:
                     and compact(span) not in self.vocabulary.by_compact
                 ):
                     continue  # a quick test: only these rules apply to several words
-                for order, rule in enumerate(_INSIDE):
-                    hit = self._lookup(span, rule)
-                    if hit is None:
-                        continue
-                    negator = negation_before(words, start)
-                    if negator is not None:
-                        negated.append((hit[0], f"{negator!r} before {span!r}"))
-                        self._negation(found, hit[0], f"{negator!r} before {span!r}", start - 1, start + size)
-                        break
-                    if rule == "lexicon":
-                        self._lexicon(found, span, start, size, order)
-                    else:
-                        plain = int(rule != "inflection" or span not in self.stem_forms)
-                        rank = (hit[0].words, plain, -self._order(hit[0]), -order, start)
-                        found.append(_Found(rank, hit[0], hit[1], rule, start, start + size))
-                    break
+                first = self._first_hit(span)
+                if first is None:
+                    continue
+                order, rule, (target, detail) = first
+                negator = negation_before(words, start)
+                if negator is not None:
+                    negated.append((target, f"{negator!r} before {span!r}"))
+                    self._negation(found, target, f"{negator!r} before {span!r}", start - 1, start + size)
+                elif rule == "lexicon":
+                    self._lexicon(found, span, start, size, order)
+                else:
+                    plain = int(rule != "inflection" or span not in self.stem_forms)
+                    rank = (target.words, plain, -self._order(target), -order, start)
+                    found.append(_Found(rank, target, detail, rule, start, start + size))
         return found, negated
 
     def _lexicon(self, found: list[_Found], span: str, start: int, size: int, order: int) -> None:
