@@ -97,5 +97,11 @@ def test_negated_tags_are_flagged_and_never_embedded(vocabulary):
         assert row.rule == "negated"
         assert "negated" in row.problems
     only_embedding = collapse_tags(["not happy", *noise], vocabulary, method="embedding", backend=backend)
-    assert only_embedding.row_of("not happy").target == ""
-    assert "negated" not in only_embedding.row_of("not happy").problems  # no rules ran: not found
+    row = only_embedding.row_of("not happy")
+    assert (row.target, row.rule) == ("", "negated")
+    assert "negated" in row.problems
+    assert "not given to the embedding stage" in row.detail
+    # a negator before no target: no rule negates anything, but stage III is still kept away
+    rules_then = collapse_tags(["no tomorrow", *noise], vocabulary, method="both", backend=backend)
+    row = rules_then.row_of("no tomorrow")
+    assert (row.target, row.rule, row.problems) == ("", "negated", ("negated",))

@@ -360,7 +360,7 @@ def collapse_tags(
     rows = tuple(
         row
         for tag, category, decision in zip(unique, categories, decided, strict=True)
-        for row in _rows(tag, category.category, decision)
+        for row in _rows(tag, category.category, decision, method != "rules")
     )
     return TagMapping(rows, vocabulary.targets, tuple(warnings))
 
@@ -377,10 +377,26 @@ def _with_parents(matches: tuple[Match, ...], vocabulary: Vocabulary) -> tuple[M
 
 
 def _rows(
-    tag: NormalizedTag, category: str, decision: tuple[str, tuple[Match, ...]] | None
+    tag: NormalizedTag, category: str, decision: tuple[str, tuple[Match, ...]] | None, embedded: bool
 ) -> list[MappingRow]:
     if decision is None:
         rule = "no match" if tag.usable else "problem"
+        if embedded and tag.usable and has_negator(tag.text.split(" ")):  # kept from stage III, so said
+            detail = "holds a negator: not given to the embedding stage"
+            return [
+                MappingRow(
+                    tag.raw,
+                    tag.text,
+                    category,
+                    "",
+                    "",
+                    "none",
+                    "negated",
+                    None,
+                    detail,
+                    (*tag.problems, "negated"),
+                )
+            ]
         return [MappingRow(tag.raw, tag.text, category, "", "", "none", rule, None, "", tag.problems)]
     stage, matches = decision
     negated = any(m.negated for m in matches)

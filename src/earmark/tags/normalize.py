@@ -49,7 +49,7 @@ PROBLEMS: dict[str, str] = {
     "non_latin": "the tag holds letters of a non-Latin script",
     "duplicate": "the same raw tag appeared earlier in the list; only the first is used",
     "negated": "the tag negates a target (no X, not X, non-X, unX, Xless): it maps to a 'no X' "
-    "target or nowhere, never to X, and never by embeddings",
+    "target or nowhere, never to X; or it holds a negator, which keeps it from the embedding stage",
 }
 
 #: Problems that make a tag unusable: it is categorised as junk and never collapsed.
