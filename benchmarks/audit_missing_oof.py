@@ -28,7 +28,7 @@ per clip (real judgments, 4.3 % of them wrong), scored out of fold by a 5-fold c
 of an aisfx embedding head trained on those labels.
 
     .venv/bin/python benchmarks/audit_missing_oof.py --seeds 3
-    .venv/bin/python benchmarks/audit_missing_oof.py --seeds 3 --scenario explicit
+    .venv/bin/python benchmarks/audit_missing_oof.py --seeds 2 --scenario explicit
     .venv/bin/python benchmarks/audit_missing_oof.py --seeds 0 --noisy-study runs/noisy_study_e140 \
         --crowd-seeds 3
 """

@@ -1,9 +1,10 @@
 """How many labels are wrong or missing: point estimates with a bootstrap interval over clips.
 
 Both estimators are pure functions of the labels and **out-of-fold** scores (each clip scored by
-a model that did not train on it): a model scoring its own training clips has memorised their
-labels, so it confirms wrong labels and calls missing positives negative, and both rates come
-out near zero.
+a model that did not train on it): a model scoring its own training clips was fitted to their
+labels, so it confirms wrong labels and scores labeled positives far above missing ones, and
+both rates come out near zero (on the AudioSet sample with 20 % of the positives dropped,
+``benchmarks/audit_missing_oof.py``: about 2 % missing in-fold, 23–26 % out of fold).
 
 :func:`estimate_noise_rate`, the share of the positive labels that are wrong
     Confident learning's calibrated joint (Northcutt et al., JAIR 2021), on the audit's class

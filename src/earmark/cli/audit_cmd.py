@@ -92,9 +92,10 @@ def audit_missing_command(
     """Suspected missing labels: entries not labeled positive that a model scores high.
 
     A cross-validation directory (or --folds) scores each clip with the model that did not train
-    on it; a training run's own model scores clips it trained on, and has learned to call their
-    missing positives negative. The estimated share of positives that are missing is printed first
-    and written to a JSON beside the CSV.
+    on it; a training run's own model scores clips it was trained on, whose labeled positives it
+    scores far above their missing ones, so the estimated share missing comes out far too low (and
+    positives it memorised as negatives rank low). The estimated share of positives that are
+    missing is printed first and written to a JSON beside the CSV.
     """
     check_options(
         ("--folds", folds, Range(ge=2, le=1000)),
@@ -111,9 +112,10 @@ def audit_missing_command(
     _print_estimate("share of positives missing", estimate)
     if scored == "in_fold":
         console.print(
-            "warning: these are the run's own training clips (in-fold scores): it learned to call their "
-            "missing positives negative, so the audit and the estimate miss them; give a cross-validation "
-            "directory (earmark cv) or --folds K for out-of-fold scores"
+            "warning: these are the run's own training clips (in-fold scores): the model was trained on "
+            "their labels, so the estimate comes out far too low and missing positives it memorised as "
+            "negatives rank low; give a cross-validation directory (earmark cv) or --folds K for "
+            "out-of-fold scores"
         )
     items = suspected_missing(labels, scores, per_class=per_class, min_score=min_score, limit=limit)
     path = write_audit(items, out_path or run / "audit_missing.csv")
