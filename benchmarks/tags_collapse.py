@@ -302,7 +302,13 @@ def main() -> None:
         configs["percentile, fit on all"] = targets_of(
             timed("both, fit on all (vectors from --cache)", lambda: both(cache, fit_sample=0), timings)
         )
-        print(fit_drift(tags, vocabulary, str(cache), args.fit_sample, 0) + "\n")
+        print(fit_drift(tags, vocabulary, str(cache), args.fit_sample, 0))
+        sampled_targets, full_targets = (
+            configs["percentile, sampled fit (default)"],
+            configs["percentile, fit on all"],
+        )
+        moved = sum(1 for tag, found in sampled_targets.items() if found != full_targets[tag])
+        print(f"final mappings, sampled fit vs fit on all: {moved} of {len(sampled_targets)} tags differ\n")
         rows = [[k, round(wall, 1), round(cpu, 1)] for k, (wall, cpu) in timings.items()]
         print(table(["run", "wall seconds", "process CPU seconds"], rows) + "\n")
     if args.baseline is not None:
