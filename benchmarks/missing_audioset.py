@@ -29,7 +29,7 @@ from earmark.data.simulate import drop_labels
 from earmark.data.table import read_labels, write_labels
 from earmark.features.embeddings import PrecomputedConfig
 from earmark.prepare import prepare
-from earmark.study import collect, run_study, study_from_dict, write_report
+from earmark.study import collect, estimate_label_quality, run_study, study_from_dict, write_report
 from earmark.training.config import TrainConfig
 from earmark.training.resolve import resolve
 
@@ -117,6 +117,7 @@ def study_file(args: argparse.Namespace) -> Path:
         "metric": "ap_macro",
         "metrics": ["lwlrap", "d_prime_macro"],
         "baseline": "B0",
+        "estimate": "missing",
         "arms": chosen,
     }
     path = args.out / "study.yaml"
@@ -152,7 +153,13 @@ def main() -> None:
         )
     if not args.train_only:
         results = collect(study, args.out)
-        write_report(results, args.out, title=f"AudioSet VGGish sample, {args.drop:.0%} of positives dropped")
+        quality = estimate_label_quality(study, args.out)
+        write_report(
+            results,
+            args.out,
+            quality=quality,
+            title=f"AudioSet VGGish sample, {args.drop:.0%} of positives dropped",
+        )
         print((args.out / "report.md").read_text())
     print(f"{time.perf_counter() - started:.0f} s")
 

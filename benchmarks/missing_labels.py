@@ -32,7 +32,7 @@ import yaml
 
 from earmark.data.simulate import drop_labels
 from earmark.data.table import read_labels, write_labels
-from earmark.study import collect, run_study, study_from_dict, write_report
+from earmark.study import collect, estimate_label_quality, run_study, study_from_dict, write_report
 
 RECIPE = "recipes/esc_mix_missing.yaml"
 
@@ -84,6 +84,7 @@ def study_file(args: argparse.Namespace, rate: float) -> Path:
     truth_arm = {
         "name": "full",
         "train": {"strategy": "supervised", "data": {"labels": str(args.prepared / "labels.csv")}},
+        "reference": True,
     }
     study = {
         "base": str(Path(RECIPE).resolve()),
@@ -101,6 +102,7 @@ def study_file(args: argparse.Namespace, rate: float) -> Path:
         "metric": "ap_macro",
         "metrics": ["lwlrap", "f1_macro"],
         "baseline": "B1",
+        "estimate": "missing",
         "arms": [*chosen, truth_arm] if args.full else chosen,
         "resamples": args.resamples,
     }
@@ -149,7 +151,10 @@ def main() -> None:
         if args.train_only:
             continue
         results = collect(study, path.parent)
-        write_report(results, path.parent, title=f"ESC-mix, {rate:.0%} of train labels missing")
+        quality = estimate_label_quality(study, path.parent)
+        write_report(
+            results, path.parent, quality=quality, title=f"ESC-mix, {rate:.0%} of train labels missing"
+        )
         print((path.parent / "report.md").read_text())
     print(f"{time.perf_counter() - started:.0f} s")
 

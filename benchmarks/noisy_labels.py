@@ -294,7 +294,13 @@ def study_file(args: argparse.Namespace, truth: Labels, crowd: dict[int, Labels]
     recipe_path = args.out / "pipeline.yaml"
     recipe_path.write_text(yaml.safe_dump(pipeline(args), sort_keys=False))
     arms = [
-        {"name": name.replace("_", "-"), "pipeline": str(recipe_path), "stage": name} for name in args.arms
+        {
+            "name": name.replace("_", "-"),
+            "pipeline": str(recipe_path),
+            "stage": name,
+            "reference": name == "upper",
+        }
+        for name in args.arms
     ]
     study = {
         "truth": str(args.prepared / "labels.csv"),

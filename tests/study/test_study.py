@@ -132,17 +132,29 @@ def test_a_study_trains_every_arm_and_seed_and_compares_with_the_baseline(world,
 
 def test_the_recommendation_says_when_nothing_beats_the_baseline(world, tmp_path):
     root, prepared = world
-    # B1 against itself under another name: the same runs' scores, a zero difference
-    arms = [ARMS[1], {"name": "B1_again", "train": ARMS[1]["train"]}]
+    # B1 against itself under another name: the same runs' scores, a zero difference; a reference
+    # (B1 on the true labels) is compared but never recommended, even where it beats the baseline
+    truth = {"data": {"labels": str(prepared / "labels.csv")}}
+    arms = [
+        ARMS[1],
+        {"name": "B1_again", "train": ARMS[1]["train"]},
+        {"name": "truth", "train": {**ARMS[1]["train"], **truth}, "reference": True},
+    ]
     study = study_from_dict(_study(root, prepared, arms=arms, seeds=[0]))
     run_study(study, tmp_path / "out")
     results = collect(study, tmp_path / "out")
     comparison = results.arm("B1_again").comparison
     assert comparison is not None
     assert comparison["difference"] == pytest.approx(0.0, abs=1e-12)
-    from earmark.study import recommendation
+    from earmark.study import markdown, recommendation
 
     assert recommendation(results).startswith("keep the baseline B1: no remedy beats it on ap_macro")
+    assert "closest: B1_again" in recommendation(results)
+    assert results.arm("truth").comparison is not None
+    table = markdown(results)
+    assert "share of the reference's Δ" in table
+    assert "| truth | 1 |" in table
+    assert "reference" in table.split("| truth | 1 |")[1].splitlines()[0]
 
 
 def test_cross_validated_cells_pool_every_fold_once(world, tmp_path):
@@ -220,6 +232,7 @@ def test_a_pipeline_arm_scores_its_stage_and_the_pipeline_runs_once(world, tmp_p
         ({"resamples": 5}, "resamples must be >= 100"),
         ({"folds": [1]}, "at least two for valid: next"),
         ({"folds": [1, 2], "held_out": [3]}, r"held_out folds \[3\] are not among"),
+        ({"arms": [{**ARMS[0], "reference": True}, ARMS[1]], "baseline": "B0"}, "cannot be a reference"),
     ],
 )
 def test_a_bad_study_file_is_refused_naming_the_fault(world, change, message):

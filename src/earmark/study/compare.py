@@ -52,6 +52,7 @@ class ArmResult:
     wall_seconds: list[float | None]
     steps: list[int | None]
     comparison: dict[str, Any] | None = None
+    reference: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,6 +193,7 @@ def _arm_result(
         )
         comparison = {**both.as_dict(), "seeds": list(shared)}
     return ArmResult(
+        reference=study.arm(name).reference,
         name=name,
         seeds=seeds,
         values=values,

@@ -59,12 +59,16 @@ class ArmConfig:
     than merging into them. ``pipeline`` + ``stage``: a pipeline recipe (YAML) run for each seed and fold,
     and the name of the train stage whose test predictions are this arm's; the study's seed,
     split and ``train`` mapping are written over the recipe's ``train`` section.
+    ``reference``: an arm a user could not train (the same learner on the true labels, say): it
+    is compared like the others but never recommended, and the report gives the share of its
+    gain over the baseline that each remedy reaches.
     """
 
     name: str
     train: dict[str, Any] = dataclasses.field(default_factory=dict)
     pipeline: str | None = None
     stage: str | None = None
+    reference: bool = False
 
     def __post_init__(self) -> None:
         if not NAME.match(self.name):
@@ -127,6 +131,10 @@ class StudyConfig:
             raise ConfigError(f"arm names must be unique; repeated: {', '.join(repeated)}")
         if self.baseline not in names:
             raise ConfigError(f"baseline {self.baseline!r} is not an arm; the arms are {', '.join(names)}")
+        if self.arm(self.baseline).reference:
+            raise ConfigError(f"the baseline {self.baseline!r} cannot be a reference arm")
+        if sum(arm.reference for arm in self.arms) > 1:
+            raise ConfigError("a study has at most one reference arm")
         for position, arm in enumerate(self.arms):
             for reference in arm.references():
                 if reference not in names[:position]:

@@ -20,7 +20,7 @@ __all__ = ["markdown", "plot", "recommendation"]
 def recommendation(results: StudyResults) -> str:
     """One line: which arm to use, or that no arm beats the baseline beyond the interval."""
     percent = f"{results.confidence:.0%}"
-    compared = [a for a in results.arms if a.comparison is not None]
+    compared = [a for a in results.arms if a.comparison is not None and not a.reference]
     if not compared:
         return f"only the baseline {results.baseline} has finished runs: nothing to compare yet"
     winners = sorted(
@@ -30,9 +30,14 @@ def recommendation(results: StudyResults) -> str:
     if winners:
         best = winners[0]
         others = f" (also beyond it: {', '.join(a.name for a in winners[1:])})" if winners[1:] else ""
+        reference = next((a for a in results.arms if a.reference and a.comparison), None)
+        share = _gap_share(best, reference) if reference is not None else ""
+        reached = (
+            f"; it reaches {share} of the reference {reference.name}'s gain" if reference and share else ""
+        )
         return (
             f"use {best.name}: it beats the baseline {results.baseline} on {results.metric} beyond the "
-            f"{percent} paired-bootstrap interval ({_difference(best)}){others}"
+            f"{percent} paired-bootstrap interval ({_difference(best)}){others}{reached}"
         )
     best = max(compared, key=lambda a: a.comparison["difference"])  # type: ignore[index]
     return (
@@ -50,6 +55,7 @@ def _difference(arm: ArmResult) -> str:
 def markdown(results: StudyResults, *, title: str = "Study", preamble: str = "") -> str:
     """The report as Markdown: recommendation, table, comparisons, budgets and missing runs."""
     metrics = list(results.arms[0].values)
+    reference = next((a for a in results.arms if a.reference and a.comparison), None)
     lines = [f"# {title}", "", f"**{recommendation(results)}**", ""]
     if preamble:
         lines += [preamble, ""]
@@ -58,9 +64,12 @@ def markdown(results: StudyResults, *, title: str = "Study", preamble: str = "")
         f"Δ is the arm minus the baseline {results.baseline} on the seed-mean {results.metric}, with the "
         f"{results.confidence:.0%} paired-bootstrap interval over test clips and its p-value.",
         "",
-        "| arm | seeds | " + " | ".join(metrics) + f" | Δ {results.metric} | interval | p | verdict | "
-        "CPU s per seed | steps per seed |",
-        "|---|---|" + "---|" * len(metrics) + "---|---|---|---|---|---|",
+        "| arm | seeds | "
+        + " | ".join(metrics)
+        + f" | Δ {results.metric} | interval | p | verdict | "
+        + ("share of the reference's Δ | " if reference else "")
+        + "CPU s per seed | steps per seed |",
+        "|---|---|" + "---|" * len(metrics) + "---|---|---|---|" + ("---|" if reference else "") + "---|---|",
     ]
     for arm in results.arms:
         cells = [_mean_sd(arm.values[m]) for m in metrics]
@@ -75,6 +84,8 @@ def markdown(results: StudyResults, *, title: str = "Study", preamble: str = "")
                 f"{c['p_value']:.3f}",
                 verdict,
             ]
+        if reference is not None:
+            delta.append(_gap_share(arm, reference))
         cpu = _mean_sd([v for v in arm.cpu_seconds if v is not None], digits=0)
         steps = _mean_sd([float(s) for s in arm.steps if s is not None], digits=0)
         lines.append(f"| {arm.name} | {len(arm.seeds)} | " + " | ".join([*cells, *delta, cpu, steps]) + " |")
@@ -83,6 +94,14 @@ def markdown(results: StudyResults, *, title: str = "Study", preamble: str = "")
         more = f" and {len(results.missing_runs) - 20} more" if len(results.missing_runs) > 20 else ""
         lines += ["", f"Not finished (left out above): {shown}{more}."]
     return "\n".join(lines) + "\n"
+
+
+def _gap_share(arm: ArmResult, reference: ArmResult) -> str:
+    """The arm's gain over the baseline as a share of the reference's (point estimates)."""
+    if arm.comparison is None or reference.comparison is None or arm.reference:
+        return "reference" if arm.reference else ""
+    gap = reference.comparison["difference"]
+    return f"{arm.comparison['difference'] / gap:+.2f}" if gap > 0 else "–"
 
 
 def _mean_sd(values: list[float], *, digits: int = 4) -> str:
