@@ -35,6 +35,8 @@ BASE_OPTIONS: dict[str, dict[str, Any]] = {
     "FilterStage": {"model_from": "x"},
     "RelabelStage": {"edits": ["x"]},
     "Take": {"table": "x"},
+    "PseudoLabelConfig": {"teacher_run": "x"},
+    "SuspectsConfig": {"table": "x"},
     "TuneConfig": {"space": {"optim.lr": {"low": 1e-4, "high": 1e-2}}},
 }
 

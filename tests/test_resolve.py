@@ -28,6 +28,7 @@ from earmark.tuning import load_tune_recipe, trial_config
 REQUIRED_OPTIONS: dict[str, dict[str, Any]] = {
     "label_enhancement": {"teacher_run": "runs/b0", "gamma": 95.0},
     "le_mean_teacher": {"teacher_run": "runs/mt0", "percent": 1.0},
+    "pseudo_label": {"teacher_run": "runs/b1"},
 }
 TINY_CNN = {"channels": [8, 16]}
 
