@@ -108,6 +108,15 @@ def study_file(args: argparse.Namespace) -> Path:
     chosen = arms(-(-int((folds <= 3).sum()) // 64))
     if args.arms:
         chosen = [a for a in chosen if a["name"] in args.arms]
+    # the reference: B0's learner on the labels before the drop (what no remedy can beat)
+    full = {"strategy": "supervised", "strategy_options": {"missing": "negative"}}
+    chosen.append(
+        {
+            "name": "full",
+            "train": {**full, "data": {"labels": str(args.out / "truth.csv")}},
+            "reference": True,
+        }
+    )
     study = {
         "train": {**TRAIN, "epochs": args.epochs, "data": {**TRAIN["data"], "prepared": str(prepared)}},
         "labels": str(args.out / "labels" / "s{seed}.csv"),
