@@ -86,7 +86,10 @@ def markdown(results: StudyResults, *, title: str = "Study", preamble: str = "")
             ]
         if reference is not None:
             delta.append(_gap_share(arm, reference))
-        cpu = _mean_sd([v for v in arm.cpu_seconds if v is not None], digits=0)
+        known = [v for v in arm.cpu_seconds if v is not None]
+        cpu = _mean_sd(known, digits=0)
+        if known and len(known) < len(arm.cpu_seconds):
+            cpu += f" ({len(known)} of {len(arm.cpu_seconds)} seeds recorded it)"
         steps = _mean_sd([float(s) for s in arm.steps if s is not None], digits=0)
         lines.append(f"| {arm.name} | {len(arm.seeds)} | " + " | ".join([*cells, *delta, cpu, steps]) + " |")
     if results.missing_runs:
