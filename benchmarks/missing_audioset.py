@@ -105,6 +105,8 @@ def study_file(args: argparse.Namespace) -> Path:
                 original, rate=args.drop, mode="positives_only", seed=seed, clips=folds != 5
             )
             write_labels(dropped, path)
+    # rate_every_steps: the ceiling of clips / batch, one step more than the trainer's epoch (it
+    # drops the last partial batch); kept so the recorded figures reproduce
     chosen = arms(-(-int((folds <= 3).sum()) // 64))
     if args.arms:
         chosen = [a for a in chosen if a["name"] in args.arms]

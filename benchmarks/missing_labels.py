@@ -78,6 +78,8 @@ def study_file(args: argparse.Namespace, rate: float) -> Path:
         if not path.exists():
             write_labels(drop_labels(full, rate=rate, mode="explicit", seed=seed, clips=full.fold != 5), path)
     train_clips = int(np.isin(full.fold, [1, 2, 3]).sum())
+    # rate_every_steps: the ceiling of clips / batch, one step more than the trainer's epoch (it
+    # drops the last partial batch); kept so the recorded figures reproduce
     chosen = arms(-(-train_clips // 64))
     if args.arms:
         chosen = [a for a in chosen if a["name"] in args.arms]
