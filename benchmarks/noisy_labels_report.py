@@ -20,6 +20,7 @@ from earmark.data.table import read_labels
 from earmark.metrics import paired_bootstrap, scalar_metric
 from earmark.metrics.curves import average_precision_per_class
 from earmark.predictions import Predictions
+from earmark.study import seed_mean
 
 METHODS = {
     "curated": "curated only",
@@ -36,20 +37,6 @@ METHODS = {
 }
 PIPELINES = ("stage1", "stage2", "blacklist")
 METRICS = ("accuracy", "lwlrap")
-
-
-def seed_mean(metric, seeds: int):
-    """The mean over seeds of ``metric`` on scores of every seed stacked along the class axis."""
-
-    def averaged(y_true: np.ndarray, scores: np.ndarray, *, mask: np.ndarray | None = None) -> float:
-        k = y_true.shape[1] // seeds
-        return float(
-            np.mean(
-                [metric(y_true[:, i * k : (i + 1) * k], scores[:, i * k : (i + 1) * k]) for i in range(seeds)]
-            )
-        )
-
-    return averaged
 
 
 def test_scores(args, clips: list[str], stage: str) -> list[np.ndarray]:

@@ -56,7 +56,7 @@ def run_training_clips(run_dir: str | Path) -> tuple[TrainConfig, Labels, tuple[
     folds = _fold_runs(run_dir) if not (run_dir / "config.yaml").is_file() else []
     if folds:
         config = from_dict(TrainConfig, load_yaml(folds[0] / "config.yaml"))
-        labels = read_labels(config.data.labels or Path(config.data.prepared) / "labels.csv")
+        labels = read_labels(config.data.label_table)
         predictions = [Predictions.read(p / "predictions" / "test.npz") for p in folds]
         clip_ids = np.concatenate([p.clip_ids for p in predictions])
         scores = np.concatenate([p.scores for p in predictions])
@@ -69,7 +69,7 @@ def run_training_clips(run_dir: str | Path) -> tuple[TrainConfig, Labels, tuple[
             "with predictions/test.npz)"
         )
     config = from_dict(TrainConfig, load_yaml(run_dir / "config.yaml"))
-    labels = read_labels(config.data.labels or Path(config.data.prepared) / "labels.csv")
+    labels = read_labels(config.data.label_table)
     train = select_splits(labels, config.data, seed=config.seed)["train"]
     return dataclasses.replace(config, data=DataConfig(prepared=config.data.prepared)), train, None
 

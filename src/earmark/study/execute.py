@@ -19,7 +19,7 @@ from earmark.io import write_text_atomic
 from earmark.pipeline.runner import run_pipeline
 from earmark.study.config import StudyConfig
 from earmark.study.plan import Cell, PlannedRun, cells, plan_cell, stages_needed
-from earmark.training.crossval import train_or_reuse
+from earmark.training.crossval import finished_run, train_or_reuse
 
 __all__ = ["StudyEvent", "read_cost", "run_study"]
 
@@ -78,7 +78,7 @@ def _run_cell(
             _emit(on_event, "done", run)
             continue
         assert run.config is not None
-        if _finished(run):
+        if finished_run(run.config, run.run_dir):
             _emit(on_event, "reused", run)
             continue
         _emit(on_event, "start", run)
@@ -86,15 +86,6 @@ def _run_cell(
             train_or_reuse(run.config, run.run_dir, on_step=on_step)
         _emit(on_event, "done", run)
     return planned
-
-
-def _finished(run: PlannedRun) -> bool:
-    from earmark.training.fingerprint import read_fingerprint, run_fingerprint
-
-    assert run.config is not None
-    return (run.run_dir / "summary.json").is_file() and read_fingerprint(run.run_dir) == run_fingerprint(
-        run.config
-    )
 
 
 class _StageClock:

@@ -20,6 +20,7 @@ import numpy as np
 
 from earmark.audit.rates import estimate_missing_rate, estimate_noise_rate
 from earmark.data.table import read_labels
+from earmark.pipeline.state import PipelineRun
 from earmark.predictions import Predictions
 from earmark.study.config import StudyConfig
 from earmark.study.plan import PlannedRun, cells, plan_cell
@@ -84,8 +85,10 @@ def estimate_label_quality(
 
 
 def _training_labels(run: PlannedRun) -> Path:
+    """The labels the run trained on (a pipeline stage's: those of its ``labels_from`` stage)."""
     if run.config is not None:
-        data = run.config.data
-        return Path(data.labels) if data.labels else Path(data.prepared) / "labels.csv"
+        return run.config.data.label_table
     assert run.recipe is not None
-    return Path(run.recipe.labels) if run.recipe.labels else Path(run.recipe.prepared) / "labels.csv"
+    assert run.pipeline_dir is not None
+    assert run.arm.stage is not None
+    return PipelineRun(run.recipe, run.pipeline_dir).labels_path(run.recipe.stage(run.arm.stage))

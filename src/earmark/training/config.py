@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from earmark.config import (
@@ -61,6 +62,11 @@ class DataConfig:
         )
         if overlap:
             raise ConfigError(f"fold {sorted(overlap)[0]} is in more than one of train / valid / test")
+
+    @property
+    def label_table(self) -> Path:
+        """The label table in force: ``labels``, else the prepared directory's ``labels.csv``."""
+        return Path(self.labels) if self.labels else Path(self.prepared) / "labels.csv"
 
 
 def check_device(device: str, key: str = "device") -> None:

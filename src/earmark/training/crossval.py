@@ -16,7 +16,7 @@ from earmark.training.config import TrainConfig
 from earmark.training.fingerprint import holds_a_run, read_fingerprint, run_fingerprint
 from earmark.training.trainer import Trainer
 
-__all__ = ["cross_validate", "train_or_reuse"]
+__all__ = ["cross_validate", "finished_run", "train_or_reuse"]
 
 
 def cross_validate(
@@ -40,7 +40,7 @@ def cross_validate(
     is trained again (``on_reuse(fold, "retrained")``). Writes and returns ``cv_summary.json``.
     """
     run_dir = Path(run_dir)
-    labels = read_labels(config.data.labels or Path(config.data.prepared) / "labels.csv")
+    labels = read_labels(config.data.label_table)
     present = sorted(int(f) for f in np.unique(labels.fold) if f >= 0)
     folds = list(folds) if folds else present
     absent = [f for f in folds if f not in present]
@@ -85,7 +85,7 @@ def train_or_reuse(
     """
     fingerprint = run_fingerprint(config)
     recorded = read_fingerprint(run_dir)
-    if recorded == fingerprint and (run_dir / "summary.json").exists():
+    if _finished(run_dir, fingerprint, recorded):
         return json.loads((run_dir / "summary.json").read_text(encoding="utf-8")), "reused"
     trainer = Trainer(config, run_dir, on_step=on_step)
     if not holds_a_run(run_dir):
@@ -93,3 +93,12 @@ def train_or_reuse(
     if recorded == fingerprint:
         return trainer.fit(resume=True), "resumed"
     return trainer.fit(overwrite=True), "retrained"
+
+
+def finished_run(config: TrainConfig, run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds a finished run of ``config`` (what :func:`train_or_reuse` reuses)."""
+    return _finished(run_dir, run_fingerprint(config), read_fingerprint(run_dir))
+
+
+def _finished(run_dir: Path, fingerprint: str, recorded: str | None) -> bool:
+    return recorded == fingerprint and (run_dir / "summary.json").exists()

@@ -49,7 +49,7 @@ def run_fingerprint(config: TrainConfig) -> str:
     settings = dataclasses.replace(
         resolve(config), **{name: getattr(TrainConfig(), name) for name in NOT_FINGERPRINTED}
     )
-    labels = Path(config.data.labels or Path(config.data.prepared) / "labels.csv")
+    labels = config.data.label_table
     digest = hashlib.sha256(dump_yaml(settings).encode("utf-8"))
     digest.update(hashlib.sha256(labels.read_bytes()).digest() if labels.is_file() else b"no labels")
     return digest.hexdigest()

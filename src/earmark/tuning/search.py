@@ -86,7 +86,7 @@ def tune(
     searched = {**recipe.train, "tune": to_dict(recipe.tune)}
     write_bytes_atomic(run_dir / "recipe.yaml", dump_yaml(searched).encode("utf-8"))
     data = recipe.base.data
-    labels = read_labels(data.labels or Path(data.prepared) / "labels.csv")
+    labels = read_labels(data.label_table)
     inner_table = _write_inner_folds(recipe, labels, run_dir) if recipe.tune.inner_folds > 1 else None
     objective = TrainingObjective(recipe, run_dir, labels, inner_table=inner_table)
     settings = StudySettings(
