@@ -43,15 +43,25 @@ class MeanModel(torch.nn.Module):
 
 @pytest.mark.parametrize("total", [5, 40, 41, 47, 100])
 @pytest.mark.parametrize("aggregate", ["mean_probability", "mean_logit", "max"])
-def test_aggregator_equals_batch_prediction(total, aggregate, rng):
+@pytest.mark.parametrize("activation", ["sigmoid", "softmax"])
+def test_aggregator_equals_batch_prediction(total, aggregate, activation, rng):
     frames = rng.standard_normal((total, 4)).astype(np.float32)
-    expected = predict_frames(MeanModel(), [frames], segment_frames=10, hop_frames=4, aggregate=aggregate)[0]
+    expected = predict_frames(
+        MeanModel(), [frames], segment_frames=10, hop_frames=4, aggregate=aggregate, activation=activation
+    )[0]
     aggregator = SegmentAggregator(
-        MeanModel(), segment_frames=10, hop_frames=4, aggregate=aggregate, batch_segments=3
+        MeanModel(),
+        segment_frames=10,
+        hop_frames=4,
+        aggregate=aggregate,
+        activation=activation,
+        batch_segments=3,
     )
     for piece in np.array_split(frames, 7):
         aggregator.add(piece)
     np.testing.assert_allclose(aggregator.result(), expected, rtol=1e-5, atol=1e-6)
+    if activation == "softmax" and aggregate != "max":  # a mean of distributions is one
+        assert float(expected.sum()) == pytest.approx(1.0, abs=1e-5)
 
 
 def test_tag_file_and_bad_files(tmp_path):

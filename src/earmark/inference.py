@@ -5,6 +5,10 @@ frames (a clip shorter than one segment is zero-padded, and the model is told ho
 frames are real, so the padding does not count); the model scores every
 segment and the clip's score aggregates them: the mean of probabilities, the mean of logits
 (the FSDKaggle2019 code) or the maximum.
+
+Logits become probabilities by the run's output activation: one sigmoid per class (multi-label,
+the default) or one softmax over the classes (a run trained on single-label data with a
+categorical cross-entropy, the strategies' ``output: softmax``).
 """
 
 from __future__ import annotations
@@ -20,17 +24,21 @@ if TYPE_CHECKING:  # torch is imported where it runs: reading a config or the CL
     from torch import nn
 
 __all__ = [
+    "Activation",
     "Aggregate",
     "Coverage",
     "Segmenting",
     "aggregate_segments",
+    "output_probabilities",
     "predict_frames",
     "segment_starts",
 ]
 
 Aggregate = Literal["mean_probability", "mean_logit", "max"]
 Coverage = Literal["cover", "head"]
+Activation = Literal["sigmoid", "softmax"]
 AGGREGATES: tuple[str, ...] = ("mean_probability", "mean_logit", "max")
+ACTIVATIONS: tuple[str, ...] = ("sigmoid", "softmax")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +60,9 @@ class Segmenting:
     coverage
         ``cover``: segments every ``hop_frames`` cover the whole clip (the "X" input of the
         FSDKaggle2018 system); ``head``: only the first segment, the start of the clip ("LH").
+    activation
+        How logits become probabilities: ``sigmoid`` per class, or ``softmax`` over the classes
+        (set by the run's strategy, from its ``output`` option).
 
     """
 
@@ -59,6 +70,7 @@ class Segmenting:
     hop_frames: int
     aggregate: Aggregate = "mean_probability"
     coverage: Coverage = "cover"
+    activation: Activation = "sigmoid"
 
     def __post_init__(self) -> None:
         if self.segment_frames <= 0 or self.hop_frames <= 0:
@@ -69,6 +81,8 @@ class Segmenting:
             raise ValueError(f"unknown aggregate {self.aggregate!r}; use {', '.join(AGGREGATES)}")
         if self.coverage not in ("cover", "head"):
             raise ValueError(f"coverage must be 'cover' or 'head', got {self.coverage!r}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {self.activation!r}; use {', '.join(ACTIVATIONS)}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (stored in checkpoints)."""
@@ -98,6 +112,7 @@ class Segmenting:
             hop_frames=self.hop_frames,
             aggregate=self.aggregate,
             coverage=self.coverage,
+            activation=self.activation,
             device=device,
             batch_segments=batch_segments,
         )
@@ -116,17 +131,30 @@ def segment_starts(num_frames: int, segment_frames: int, hop_frames: int) -> np.
     return starts
 
 
-def aggregate_segments(logits: torch.Tensor, how: Aggregate) -> torch.Tensor:
+def output_probabilities(logits: torch.Tensor, activation: Activation = "sigmoid") -> torch.Tensor:
+    """Probabilities of logits ``(..., classes)``: a sigmoid per class or a softmax over the classes."""
+    if activation == "sigmoid":
+        return logits.sigmoid()
+    if activation == "softmax":
+        return logits.softmax(dim=-1)
+    raise ValueError(f"unknown activation {activation!r}; use {', '.join(ACTIVATIONS)}")
+
+
+def aggregate_segments(
+    logits: torch.Tensor, how: Aggregate, activation: Activation = "sigmoid"
+) -> torch.Tensor:
     """Clip probabilities ``(classes,)`` from segment logits ``(segments, classes)``.
 
     Leading dimension first, so ``(segments, clips, classes)`` gives ``(clips, classes)``.
+    ``max`` is the largest probability of each class over the segments (under a sigmoid, the
+    sigmoid of the largest logit).
     """
     if how == "mean_probability":
-        return logits.sigmoid().mean(0)
+        return output_probabilities(logits, activation).mean(0)
     if how == "mean_logit":
-        return logits.mean(0).sigmoid()
+        return output_probabilities(logits.mean(0), activation)
     if how == "max":
-        return logits.max(0).values.sigmoid()
+        return output_probabilities(logits, activation).max(0).values
     raise ValueError(f"unknown aggregate {how!r}; use mean_probability, mean_logit or max")
 
 
@@ -177,6 +205,7 @@ def predict_frames(
     hop_frames: int | None = None,
     aggregate: Aggregate = "mean_probability",
     coverage: Coverage = "cover",
+    activation: Activation = "sigmoid",
     batch_segments: int = 256,
     device: torch.device | str = "cpu",
     transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
@@ -184,7 +213,8 @@ def predict_frames(
     """Clip probabilities ``(clips, classes)`` for clips given as frames ``(num_frames, dim)``.
 
     ``hop_frames`` defaults to half a segment (50 % overlap); ``coverage="head"`` scores only
-    the first segment of each clip. The model is put in eval mode.
+    the first segment of each clip; ``activation`` turns logits into probabilities. The model is
+    put in eval mode.
     """
     import torch  # here, not at the top: a config that holds a Segmenting needs no torch
 
@@ -201,10 +231,10 @@ def predict_frames(
                 logits = model(features, torch.from_numpy(valid).to(device)).float().cpu()
                 if len(set(counts)) == 1:  # as many segments per clip: aggregate them all at once
                     stacked = logits.reshape(len(counts), counts[0], logits.shape[1]).transpose(0, 1)
-                    rows.extend(aggregate_segments(stacked, aggregate).numpy())
+                    rows.extend(aggregate_segments(stacked, aggregate, activation).numpy())
                     continue
                 for piece in torch.split(logits, counts):
-                    rows.append(aggregate_segments(piece, aggregate).numpy())
+                    rows.append(aggregate_segments(piece, aggregate, activation).numpy())
     finally:
         model.train(was_training)
     if not rows:

@@ -20,7 +20,7 @@ from earmark.features.audio import AudioError, to_mono
 from earmark.features.frontend import Frontend
 from earmark.features.logmel import LogMel
 from earmark.features.waveform import Waveform
-from earmark.inference import Aggregate, Segmenting
+from earmark.inference import Activation, Aggregate, Segmenting, output_probabilities
 
 __all__ = ["SegmentAggregator", "SegmentListener", "decode_blocks", "stream_frames", "tag_file"]
 
@@ -126,11 +126,13 @@ class SegmentAggregator:
         segment_frames: int,
         hop_frames: int,
         aggregate: Aggregate,
+        activation: Activation = "sigmoid",
         device: torch.device | str = "cpu",
         batch_segments: int = 64,
         on_segments: SegmentListener | None = None,
     ) -> None:
         self.model = model.eval()
+        self.activation = activation
         self.on_segments = on_segments
         self.segment_frames, self.hop_frames = segment_frames, hop_frames
         self.aggregate, self.device, self.batch_segments = aggregate, device, batch_segments
@@ -175,10 +177,11 @@ class SegmentAggregator:
         if self.on_segments is not None:
             self.on_segments(np.array(self.pending_starts), np.array(self.pending_valid), logits.numpy())
         self.pending, self.pending_valid, self.pending_starts = [], [], []
-        values = torch.sigmoid(logits) if self.aggregate == "mean_probability" else logits
+        probabilities = output_probabilities(logits, self.activation)
+        values = probabilities if self.aggregate == "mean_probability" else logits
         total = values.sum(0)
         self.sum = total if self.sum is None else self.sum + total
-        peak = logits.max(0).values
+        peak = probabilities.max(0).values
         self.max = peak if self.max is None else torch.maximum(self.max, peak)
         self.count += len(logits)
 
@@ -199,9 +202,11 @@ class SegmentAggregator:
         if self.sum is None or self.max is None:
             raise ValueError("no segment was scored")
         if self.aggregate == "max":
-            return torch.sigmoid(self.max).numpy()
+            return self.max.numpy()
         mean = self.sum / self.count
-        return (mean if self.aggregate == "mean_probability" else torch.sigmoid(mean)).numpy()
+        if self.aggregate == "mean_probability":
+            return mean.numpy()
+        return output_probabilities(mean, self.activation).numpy()
 
 
 def tag_file(
@@ -234,6 +239,7 @@ def tag_file(
         segment_frames=segmenting.segment_frames,
         hop_frames=segmenting.hop_frames,
         aggregate=segmenting.aggregate,
+        activation=segmenting.activation,
         device=device,
     )
     for frames in stream_frames(path, frontend):

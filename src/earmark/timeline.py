@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from earmark.events import Cell, Event, find_events, segment_cells
-from earmark.inference import Segmenting
+from earmark.inference import Activation, Segmenting, output_probabilities
 from earmark.streaming import SegmentAggregator
 
 __all__ = ["SegmentCallback", "Timeline", "plot_timeline", "scan_frames"]
@@ -81,9 +81,11 @@ class _Lockstep:
         self.frames_per_second = frames_per_second
         self.callback = callback
 
-    def listener(self, index: int) -> Callable[[np.ndarray, np.ndarray, np.ndarray], None]:
+    def listener(
+        self, index: int, activation: Activation
+    ) -> Callable[[np.ndarray, np.ndarray, np.ndarray], None]:
         def listen(starts: np.ndarray, valid: np.ndarray, logits: np.ndarray) -> None:
-            probabilities = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+            probabilities = output_probabilities(torch.from_numpy(logits).double(), activation).numpy()
             self.queues[index].extend(zip(starts.tolist(), valid.tolist(), probabilities, strict=True))
 
         return listen
@@ -150,8 +152,9 @@ def scan_frames(
             segment_frames=segmenting.segment_frames,
             hop_frames=segmenting.hop_frames,
             aggregate=segmenting.aggregate,
+            activation=segmenting.activation,
             device=device,
-            on_segments=lockstep.listener(i),
+            on_segments=lockstep.listener(i, segmenting.activation),
         )
         for i, (model, segmenting) in enumerate(scorers)
     ]

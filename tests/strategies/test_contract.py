@@ -81,6 +81,12 @@ CASES = [
         False,
     ),
     ("bootstrap", {"mode": "hard", "beta": 0.8, "missing": "negative"}, ["bootstrap"], False),
+    # single-label (softmax) forms: trained on labels with one class per clip
+    ("supervised", {"output": "softmax", "label_smoothing": 0.1, "suspects": SUSPECTS}, ["bce"], False),
+    ("generalized_ce", {"output": "softmax"}, ["lq"], False),
+    ("symmetric_ce", {"output": "softmax", "alpha": 6.0, "beta": 0.1}, ["sce"], False),
+    ("bootstrap", {"output": "softmax", "mode": "hard", "beta": 0.8}, ["bootstrap"], False),
+    ("bootstrap", {"output": "softmax"}, ["bootstrap"], False),
     (
         "mean_teacher",
         {"alpha": 0.9, "rampup_steps": 0, "teacher_view": "specaugment"},
@@ -137,9 +143,14 @@ def student_model(seed: int) -> nn.Module:
     return build_model("cnn", SPEC, {"channels": [8, 16], "width_multiplier": 1.0})
 
 
-def training_labels(size: int = 6) -> Labels:
-    """The labels of the clips ``make_batch`` draws (c0 ... c5), positives only."""
+def training_labels(size: int = 6, *, single_label: bool = False) -> Labels:
+    """The labels of the clips ``make_batch`` draws (c0 ... c5), positives only.
+
+    ``single_label``: one class per clip (what ``output: softmax`` trains on).
+    """
     positive = np.arange(size * 4).reshape(size, 4) % 3 == 0
+    if single_label:
+        positive = np.eye(4, dtype=bool)[np.arange(size) % 4]
     return make_labels(positive, positive)
 
 
@@ -175,7 +186,7 @@ def make(name: str, options: dict, seed: int = 0) -> Models:
     """The strategy, prepared as the Trainer prepares it, a student and the strategy's teacher."""
     student = student_model(seed)
     strategy = build_strategy(name, SPEC, options)
-    strategy.prepare_labels(training_labels(), CONTEXT)
+    strategy.prepare_labels(training_labels(single_label=strategy.output == "softmax"), CONTEXT)
     return strategy, student, strategy.make_teacher(student)
 
 

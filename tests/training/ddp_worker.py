@@ -17,6 +17,7 @@ import torch.distributed as dist
 
 from earmark.config import from_dict
 from earmark.training.config import TrainConfig
+from earmark.training.distributed import teardown
 from earmark.training.trainer import Trainer
 
 
@@ -63,7 +64,7 @@ def main() -> None:
             },
             out,
         )
-    dist.destroy_process_group()
+    teardown(holder["trainer"].context)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ import shutil
 import numpy as np
 import pytest
 
-from earmark.config import from_dict
+from earmark.config import ConfigError, from_dict
 from earmark.runs import load_run
 from earmark.testing.prepared import make_prepared
 from earmark.training.config import TrainConfig
@@ -44,3 +44,35 @@ def test_a_checkpoint_alone_predicts_as_its_run(tmp_path):
 def test_a_directory_that_is_not_a_run_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a training run"):
         load_run(tmp_path)
+
+
+def test_a_softmax_run_scores_with_a_softmax_everywhere(tmp_path):
+    """``output: softmax`` trains a categorical CE; validation, test and a reloaded run score by softmax."""
+    prepared = make_prepared(tmp_path / "prepared", max_positives=1)
+    config = {
+        "data": {"prepared": str(prepared), "train_folds": [1], "valid_folds": [2], "test_folds": [3]},
+        "model": "cnn",
+        "model_options": {"channels": [8, 16], "width_multiplier": 1.0},
+        "strategy": "supervised",
+        "strategy_options": {"output": "softmax"},
+        "segment_frames": 16,
+        "batch_size": 8,
+        "epochs": 2,
+        "report": False,
+    }
+    run = tmp_path / "run"
+    Trainer(from_dict(TrainConfig, config), run).fit()
+    loaded = load_run(run)
+    assert loaded.segmenting.activation == "softmax"
+    test = np.load(run / "predictions" / "test.npz")
+    np.testing.assert_allclose(test["scores"].sum(axis=1), 1.0, rtol=1e-5)
+    stores, labels = open_prepared(loaded.config.data)
+    clips = [stores[c] for c in labels.clip_ids.tolist()[:5]]
+    np.testing.assert_allclose(loaded.score(clips, device="cpu").sum(axis=1), 1.0, rtol=1e-5)
+
+    multi = make_prepared(tmp_path / "multi", max_positives=3)
+    with pytest.raises(ConfigError, match="one class per labeled training clip"):
+        Trainer(
+            from_dict(TrainConfig, {**config, "data": {**config["data"], "prepared": str(multi)}}),
+            tmp_path / "m",
+        )

@@ -20,6 +20,7 @@ from torch import nn
 
 from earmark.batch import Batch
 from earmark.data.labels import Labels
+from earmark.inference import Activation
 from earmark.registry import Registry
 from earmark.spec import TaggingSpec
 from earmark.strategies.context import TrainingContext
@@ -60,6 +61,16 @@ class Strategy(ABC):
         deterministic: a resumed run calls it again.
         """
         return train if self.enhancer is None else self.enhancer.enhance(train, context)
+
+    @property
+    def output(self) -> Activation:
+        """How the logits this strategy trains become probabilities: ``sigmoid`` or ``softmax``.
+
+        The config's ``output`` where it has one (the single-label losses,
+        :mod:`earmark.strategies.softmax`), else ``sigmoid``. The run scores clips with it.
+        """
+        output: Activation = getattr(self.config, "output", "sigmoid")
+        return output
 
     def make_teacher(self, student: nn.Module) -> nn.Module | None:
         """The teacher this strategy trains with, or None (the default)."""

@@ -18,7 +18,8 @@ pull less. ``q = 0.7`` is Zhang and Sabuncu's setting and the default here. Fons
 Ellis, Font, Favory and Serra ("Learning Sound Event Classifiers from Web Audio with Noisy
 Labels", ICASSP 2019) found Lq the most effective of the noise-robust losses they compared on
 web audio with noisy labels (FSDnoisy18k, single-label with a softmax); the per-class sigmoid
-form here carries it to multi-label tags.
+form here carries it to multi-label tags, and ``output: softmax`` gives their single-label form
+(:mod:`earmark.strategies.softmax`, for every loss of this module).
 
 **Symmetric cross-entropy** (``symmetric_ce``). Wang, Ma, Chen, Luo, Yi and Bailey, "Symmetric
 Cross Entropy for Robust Learning with Noisy Labels", ICCV 2019: ``α · CE + β · RCE``, where the
@@ -58,7 +59,9 @@ import torch
 from torch import nn
 
 from earmark.config import Range, check_ranges
+from earmark.inference import Activation
 from earmark.strategies.base import check_entry_shapes, register_strategy, weighted_mean
+from earmark.strategies.softmax import softmax_bootstrap, softmax_lq, softmax_symmetric_ce
 from earmark.strategies.supervised import EntryLossStrategy
 from earmark.strategies.suspects import SuspectsConfig
 
@@ -83,11 +86,13 @@ class GeneralizedCEConfig:
 
     ``missing``: ``mask`` (no loss on a missing entry) or ``negative`` (it is a negative).
     ``suspects`` scales the loss of suspected entries (:mod:`earmark.strategies.suspects`).
+    ``output``: ``sigmoid`` (per class) or ``softmax`` (one class per clip, the paper's form).
     """
 
     q: Annotated[float, Range(gt=0, le=1)] = 0.7
     missing: Missing = "mask"
     suspects: SuspectsConfig | None = None
+    output: Activation = "sigmoid"
 
     def __post_init__(self) -> None:
         check_ranges(self, key="strategy_options")
@@ -122,12 +127,16 @@ class GeneralizedCE(EntryLossStrategy):
         """:func:`lq_loss` with the config's ``q``."""
         return lq_loss(logits, targets, weights, q=self.config.q)
 
+    def class_loss(self, logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """:func:`~earmark.strategies.softmax.softmax_lq` with the config's ``q``."""
+        return softmax_lq(logits, targets, weights, q=self.config.q)
+
 
 @dataclasses.dataclass(frozen=True)
 class SymmetricCEConfig:
     """``alpha`` α (weight of the CE), ``beta`` β (weight of the reverse CE), ``log_zero`` A.
 
-    ``missing`` and ``suspects`` as for ``generalized_ce``.
+    ``missing``, ``suspects`` and ``output`` as for ``generalized_ce``.
     """
 
     alpha: Annotated[float, Range(ge=0, le=1000)] = 0.1  # α, the weight of the CE (0.1 CIFAR-10, 6 CIFAR-100)
@@ -135,6 +144,7 @@ class SymmetricCEConfig:
     log_zero: Annotated[float, Range(ge=-100, lt=0)] = -4.0  # A, the value of log 0 in the reverse CE
     missing: Missing = "mask"  # mask: no loss on a missing entry; negative: it is a negative
     suspects: SuspectsConfig | None = None  # an audit table whose entries' loss is scaled down
+    output: Activation = "sigmoid"  # softmax: one class per clip, the loss's single-label form
 
     def __post_init__(self) -> None:
         check_ranges(self, key="strategy_options")
@@ -180,18 +190,25 @@ class SymmetricCE(EntryLossStrategy):
         c = self.config
         return symmetric_ce_loss(logits, targets, weights, alpha=c.alpha, beta=c.beta, log_zero=c.log_zero)
 
+    def class_loss(self, logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """:func:`~earmark.strategies.softmax.softmax_symmetric_ce` with the config's α, β and A."""
+        c = self.config
+        return softmax_symmetric_ce(logits, targets, weights, alpha=c.alpha, beta=c.beta, log_zero=c.log_zero)
+
 
 @dataclasses.dataclass(frozen=True)
 class BootstrapConfig:
     """``beta`` β (the label's share of the target), ``mode`` ``soft`` (q = p) or ``hard`` (q = 1[p > 0.5]).
 
-    ``missing`` and ``suspects`` as for ``generalized_ce``. The paper's β: 0.95 soft, 0.8 hard.
+    ``missing``, ``suspects`` and ``output`` as for ``generalized_ce``. The paper's β: 0.95 soft,
+    0.8 hard.
     """
 
     beta: Annotated[float, Range(ge=0, le=1)] = 0.95  # β, the label's share of the target
     mode: Literal["soft", "hard"] = "soft"  # the prediction in the target: soft p, or hard 1[p > 0.5]
     missing: Missing = "mask"  # mask: no loss on a missing entry; negative: it is a negative
     suspects: SuspectsConfig | None = None  # an audit table whose entries' loss is scaled down
+    output: Activation = "sigmoid"  # softmax: one class per clip, the loss's single-label form
 
     def __post_init__(self) -> None:
         check_ranges(self, key="strategy_options")
@@ -239,3 +256,7 @@ class Bootstrap(EntryLossStrategy):
     def entry_loss(self, logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """:func:`bootstrap_loss` with the config's β and mode."""
         return bootstrap_loss(logits, targets, weights, beta=self.config.beta, mode=self.config.mode)
+
+    def class_loss(self, logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """:func:`~earmark.strategies.softmax.softmax_bootstrap` with the config's β and mode."""
+        return softmax_bootstrap(logits, targets, weights, beta=self.config.beta, mode=self.config.mode)

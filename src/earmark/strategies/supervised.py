@@ -12,9 +12,11 @@ from torch import nn
 from earmark.batch import Batch
 from earmark.config import ConfigError, Range, check_ranges
 from earmark.data.labels import Labels
+from earmark.inference import Activation
 from earmark.spec import TaggingSpec
 from earmark.strategies.base import Strategy, TrainingContext, masked_bce, register_strategy
 from earmark.strategies.enhancer import EnhanceConfig, check_enhance_masks
+from earmark.strategies.softmax import check_single_label, softmax_ce
 from earmark.strategies.suspects import SuspectsConfig, SuspectWeights
 
 __all__ = ["EntryLossStrategy", "Supervised", "SupervisedConfig", "supervised_targets"]
@@ -24,8 +26,11 @@ __all__ = ["EntryLossStrategy", "Supervised", "SupervisedConfig", "supervised_ta
 class SupervisedConfig:
     """``missing``: ``negative`` (B0: a missing entry is a negative) or ``mask`` (B1: no loss).
 
-    ``label_smoothing`` ε moves targets to ε/2 and 1 - ε/2; ``class_weights`` multiplies each
-    class's positive term (``pos_weight``), one value per class or empty for none. ``enhance``
+    ``label_smoothing`` ε moves targets to ε/2 and 1 - ε/2 (under ``output: softmax``, to
+    ``(1 − ε) · y + ε / classes``); ``class_weights`` multiplies each
+    class's positive term (``pos_weight``), one value per class or empty for none. ``output``
+    ``softmax`` trains one categorical cross-entropy over the classes, for single-label data
+    (:mod:`earmark.strategies.softmax`; ``missing`` and ``class_weights`` then do not apply). ``enhance``
     trains on labels enhanced by a teacher run (:mod:`earmark.strategies.enhancer`; needs
     ``missing: mask``). ``suspects`` scales the loss of the entries an audit table suspects
     (:mod:`earmark.strategies.suspects`).
@@ -36,10 +41,13 @@ class SupervisedConfig:
     class_weights: tuple[Annotated[float, Range(ge=0, le=1_000_000)], ...] = ()
     enhance: EnhanceConfig | None = None
     suspects: SuspectsConfig | None = None
+    output: Activation = "sigmoid"  # softmax: one class per clip, categorical cross-entropy
 
     def __post_init__(self) -> None:
         check_ranges(self, key="strategy_options")
         check_enhance_masks(self.enhance, self.missing, "strategy.supervised")
+        if self.output == "softmax" and self.class_weights:
+            raise ConfigError("strategy.supervised: class_weights apply to output: sigmoid only")
 
 
 def supervised_targets(
@@ -73,10 +81,19 @@ class EntryLossStrategy(Strategy):
         super().__init__(spec, config, enhance=getattr(config, "enhance", None))
         suspects: SuspectsConfig | None = getattr(config, "suspects", None)
         self.suspects = None if suspects is None else SuspectWeights(suspects)
+        if self.output == "softmax" and self.enhancer is not None:
+            raise ConfigError(
+                f"strategy {self.name}: enhance masks negatives per class; it needs output: sigmoid"
+            )
 
     def prepare_labels(self, train: Labels, context: TrainingContext) -> Labels:
-        """The labels enhanced with ``enhance``; the suspects' table read against them."""
+        """The labels enhanced with ``enhance``; the suspects' table read against them.
+
+        Under ``output: softmax`` every labeled clip must have exactly one class.
+        """
         train = super().prepare_labels(train, context)
+        if self.output == "softmax":
+            check_single_label(train, self.name)
         if self.suspects is not None:
             self.suspects.prepare(train, context)
         return train
@@ -91,7 +108,11 @@ class EntryLossStrategy(Strategy):
     ) -> dict[str, torch.Tensor]:
         """``{loss_name, "total"}`` of the student's logits (draws nothing from ``generator``)."""
         targets, weights = self.weighted_targets(batch)
-        loss = self.entry_loss(student(batch.features, batch.lengths), targets, weights)
+        logits = student(batch.features, batch.lengths)
+        if self.output == "softmax":
+            loss = self.class_loss(logits, targets, weights)
+        else:
+            loss = self.entry_loss(logits, targets, weights)
         return {self.loss_name: loss, "total": loss}
 
     def weighted_targets(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
@@ -108,6 +129,10 @@ class EntryLossStrategy(Strategy):
     @abstractmethod
     def entry_loss(self, logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """The loss averaged over the entries of non-zero weight."""
+
+    def class_loss(self, logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """The single-label (softmax) form of the loss, averaged over the rows (``output: softmax``)."""
+        raise ConfigError(f"strategy {self.name} has no output: softmax form")
 
 
 @register_strategy("supervised")
@@ -127,12 +152,16 @@ class Supervised(EntryLossStrategy):
             )
         self._pos_weight = torch.tensor(config.class_weights) if config.class_weights else None
 
-    def targets(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """:func:`supervised_targets` with the config's ``missing`` and ``label_smoothing``."""
-        smoothing = self.config.label_smoothing
-        return supervised_targets(batch, missing=self.config.missing, label_smoothing=smoothing)
-
     def entry_loss(self, logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """:func:`~earmark.strategies.base.masked_bce`, ``class_weights`` on the positive terms."""
         pos_weight = None if self._pos_weight is None else self._pos_weight.to(logits.device)
         return masked_bce(logits, targets, weights, pos_weight=pos_weight)
+
+    def targets(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """:func:`supervised_targets` with ``missing`` and (under a sigmoid) ``label_smoothing``."""
+        smoothing = 0.0 if self.output == "softmax" else self.config.label_smoothing
+        return supervised_targets(batch, missing=self.config.missing, label_smoothing=smoothing)
+
+    def class_loss(self, logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """:func:`~earmark.strategies.softmax.softmax_ce` with the config's ``label_smoothing``."""
+        return softmax_ce(logits, targets, weights, label_smoothing=self.config.label_smoothing)

@@ -87,8 +87,14 @@ def setup(requested_device: str = "auto") -> DistributedContext:
 
 
 def teardown(context: DistributedContext) -> None:
-    """Leave the process group."""
+    """Leave the process group once every rank has finished with it.
+
+    The barrier matters: a rank that destroys its Gloo group while a peer is still writing
+    (rank 0 saving the final files) closes sockets the peer's threads still use, and one of
+    the two processes aborts ("terminate called without an active exception") now and then.
+    """
     if context.enabled and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 

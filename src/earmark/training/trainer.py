@@ -22,6 +22,7 @@ drawn from seeded, checkpointed generators).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -98,12 +99,14 @@ class Trainer:
         self.device = self.context.device
         self.stores, labels = open_prepared(config.data)
         self.frame_rate = frames_per_second(self.stores.frontend)  # frames per second of audio
-        self.segmenting: Segmenting = config.segmenting(self.frame_rate)
-        self.spec = TaggingSpec(labels.class_names, self.stores.frontend, self.segmenting.segment_frames)
+        segmenting = config.segmenting(self.frame_rate)
+        self.spec = TaggingSpec(labels.class_names, self.stores.frontend, segmenting.segment_frames)
+        self.strategy: Strategy = build_strategy(config.strategy, self.spec, config.strategy_options)
+        # the strategy's loss decides how logits become probabilities (sigmoid or softmax)
+        self.segmenting: Segmenting = dataclasses.replace(segmenting, activation=self.strategy.output)
         self.splits: dict[str, Labels] = select_splits(labels, config.data, seed=config.seed)
         self.evaluator = Evaluator(self.stores, self.spec, self.segmenting, config.metric, self.context)
         self.model = build_run_model(config, self.spec, self.stores, self.splits["train"], self.device)
-        self.strategy: Strategy = build_strategy(config.strategy, self.spec, config.strategy_options)
         self.teacher = self.strategy.make_teacher(self.model)
         if self.context.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
