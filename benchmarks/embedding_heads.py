@@ -30,6 +30,10 @@ with other jobs). Runs already finished are not redone, so the script can be int
 
     .venv/bin/python benchmarks/embedding_heads.py --prepared runs/esc10_aisfx \
         --out runs/embedding_heads_ap --checkpoint-metric ap_macro --seeds 3
+
+``--output softmax`` trains every head with one softmax over the classes (the categorical
+cross-entropy, ``strategy_options: {output: softmax}``) instead of one sigmoid per class, as the
+probe does; ``--heads`` limits the heads trained.
 """
 
 from __future__ import annotations
@@ -228,6 +232,7 @@ def train_head(args: argparse.Namespace, head: str, setting: Setting, fold: int,
             "optim": {**COMMON["optim"], **optim},
             "metric": args.checkpoint_metric,
             "seed": seed,
+            "strategy_options": {"output": args.output},
         }
         started = time.perf_counter()
         trainer = Trainer(from_dict(TrainConfig, config), run_dir)
@@ -293,6 +298,8 @@ def run_heads(args: argparse.Namespace, tie: str) -> dict[str, Any]:
     heads: dict[str, Any] = {}
     seeds = range(args.seeds)
     for head, grid in GRIDS.items():
+        if args.heads and head not in args.heads:
+            continue
         per_setting = []  # [setting][fold] -> figures averaged over seeds
         for setting in grid:
             folds = [seed_mean([train_head(args, head, setting, f, s) for s in seeds]) for f in FOLDS]
@@ -383,4 +390,8 @@ if __name__ == "__main__":
         help="validation metric of the best checkpoint (accuracy saturates early on 60 clips)",
     )
     parser.add_argument("--seeds", type=int, default=3, help="training seeds per setting and fold")
+    parser.add_argument(
+        "--output", default="sigmoid", choices=["sigmoid", "softmax"], help="the heads' output and loss"
+    )
+    parser.add_argument("--heads", nargs="*", choices=sorted(GRIDS), help="train only these heads")
     main(parser.parse_args())

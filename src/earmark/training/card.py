@@ -116,7 +116,8 @@ def _model_section(loaded: LoadedRun) -> list[str]:
     )
     lines.append(
         f"- segments: {seg.segment_frames} frames every {seg.hop_frames} frames, coverage `{seg.coverage}`, "
-        f"clip score = `{seg.aggregate}` over segments"
+        f"clip score = `{seg.aggregate}` over segments, probabilities by a `{seg.activation}`"
+        + (" over the classes (one class per clip)" if seg.activation == "softmax" else " per class")
     )
     lines.append("")
     return lines
@@ -212,8 +213,9 @@ def _figures_section(run: Path, splits: Mapping[str, Labels] | None) -> list[str
 def _use_section(loaded: LoadedRun, splits: Mapping[str, Labels] | None) -> list[str]:
     spec, seg = loaded.spec, loaded.segmenting
     lines = ["## Intended use and known limits", ""]
+    kind = "single-label scores summing to one" if seg.activation == "softmax" else "multi-label scores"
     lines.append(
-        f"- Intended use: tagging audio with these {spec.num_classes} classes (multi-label scores per clip "
+        f"- Intended use: tagging audio with these {spec.num_classes} classes ({kind} per clip "
         "or per segment) with `earmark predict` or `earmark.load_run`; audio is resampled to "
         f"{spec.sample_rate} Hz and must go through the front-end above (hash `{spec.frontend_hash}`)."
     )
