@@ -51,7 +51,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+SOUNDFONT_PACKAGE = "fluid-soundfont-gm"
 TICKS_PER_QUARTER = 480
 MICROSECONDS_PER_QUARTER = 500_000  # 120 beats per minute: 960 ticks per second
 TICKS_PER_SECOND = TICKS_PER_QUARTER * 1_000_000 // MICROSECONDS_PER_QUARTER
@@ -150,7 +150,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--out", type=Path, default=Path("runs/instrument_notes"))
-    parser.add_argument("--soundfont", type=Path, default=SOUNDFONT, help="a General MIDI .sf2")
+    parser.add_argument(
+        "--soundfont", type=Path, help=f"a General MIDI .sf2 (default: the one {SOUNDFONT_PACKAGE} installed)"
+    )
     parser.add_argument("--pitches", type=int, default=15, help="pitches per class")
     parser.add_argument("--velocities", type=int, nargs="+", default=[50, 80, 110])
     parser.add_argument("--note-seconds", type=float, default=2.0)
@@ -160,8 +162,9 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("fluidsynth") is None:
         raise SystemExit("fluidsynth is not installed (apt-get install -y fluidsynth fluid-soundfont-gm)")
+    args.soundfont = args.soundfont or packaged_soundfont()
     if not args.soundfont.is_file():
-        raise SystemExit(f"no SoundFont at {args.soundfont} (apt-get install -y fluid-soundfont-gm)")
+        raise SystemExit(f"no SoundFont at {args.soundfont} (apt-get install -y {SOUNDFONT_PACKAGE})")
     start_wall, start_cpu = time.perf_counter(), _cpu_seconds()
     written = kept = 0
     for name, (program, low, high) in INSTRUMENTS.items():
@@ -188,6 +191,15 @@ def main() -> None:
         f"{written} notes rendered, {kept} kept, {len(INSTRUMENTS)} classes in {args.out}: "
         f"{wall:.1f} s wall, {cpu:.1f} CPU-s (fluidsynth included)"
     )
+
+
+def packaged_soundfont() -> Path:
+    """The ``.sf2`` file the Debian package ``fluid-soundfont-gm`` installed (``dpkg -L``)."""
+    listing = subprocess.run(["dpkg", "-L", SOUNDFONT_PACKAGE], capture_output=True, text=True)
+    found = [Path(line) for line in listing.stdout.splitlines() if line.endswith(".sf2")]
+    if listing.returncode != 0 or not found:
+        raise SystemExit(f"{SOUNDFONT_PACKAGE} is not installed (apt-get install -y {SOUNDFONT_PACKAGE})")
+    return found[0]
 
 
 def _cpu_seconds() -> float:
