@@ -26,7 +26,7 @@ stages scored (and the ones they use) train. The stages, on the one Trainer with
   loss; ``downweight``: naive with a one-round audit's suspects at half weight;
 * ``naive_softmax``, ``upper_softmax``, ``lq_softmax``, ``sce_softmax``, ``soft_bootstrap_softmax``:
   the single-label forms (one softmax over the classes, ``output: softmax``), the papers' own;
-  compare them with ``--baseline naive_softmax --reference upper_softmax``;
+  compare them with ``--baseline naive_softmax --reference upper_softmax upper``;
 * controls: ``naive_pi``, ``upper_pi`` (the Pi-model without noise handling), ``stage2_nofilter``,
   ``naive_long``, ``upper_long`` (stage2's budget on both ends).
 
@@ -313,7 +313,7 @@ def study_file(args: argparse.Namespace, truth: Labels, crowd: dict[int, Labels]
             "name": name.replace("_", "-"),
             "pipeline": str(recipe_path),
             "stage": name,
-            "reference": name == args.reference,
+            "reference": name in args.reference,
         }
         for name in args.arms
     ]
@@ -349,7 +349,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=140)
     parser.add_argument("--arms", nargs="+", default=list(DEFAULT_ARMS), help="the pipeline stages to score")
     parser.add_argument("--baseline", default="naive", help="the arm every other is compared with")
-    parser.add_argument("--reference", default="upper", help="the arm trained on the true labels")
+    parser.add_argument(
+        "--reference",
+        nargs="+",
+        default=["upper"],
+        help="the arms trained on the true labels (never recommended; the share is of the first's gain)",
+    )
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--report-only", action="store_true", help="only score the finished runs")
     args = parser.parse_args()

@@ -132,13 +132,15 @@ def test_a_study_trains_every_arm_and_seed_and_compares_with_the_baseline(world,
 
 def test_the_recommendation_says_when_nothing_beats_the_baseline(world, tmp_path):
     root, prepared = world
-    # B1 against itself under another name: the same runs' scores, a zero difference; a reference
-    # (B1 on the true labels) is compared but never recommended, even where it beats the baseline
+    # B1 against itself under another name: the same runs' scores, a zero difference; references
+    # (B1 and B0 on the true labels) are compared but never recommended, even where they beat the
+    # baseline; the share column is of the first one's gain
     truth = {"data": {"labels": str(prepared / "labels.csv")}}
     arms = [
         ARMS[1],
         {"name": "B1_again", "train": ARMS[1]["train"]},
         {"name": "truth", "train": {**ARMS[1]["train"], **truth}, "reference": True},
+        {"name": "truth_b0", "train": {**ARMS[0]["train"], **truth}, "reference": True},
     ]
     study = study_from_dict(_study(root, prepared, arms=arms, seeds=[0]))
     run_study(study, tmp_path / "out")
@@ -155,6 +157,7 @@ def test_the_recommendation_says_when_nothing_beats_the_baseline(world, tmp_path
     assert "share of the reference's Δ" in table
     assert "| truth | 1 |" in table
     assert "reference" in table.split("| truth | 1 |")[1].splitlines()[0]
+    assert "reference" in table.split("| truth_b0 | 1 |")[1].splitlines()[0]
 
 
 def test_cross_validated_cells_pool_every_fold_once(world, tmp_path):

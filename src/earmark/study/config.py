@@ -61,7 +61,8 @@ class ArmConfig:
     split and ``train`` mapping are written over the recipe's ``train`` section.
     ``reference``: an arm a user could not train (the same learner on the true labels, say): it
     is compared like the others but never recommended, and the report gives the share of its
-    gain over the baseline that each remedy reaches.
+    gain over the baseline that each remedy reaches. Several arms may be references (the true
+    labels under two losses, say); the share is of the first one's gain.
     """
 
     name: str
@@ -133,8 +134,6 @@ class StudyConfig:
             raise ConfigError(f"baseline {self.baseline!r} is not an arm; the arms are {', '.join(names)}")
         if self.arm(self.baseline).reference:
             raise ConfigError(f"the baseline {self.baseline!r} cannot be a reference arm")
-        if sum(arm.reference for arm in self.arms) > 1:
-            raise ConfigError("a study has at most one reference arm")
         for position, arm in enumerate(self.arms):
             for reference in arm.references():
                 if reference not in names[:position]:
