@@ -61,6 +61,20 @@ def test_several_models_average_their_segment_probabilities(rng):
         scan([frames], [(Linear(1), segmenting), (Linear(2), Segmenting(8, 4))])
 
 
+def test_a_softmax_run_gives_segment_and_clip_distributions(rng):
+    """A run that trained a softmax scores each segment and the clip by a softmax (rows sum to one)."""
+    frames = rng.standard_normal((29, 4)).astype(np.float32)
+    segmenting = Segmenting(8, 3, "mean_probability", activation="softmax")
+    rows, clip, _ = scan([frames], [(Linear(3), segmenting)])
+    segments = np.stack([p for *_, p in rows])
+    np.testing.assert_allclose(segments.sum(axis=1), 1.0, rtol=1e-6)
+    logits = torch.stack([Linear(3)(torch.from_numpy(frames[None, s : s + 8])) for s in (0, 3)])[:, 0]
+    np.testing.assert_allclose(segments[:2], torch.softmax(logits.detach(), dim=1).numpy(), rtol=1e-5)
+    expected = predict_frames(Linear(3), [frames], segment_frames=8, hop_frames=3, activation="softmax")
+    np.testing.assert_allclose(clip[0], expected[0], atol=1e-6)
+    assert float(clip.sum()) == pytest.approx(1.0, abs=1e-6)
+
+
 def test_plot_timeline_draws_a_png(tmp_path, rng):
     scores = rng.random((5, 3))
     timeline = Timeline(("a", "b", "c"), np.arange(5.0), np.arange(5.0) + 2.0, scores, 6.0)
