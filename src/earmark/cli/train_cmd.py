@@ -74,10 +74,12 @@ def train_command(
             report.update(step, extras={f"valid {settings.metric}": metrics[settings.metric]})
 
         trainer = Trainer(settings, run_dir, on_step=on_step, on_validation=on_validation)
+        finished = False
         try:
             summary = trainer.fit(resume=resume, overwrite=overwrite)
+            finished = True
         finally:
-            teardown(context)
+            teardown(context, wait_for_peers=finished)
     if show:
         for split in ("valid", "test"):
             if split in summary:

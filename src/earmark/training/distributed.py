@@ -86,15 +86,19 @@ def setup(requested_device: str = "auto") -> DistributedContext:
     return DistributedContext(rank=rank, local_rank=local_rank, world_size=world_size, device=device)
 
 
-def teardown(context: DistributedContext) -> None:
-    """Leave the process group once every rank has finished with it.
+def teardown(context: DistributedContext, *, wait_for_peers: bool = True) -> None:
+    """Leave the process group, after every rank has finished with it (``wait_for_peers``).
 
-    The barrier matters: a rank that destroys its Gloo group while a peer is still writing
-    (rank 0 saving the final files) closes sockets the peer's threads still use, and one of
-    the two processes aborts ("terminate called without an active exception") now and then.
+    The barrier matters after a run that succeeded: a rank that destroys its Gloo group while a
+    peer is still writing (rank 0 saving the final files) closes sockets the peer's threads
+    still use, and one of the two processes aborts ("terminate called without an active
+    exception") now and then. After a failure, pass ``wait_for_peers=False``: the peers may be
+    blocked in a collective this rank will never join, and the launcher stops them once this
+    rank exits.
     """
     if context.enabled and dist.is_initialized():
-        dist.barrier()
+        if wait_for_peers:
+            dist.barrier()
         dist.destroy_process_group()
 
 
