@@ -4,6 +4,10 @@ After every optimizer step, every rank gathers a checksum of its parameters and 
 they are identical. At the last step (before the validation and checkpoint that average the
 batch-norm statistics) every rank records its floating-point buffers. At the end rank 0 saves
 its parameters, every rank's recorded buffers, step and summary for comparison.
+
+An optional fourth argument names a rank that raises after its second step: the job must then
+end with that rank's error (through :func:`earmark.training.distributed.run_and_leave`, as
+``earmark train``), not hang with the other rank blocked in a collective.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import torch.distributed as dist
 
 from earmark.config import from_dict
 from earmark.training.config import TrainConfig
-from earmark.training.distributed import teardown
+from earmark.training.distributed import run_and_leave
 from earmark.training.trainer import Trainer
 
 
@@ -31,6 +35,7 @@ def gathered(value: Any) -> list[Any]:
 def main() -> None:
     settings = from_dict(TrainConfig, json.loads(sys.argv[1]))
     run_dir, out = sys.argv[2], sys.argv[3]
+    failing_rank = int(sys.argv[4]) if len(sys.argv) > 4 else -1
     mismatches: list[int] = []
     last_buffers: dict[str, torch.Tensor] = {}
     holder: dict[str, Trainer] = {}
@@ -46,10 +51,18 @@ def main() -> None:
         last_buffers.update(
             {n: b.detach().clone() for n, b in model.named_buffers() if b.is_floating_point()}
         )
+        if step == 2 and dist.get_rank() == failing_rank:
+            raise RuntimeError(f"rank {failing_rank} fails on purpose after step 2")
 
     trainer = Trainer(settings, run_dir, on_step=check)
     holder["trainer"] = trainer
-    summary = trainer.fit()
+    run_and_leave(trainer.context, lambda: record(trainer, trainer.fit(), mismatches, last_buffers, out))
+
+
+def record(
+    trainer: Trainer, summary: dict, mismatches: list[int], last_buffers: dict[str, torch.Tensor], out: str
+) -> None:
+    """Gather every rank's buffers, step and summary; rank 0 saves them with its parameters."""
     buffers, steps, summaries = gathered(last_buffers), gathered(trainer.step), gathered(summary)
     if dist.get_rank() == 0:
         torch.save(
@@ -64,7 +77,6 @@ def main() -> None:
             },
             out,
         )
-    teardown(holder["trainer"].context)
 
 
 if __name__ == "__main__":

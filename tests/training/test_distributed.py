@@ -67,12 +67,11 @@ def batch_norm_recipe(prepared: Path) -> dict:
     return settings
 
 
-def run_two_processes(tmp_path: Path, settings: dict, name: str) -> dict:
-    """Train ``settings`` with torchrun on 2 Gloo processes; the worker's record of the run."""
+def torchrun_worker(tmp_path: Path, settings: dict, name: str, *extra: str) -> subprocess.CompletedProcess:
+    """Run the worker on ``settings`` with torchrun on 2 Gloo processes; the finished process."""
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")
     if torchrun is None:
         pytest.skip("torchrun is not installed beside this Python")
-    out = tmp_path / f"{name}.pt"
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
     command = [
         torchrun,
@@ -82,12 +81,28 @@ def run_two_processes(tmp_path: Path, settings: dict, name: str) -> dict:
         str(WORKER),
         json.dumps(settings),
         str(tmp_path / name),
-        str(out),
+        str(tmp_path / f"{name}.pt"),
+        *extra,
     ]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+def run_two_processes(tmp_path: Path, settings: dict, name: str) -> dict:
+    """Train ``settings`` with torchrun on 2 Gloo processes; the worker's record of the run."""
+    result = torchrun_worker(tmp_path, settings, name)
     start = max(result.stderr.find("Traceback"), 0)  # the failing rank's error, not the summary
     assert result.returncode == 0, result.stderr[start : start + 6000]
-    return torch.load(out, weights_only=False)
+    return torch.load(tmp_path / f"{name}.pt", weights_only=False)
+
+
+@pytest.mark.slow
+def test_a_rank_that_fails_ends_the_job_with_its_error(tmp_path):
+    """The failing rank leaves at once (no barrier): torchrun ends the job instead of it hanging."""
+    prepared = make_prepared(tmp_path / "prepared", num_clips=48)
+    result = torchrun_worker(tmp_path, recipe(prepared, batch_size=4), "failing", "1")
+    assert result.returncode != 0
+    assert "rank 1 fails on purpose after step 2" in result.stderr
+    assert not (tmp_path / "failing.pt").exists()
 
 
 @pytest.mark.slow

@@ -58,7 +58,7 @@ def train_command(
     progress_seconds: ProgressSeconds = DEFAULT_EVERY_SECONDS,
 ) -> None:
     """Train a tagger; the run directory receives config, checkpoints, metrics and predictions."""
-    from earmark.training.distributed import setup, teardown
+    from earmark.training.distributed import run_and_leave, setup
     from earmark.training.trainer import Trainer
 
     settings = load_train_config(config, overrides or [])
@@ -74,12 +74,7 @@ def train_command(
             report.update(step, extras={f"valid {settings.metric}": metrics[settings.metric]})
 
         trainer = Trainer(settings, run_dir, on_step=on_step, on_validation=on_validation)
-        finished = False
-        try:
-            summary = trainer.fit(resume=resume, overwrite=overwrite)
-            finished = True
-        finally:
-            teardown(context, wait_for_peers=finished)
+        summary = run_and_leave(context, lambda: trainer.fit(resume=resume, overwrite=overwrite))
     if show:
         for split in ("valid", "test"):
             if split in summary:

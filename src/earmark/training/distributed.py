@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
+
+T = TypeVar("T")
 
 __all__ = [
     "DistributedContext",
@@ -32,6 +34,7 @@ __all__ = [
     "broadcast_values",
     "gather_shards",
     "join_shards",
+    "run_and_leave",
     "setup",
     "shard",
     "teardown",
@@ -84,6 +87,22 @@ def setup(requested_device: str = "auto") -> DistributedContext:
             torch.cuda.set_device(device)
         dist.init_process_group(backend=backend)
     return DistributedContext(rank=rank, local_rank=local_rank, world_size=world_size, device=device)
+
+
+def run_and_leave(context: DistributedContext, work: Callable[[], T]) -> T:
+    """``work()``, then leave the process group: after every rank when it returned, at once if it raised.
+
+    A rank whose work raised must not wait at a barrier: its peers may be blocked in a
+    collective it will never join, and the job would hang until the Gloo timeout instead of
+    ending when the launcher sees this rank fail.
+    """
+    finished = False
+    try:
+        result = work()
+        finished = True
+        return result
+    finally:
+        teardown(context, wait_for_peers=finished)
 
 
 def teardown(context: DistributedContext, *, wait_for_peers: bool = True) -> None:
