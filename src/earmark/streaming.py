@@ -24,7 +24,8 @@ from earmark.inference import Activation, Aggregate, Segmenting, output_probabil
 
 __all__ = ["SegmentAggregator", "SegmentListener", "decode_blocks", "stream_frames", "tag_file"]
 
-#: Called with each scored batch: first frames ``(n,)``, valid frames ``(n,)``, logits ``(n, classes)``.
+#: Called with each scored batch: first frames ``(n,)``, valid frames ``(n,)``, probabilities
+#: ``(n, classes)``.
 SegmentListener = Callable[[np.ndarray, np.ndarray, np.ndarray], None]
 
 
@@ -116,7 +117,8 @@ class SegmentAggregator:
     The segments are those of :func:`earmark.inference.segment_starts`: one every hop while it
     fits, one more ending at the last frame when the hops leave a tail, and a single zero-padded
     segment for a clip shorter than one segment. Only the frames a later segment needs are kept.
-    ``on_segments``, when given, receives every scored batch in time order (for a timeline).
+    ``on_segments``, when given, receives every scored batch in time order (for a timeline):
+    segment starts, valid frames and probabilities ``(segments, classes)`` by ``activation``.
     """
 
     def __init__(
@@ -174,10 +176,11 @@ class SegmentAggregator:
         batch = torch.from_numpy(np.stack(self.pending).astype(np.float32)).to(self.device)
         lengths = torch.tensor(self.pending_valid, dtype=torch.long, device=self.device)
         logits = self.model(batch, lengths).float().cpu()
-        if self.on_segments is not None:
-            self.on_segments(np.array(self.pending_starts), np.array(self.pending_valid), logits.numpy())
-        self.pending, self.pending_valid, self.pending_starts = [], [], []
         probabilities = output_probabilities(logits, self.activation)
+        if self.on_segments is not None:
+            starts, valid = np.array(self.pending_starts), np.array(self.pending_valid)
+            self.on_segments(starts, valid, probabilities.numpy())
+        self.pending, self.pending_valid, self.pending_starts = [], [], []
         values = probabilities if self.aggregate == "mean_probability" else logits
         total = values.sum(0)
         self.sum = total if self.sum is None else self.sum + total

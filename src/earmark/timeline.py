@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from earmark.events import Cell, Event, find_events, segment_cells
-from earmark.inference import Activation, Segmenting, output_probabilities
+from earmark.inference import Segmenting
 from earmark.streaming import SegmentAggregator
 
 __all__ = ["SegmentCallback", "Timeline", "plot_timeline", "scan_frames"]
@@ -81,11 +81,8 @@ class _Lockstep:
         self.frames_per_second = frames_per_second
         self.callback = callback
 
-    def listener(
-        self, index: int, activation: Activation
-    ) -> Callable[[np.ndarray, np.ndarray, np.ndarray], None]:
-        def listen(starts: np.ndarray, valid: np.ndarray, logits: np.ndarray) -> None:
-            probabilities = output_probabilities(torch.from_numpy(logits).double(), activation).numpy()
+    def listener(self, index: int) -> Callable[[np.ndarray, np.ndarray, np.ndarray], None]:
+        def listen(starts: np.ndarray, valid: np.ndarray, probabilities: np.ndarray) -> None:
             self.queues[index].extend(zip(starts.tolist(), valid.tolist(), probabilities, strict=True))
 
         return listen
@@ -154,7 +151,7 @@ def scan_frames(
             aggregate=segmenting.aggregate,
             activation=segmenting.activation,
             device=device,
-            on_segments=lockstep.listener(i, segmenting.activation),
+            on_segments=lockstep.listener(i),
         )
         for i, (model, segmenting) in enumerate(scorers)
     ]
