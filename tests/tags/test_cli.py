@@ -133,6 +133,31 @@ def test_collapse_with_embeddings_uses_the_backend(tmp_path, files, monkeypatch)
     assert '"tag": "joyful"' in result.output
 
 
+def test_the_margin_rule_from_the_command_line(tmp_path, files, monkeypatch):
+    # "amorous" is near "happy" (cosine 0.45) but under its 0.1 % percentile: only --rule margin maps it
+    _, vocabulary = files
+    tags = tmp_path / "near.txt"
+    tags.write_text("\n".join(["amorous", *noise_tags(300)]) + "\n", encoding="utf-8")
+    backend = SyntheticBackend({"happy": basis(32, (0, 1.0)), "amorous": basis(32, (0, 1.0), (2, 2.0))})
+    monkeypatch.setattr("earmark.cli.tags_cmd.make_backend", lambda *a, **k: backend)
+    mapping_path = tmp_path / "mapping.csv"
+    args = ["tags", "collapse", tags, "--vocabulary", vocabulary, "--out", mapping_path, "--no-cache"]
+    args += ["--fit-sample", "0"]
+    found = {}
+    for rule in ("percentile", "margin", "both"):
+        result = invoke(*args, "--rule", rule, "--margin", "0.2", "--min-similarity", "0.4")
+        assert result.exit_code == 0, result.output
+        row = TagMapping.read_csv(mapping_path).row_of("amorous")
+        found[rule] = (row.target, row.rule)
+    assert found == {
+        "percentile": ("", "no match"), "margin": ("happy", "margin"), "both": ("happy", "margin"),
+    }  # fmt: skip
+    for settings in (("0.2", "0.5"), ("0.5", "0.4")):  # under --min-similarity; too small a lead
+        result = invoke(*args, "--rule", "margin", "--margin", settings[0], "--min-similarity", settings[1])
+        assert result.exit_code == 0, result.output
+        assert TagMapping.read_csv(mapping_path).row_of("amorous").target == "", settings
+
+
 def test_missing_embed_extra_is_a_clear_error(monkeypatch, capsys, files, tmp_path):
     tags, vocabulary = files
     monkeypatch.setitem(sys.modules, "sentence_transformers", None)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from earmark.tags import (
+    CollapseOptions,
     build_vocabulary,
     categorize_tags,
     collapse_tags,
@@ -70,3 +71,25 @@ def test_rules_on_the_real_tags_against_the_thesis_stage_ii(lastfm):
     assert ours["alternativerock"] == "alternative rock"  # the thesis: rock
     for tag in ("rocket in my pants", "lollipop", "goodbye", "hotel california"):
         assert ours[tag] == "", tag  # the thesis: rock, pop, good, hot
+
+
+def test_second_pass_classes_on_real_tags(lastfm):
+    # real last.fm tags of the thesis's stage III file, one or more per class of miss of issue 19
+    vocabulary = build_vocabulary(read_vocabulary(lastfm / "targets.csv"))
+    thesis = thesis_mapping(lastfm / "word_embedding_encoding.txt")
+    negated = ["its no good trying syd barret", "up tah no good tonight", "not pop", "kein indie"]
+    several = {"punk rock": ["punk", "rock"], "acoustic folk-rock": ["acoustic", "folk", "rock"]}
+    backward = ["dream", "dreams"]  # the target is "dreamy"
+    tags = [*negated, *several, *backward]
+    assert all(tag in thesis for tag in tags)
+    single = collapse_tags(tags, vocabulary, method="rules", options=CollapseOptions(fit_sample=0))
+    multi = collapse_tags(tags, vocabulary, method="rules", options=CollapseOptions(multi=True, fit_sample=0))
+    for tag in negated:  # the thesis maps each to the very target the tag negates
+        (row,) = single.rows_of(tag)
+        assert thesis[tag] in row.detail
+        assert (row.target, row.rule, row.problems) == ("", "negated", ("negated",)), tag
+    for tag, targets in several.items():
+        assert [r.target for r in single.rows_of(tag)] == [targets[-1]]
+        assert [r.target for r in multi.rows_of(tag)] == targets
+    for tag in backward:
+        assert (single.row_of(tag).target, single.row_of(tag).rule) == ("dreamy", "inflection")
