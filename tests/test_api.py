@@ -116,6 +116,14 @@ def test_runs_with_other_classes_do_not_ensemble(runs, tmp_path):
         earmark.load_run(tmp_path)
 
 
+def test_runs_with_another_front_end_do_not_ensemble(runs, tmp_path):
+    # the same four classes, but 20 mel bands instead of 16: the scores would not be comparable
+    prepared = make_prepared(tmp_path / "prepared", num_clips=12, n_mels=20)
+    earmark.train(tiny_recipe(prepared), tmp_path / "run")
+    with pytest.raises(ConfigError, match=r"another front-end .* an ensemble needs one front-end"):
+        earmark.load_run([runs["a"], tmp_path / "run"])
+
+
 def test_tuned_thresholds_are_the_default_and_can_be_overridden(runs, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(runs["a"], run)
