@@ -109,3 +109,8 @@ def test_timeline_and_events_find_each_class_where_it_was_placed(trained, joined
         assert own, (label, start, end, events)
         assert min(onset for onset, _ in own) == pytest.approx(start, abs=1.5), (label, own)
         assert max(offset for _, offset in own) <= end + 1.5, (label, own)
+        # and no other class's events cover half of this clip
+        for other in {name for name, _, _ in events} - {label}:
+            spans = [(onset, offset) for name, onset, offset in events if name == other]
+            covered = sum(max(0.0, min(offset, end) - max(onset, start)) for onset, offset in spans)
+            assert covered < (end - start) / 2, (label, other, covered, events)
