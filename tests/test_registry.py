@@ -11,7 +11,7 @@ from earmark.config import ConfigError
 from earmark.data.loaders import LOADERS
 from earmark.features import FRONTENDS
 from earmark.models import MODELS
-from earmark.registry import Registry, UnknownNameError
+from earmark.registry import Registry, UnknownNameError, describe_options
 from earmark.strategies import STRATEGIES
 
 
@@ -139,3 +139,30 @@ def test_class_registries_name_their_classes() -> None:
         for name in registry:
             assert registry[name].name == name  # type: ignore[attr-defined]
             assert registry.entry(name).config_class is registry[name].config_class  # type: ignore[attr-defined]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Documented:
+    """A config documented both ways numpydoc allows.
+
+    Attributes
+    ----------
+    typed : int
+        the meaning, below its type.
+    inline : the meaning starts on the name's line and goes on
+        over the next one.
+    short : on one line.
+    """
+
+    typed: int = 1
+    inline: str = "a"
+    short: bool = False
+
+
+def test_meanings_read_typed_inline_and_continued_entries() -> None:
+    meanings = {o.name: o.meaning for o in describe_options(_Documented)}
+    assert meanings == {
+        "typed": "the meaning, below its type.",
+        "inline": "the meaning starts on the name's line and goes on over the next one.",
+        "short": "on one line.",
+    }

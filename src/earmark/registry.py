@@ -277,11 +277,25 @@ def _docstring_entries(doc: str) -> tuple[dict[str, str], list[str]]:
         while i < len(lines) and (lines[i].startswith(" ") or not lines[i].strip()):
             description.append(lines[i].strip())
             i += 1
-        text = " ".join(d for d in description if d) or rest
+        # ``name : meaning`` may go on over indented lines; ``name : type`` has it below
+        head = "" if _is_type(rest) else rest.strip()
+        text = " ".join(d for d in [head, *description] if d) or rest.strip()
         for name in names.split(","):
             entries.setdefault(name.strip(), one_line(text))
     sentences = re.split(r"(?<=\.)\s+", " ".join(" ".join(prose).split()))
     return entries, sentences
+
+
+#: Words a numpydoc type (``int``, ``str or None``, ``tuple of float``) is made of.
+_TYPE_WORDS = frozenset(
+    {"int", "float", "bool", "str", "None", "or", "of", "optional", "tuple", "list", "dict"}
+)
+
+
+def _is_type(text: str) -> bool:
+    """Whether ``text`` after ``name :`` is a numpydoc type rather than the start of a meaning."""
+    words = re.findall(r"[A-Za-z_]\w*", text)
+    return bool(words) and all(w in _TYPE_WORDS or w[0].isupper() for w in words)
 
 
 def _meanings(config_class: type[Any]) -> dict[str, str]:

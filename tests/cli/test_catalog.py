@@ -152,3 +152,9 @@ def test_prepare_layout_help_lists_the_layout_options():
     assert "a regex with a named group `label`" in result.output
     bare = runner.invoke(app, ["prepare", "--help"], env={"COLUMNS": "200"})
     assert "earmark prepare LAYOUT --help lists the options of a layout" in bare.output
+
+
+def test_list_defaults_show_in_layout_help():
+    result = runner.invoke(app, ["prepare", "fsdkaggle2019", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "[curated, noisy]" in result.output, "a list default must not be read as console markup"

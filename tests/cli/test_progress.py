@@ -29,6 +29,8 @@ def test_plain_line_gives_done_rate_elapsed_eta_and_values():
         "loss 0.3125, valid lwlrap 0.7100"
     )
     assert plain_line("fold", 7, None, "steps", 0.0) == "fold: 7 steps, 0 steps/s, elapsed 0:00:00"
+    capped = plain_line("train", 200, 1000, "steps", 50.0, seconds_left=70.0)
+    assert capped == "train: 200/1000 steps (20.0 %), 4 steps/s, elapsed 0:00:50, ETA 0:01:10"
 
 
 def test_lines_come_at_most_every_n_seconds_and_at_the_end(capsys):
@@ -44,10 +46,24 @@ def test_lines_come_at_most_every_n_seconds_and_at_the_end(capsys):
         "prepare: 20/100 clips (20.0 %)",
         "prepare: 40/100 clips (40.0 %)",
         "prepare: 60/100 clips (60.0 %)",
-        "prepare: 60/100 clips (60.0 %)",
     ]
     assert "2 clips/s" in lines[1]
     assert "ETA 0:00:40" in lines[1]
+
+
+def test_the_end_line_comes_when_units_were_done_since_the_last_line(capsys):
+    clock = FakeClock()
+    with ProgressReport("prepare", unit="clips", every_seconds=10, terminal=False, clock=clock) as report:
+        report.update(0, 4)
+        clock.now += 1
+        report.update(3)
+        clock.now += 1
+        report.update(4)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(",")[0] for line in lines] == [
+        "prepare: 0/4 clips (0.0 %)",
+        "prepare: 4/4 clips (100.0 %)",
+    ]
 
 
 def test_quiet_prints_nothing(capsys):

@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 from rich.table import Table
+from rich.text import Text
 
 from earmark.config import ConfigError
 from earmark.io import write_text_atomic
@@ -120,7 +121,8 @@ def options_table(kind: str, name: str) -> Table:
     """A table of one component's options: name, type, default and meaning."""
     table = Table("option", "type", "default", "meaning", title=f"{kind[:-1]} {name}: options")
     for option in options_of(kind, name):
-        table.add_row(option.name, option.type, _default_text(option), option.meaning)
+        # plain text cells: a default such as ``[curated, noisy]`` is not console markup
+        table.add_row(*map(Text, (option.name, option.type, _default_text(option), option.meaning)))
     return table
 
 

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from earmark.cli.app import app, console, out
 from earmark.cli.catalog import (
@@ -235,7 +236,7 @@ def list_command(
     if name is None:
         table = Table("name", "what it is", "options", title=kind)
         for entry_name, entry in catalog[kind].items():
-            table.add_row(entry_name, entry["summary"], str(len(entry["options"])))
+            table.add_row(entry_name, Text(entry["summary"]), str(len(entry["options"])))
         out.print(table)
         return
     out.print(options_table(kind, name))

@@ -3,7 +3,7 @@
 When standard output is a terminal, :class:`ProgressReport` draws rich's bar on the error
 console, as before. When it is not (``earmark train ... > train.log``, CI), it prints one plain
 line to standard output at the start, then at most one every ``every_seconds``, and one at the
-end::
+end unless the last line showed it already::
 
     prepare: 120/814 clips (14.7 %), 23.1 clips/s, elapsed 0:00:05, ETA 0:00:30
     train: 200/1000 steps (20.0 %), 3.2 steps/s, elapsed 0:01:02, ETA 0:04:10, loss 0.3120
@@ -41,6 +41,7 @@ def plain_line(
     unit: str,
     elapsed_seconds: float,
     extras: Mapping[str, float | str] | None = None,
+    seconds_left: float | None = None,
 ) -> str:
     """One progress line: done out of total, rate, elapsed and remaining time, then ``extras``.
 
@@ -56,6 +57,8 @@ def plain_line(
         Seconds since the task started.
     extras
         Named values appended in order (floats with 4 decimals).
+    seconds_left
+        A time budget's remaining seconds (``max_minutes``): the ETA is at most this.
 
     """
     parts = [
@@ -65,7 +68,8 @@ def plain_line(
     parts.append(f"{rate:.3g} {unit}/s")
     parts.append(f"elapsed {_clock(elapsed_seconds)}")
     if total and rate > 0 and completed < total:
-        parts.append(f"ETA {_clock((total - completed) / rate)}")
+        remaining = (total - completed) / rate
+        parts.append(f"ETA {_clock(remaining if seconds_left is None else min(remaining, seconds_left))}")
     for name, value in (extras or {}).items():
         parts.append(f"{name} {value:.4f}" if isinstance(value, float) else f"{name} {value}")
     return f"{what}: {', '.join(parts)}"
@@ -109,8 +113,10 @@ class ProgressReport:
         self.completed = 0
         self.total: int | None = None
         self.extras: dict[str, float | str] = {}
+        self.seconds_left: float | None = None
         self._started = 0.0
         self._printed: float | None = None
+        self._printed_completed: int | None = None
         self._bar: Progress | None = None
         self._task: TaskID | None = None
 
@@ -131,10 +137,16 @@ class ProgressReport:
         return self
 
     def update(
-        self, completed: int, total: int | None = None, extras: Mapping[str, float | str] | None = None
+        self,
+        completed: int,
+        total: int | None = None,
+        extras: Mapping[str, float | str] | None = None,
+        seconds_left: float | None = None,
     ) -> None:
-        """Set the units done (and the total, and named values shown on plain lines)."""
+        """Set the units done (and the total, named values and a time budget's seconds left)."""
         self.completed = completed
+        if seconds_left is not None:
+            self.seconds_left = max(0.0, seconds_left)
         if total is not None:
             self.total = total
         if extras:
@@ -166,13 +178,21 @@ class ProgressReport:
     ) -> None:
         if self._bar is not None:
             self._bar.__exit__(kind, error, trace)
-        elif not self.quiet and kind is None:
-            self._emit(self.clock())
+        elif not self.quiet and kind is None and self.completed != self._printed_completed:
+            self._emit(self.clock())  # the end, unless the last line already showed it
 
     def _emit(self, now: float) -> None:
-        self._printed = now
+        self._printed, self._printed_completed = now, self.completed
         self._write(
-            plain_line(self.what, self.completed, self.total, self.unit, now - self._started, self.extras)
+            plain_line(
+                self.what,
+                self.completed,
+                self.total,
+                self.unit,
+                now - self._started,
+                self.extras,
+                self.seconds_left,
+            )
         )
 
     @staticmethod

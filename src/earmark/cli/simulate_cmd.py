@@ -79,9 +79,11 @@ def _mix(sources: list[Any], out: Path, settings: _MixSettings) -> None:
         seed=settings.seed,
     )
     recordings = len({c.recording for c in sources})
+    sides = len({c.recording for c in train}), len({c.recording for c in test})
     console.print(
-        f"{len(sources)} source clips of {recordings} recordings ({len(train)} train, {len(test)} test, "
-        f"no recording in both); wrote {result.num_mixtures['train']} + {result.num_mixtures['test']} "
+        f"{len(sources)} source clips of {recordings} recordings ({len(train)} clips of {sides[0]} "
+        f"recordings to train, {len(test)} of {sides[1]} to test, no recording in both); "
+        f"wrote {result.num_mixtures['train']} + {result.num_mixtures['test']} "
         f"mixtures and {result.table}; prepare with: earmark prepare csv --set table={result.table} "
         f"--set classes={result.classes}"
     )

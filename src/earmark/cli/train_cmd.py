@@ -68,7 +68,9 @@ def train_command(
     with report:
 
         def on_step(step: int, total: int) -> None:
-            report.update(step, total, {"loss": trainer.last_losses.get("total", float("nan"))})
+            budget = trainer.clock.budget  # max_minutes stops the run before its last step
+            left = None if budget is None else budget - trainer.clock.seconds
+            report.update(step, total, {"loss": trainer.last_losses.get("total", float("nan"))}, left)
 
         def on_validation(step: int, metrics: dict[str, float]) -> None:
             report.update(step, extras={f"valid {settings.metric}": metrics[settings.metric]})

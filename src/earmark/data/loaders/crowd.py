@@ -69,7 +69,8 @@ class CrowdOptions:
     ----------
     judgments : the crowd judgments CSV.
     audio_root : folder searched recursively for the clips' audio files.
-    mode : ``"one_worker"``, ``"majority"`` or ``"all"`` (see the module).
+    mode : how a clip's judgments become its labels: ``"one_worker"`` (one drawn at random),
+        ``"majority"`` (the most frequent) or ``"all"`` (every class named, multi-label).
     seed : seeds the draws of ``one_worker`` and of majority ties.
     class_names : a file listing the vocabulary, one per line; None takes the ground truths.
     class_aliases : crowd name -> vocabulary name, for names the automatic matching misses.

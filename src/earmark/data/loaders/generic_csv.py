@@ -121,7 +121,8 @@ def _split_labels(options: CsvOptions, cell: str, where: str) -> tuple[str, ...]
             if joined:
                 raise LabelError(
                     f"{where}: label {name!r} holds {joined[0]!r}; if it joins several labels set "
-                    f"separator={joined[0]!r}, or set separator=',' to keep such names whole"
+                    f"separator {joined[0]!r} (--set \"separator={joined[0]!r}\"), or ',' "
+                    "(--set \"separator=','\") to keep such names whole"
                 )
     return tuple(names)
 

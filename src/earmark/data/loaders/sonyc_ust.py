@@ -70,7 +70,8 @@ class SonycUstOptions:
     audio_root : folder holding ``train/``, ``validate/``, ``test/`` (or all files flat);
         None means the folder of ``annotations``.
     level : ``"fine"`` (29 classes with the ``X`` ones) or ``"coarse"`` (8 classes).
-    annotation : ``"verified"``, ``"crowd"`` or ``"verified_else_crowd"`` (see the module).
+    annotation : which rows label a clip: ``"verified"`` (the team's), ``"crowd"`` (volunteers',
+        by ``crowd_vote``) or ``"verified_else_crowd"`` (verified if any, else crowd).
     crowd_vote : how volunteer rows combine: ``"any"`` or ``"majority"``.
     splits : the splits to keep.
     include_uncertain : keep the fine ``X`` classes ("engine of uncertain size"…).
