@@ -29,7 +29,7 @@ from earmark.models import MODELS
 from earmark.pipeline.recipe import recipe_from_dict
 from earmark.pipeline.stages import KINDS as STAGE_KINDS
 from earmark.strategies import STRATEGIES
-from earmark.training.config import TrainConfig
+from earmark.training.config import DataConfig, OptimConfig, TrainConfig
 from earmark.training.resolve import resolve
 
 runner = CliRunner()
@@ -59,6 +59,21 @@ def test_every_loader_option_has_a_meaning():
     for layout in LOADERS:
         for option in describe_options(LOADERS.entry(layout).config_class):
             assert option.meaning, f"loader {layout!r} option {option.name!r} has no meaning in its docstring"
+
+
+def test_every_registered_option_and_train_setting_has_a_meaning():
+    blank = [
+        f"{kind} {name}: {option['name']}"
+        for kind, entries in build_catalog().items()
+        for name, entry in entries.items()
+        for option in entry["options"]
+        if not option["meaning"]
+    ]
+    for config_class in (TrainConfig, DataConfig, OptimConfig):
+        blank += [
+            f"{config_class.__name__}.{o.name}" for o in describe_options(config_class) if not o.meaning
+        ]
+    assert not blank, f"options without a one-line meaning (docstring or comment): {blank}"
 
 
 def test_type_text_reads_ranges_literals_and_optionals():

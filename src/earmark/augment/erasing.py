@@ -38,7 +38,7 @@ class RandomErasingConfig:
     min_area_fraction: Probability = 0.02
     max_area_fraction: Probability = 0.25
     min_aspect_ratio: Annotated[float, Range(gt=0, le=1)] = 0.3
-    fill: Literal["noise", "constant", "mean"] = "noise"
+    fill: Literal["noise", "constant", "mean"] = "noise"  # noise, the mean or fill_value (constant)
     fill_value: Annotated[float, Range(ge=-10_000, le=10_000)] = 0.0
 
     def __post_init__(self) -> None:

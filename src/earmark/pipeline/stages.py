@@ -105,7 +105,7 @@ class SelectStage(StageOptions):
     per_class: Annotated[int, Range(ge=1)] = 50
     by: Literal["duration", "score", "random"] = "duration"
     model_from: str | None = None
-    seed: NonNegativeInt = 0
+    seed: NonNegativeInt = 0  # seeds the draws of by: random
 
     references: ClassVar[dict[str, tuple[str, ...]]] = {
         "labels_from": ("select", "filter", "relabel"),
@@ -162,7 +162,7 @@ class FilterStage(StageOptions):
     flag_top: Annotated[int | float, Range(gt=0)] | None = None  # a count, or a share below 1
     flag_above: NonNegativeFloat | None = None
     method: str = "calibrated_margin"
-    junk_below: Probability = 0.25
+    junk_below: Probability = 0.25  # rank: a clip no class scores this share of its threshold is junk
     rejected: Literal["unlabeled", "blacklist"] = "unlabeled"
     reduce_labels: bool = True
     rounds: Annotated[int, Range(ge=1, le=100)] = 1

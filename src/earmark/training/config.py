@@ -42,6 +42,18 @@ class DataConfig:
     ``valid_fraction`` holds out a seeded share of the training clips when no valid folds are set;
     with ``group_pattern`` (a regex whose first group keys a recording, e.g. ``'^(\d+-\d+)-'``
     for ESC's twin takes) whole groups are held out, so no recording straddles train and valid.
+
+    Attributes
+    ----------
+    prepared : a directory written by ``earmark prepare`` (its label table and feature stores).
+    labels : a label table replacing the prepared one (an enhanced or simulated one); None: none.
+    train_folds : the folds trained on; empty: every fold not used for valid or test.
+    valid_folds : the folds validated on (best checkpoint, early stopping); empty: none.
+    test_folds : the folds scored once at the end with the chosen model; empty: none.
+    train_sources : train only on clips of these sources (curated, noisy, unlabeled); empty: all.
+    valid_fraction : without valid folds, a seeded share of the training clips held out to validate.
+    group_pattern : a regex on clip ids whose first group keys a recording, held out whole.
+
     """
 
     prepared: str = ""
@@ -97,7 +109,21 @@ def check_group_pattern(pattern: str, key: str) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class OptimConfig:
-    """Optimizer and schedule: learning rate warm-up, then cosine / step decay or constant."""
+    """Optimizer and schedule: learning rate warm-up, then cosine / step decay or constant.
+
+    Attributes
+    ----------
+    name : the optimizer, ``adam`` or ``adamw`` (decoupled weight decay).
+    lr : the peak learning rate, reached after the warm-up.
+    weight_decay : the optimizer's weight decay.
+    schedule : after the warm-up: ``cosine`` decay, ``step`` decay or ``constant``.
+    warmup_steps : steps of linear warm-up from 0 to ``lr``.
+    step_every : with ``schedule: step``, steps between two decays.
+    step_gamma : with ``schedule: step``, the factor on the learning rate at each decay.
+    min_lr_ratio : the learning rate a cosine decays to, as a share of ``lr``.
+    grad_clip_norm : clip the gradients' global norm to this (null: no clipping).
+
+    """
 
     name: Literal["adam", "adamw"] = "adamw"
     lr: Annotated[float, Range(gt=0, le=10)] = 1e-3
@@ -115,7 +141,54 @@ class OptimConfig:
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Everything one training run needs; every run writes this back, resolved."""
+    """Everything one training run needs; every run writes this back, resolved.
+
+    Attributes
+    ----------
+    data : which prepared data, labels and folds to train, validate and test on.
+    model : the model (``earmark list models``).
+    model_options : the model's options (``earmark list models NAME``).
+    strategy : how the labels are used in training (``earmark list strategies``).
+    strategy_options : the strategy's options (``earmark list strategies NAME``).
+    init_from : an earlier run whose best (else last) model weights the model starts from.
+    augment : augmentation name -> its options (``earmark list augmentations``); empty: none.
+    optim : the optimizer and learning-rate schedule.
+    segment_frames : frames of a training crop and of a scored segment (null: 128, or
+        ``segment_seconds``).
+    segment_seconds : the segment length in seconds, turned into frames at the front-end's rate.
+    crop : training crops at a ``random`` place in each clip, or at its ``head``.
+    short_crop_share : the share of training crops cut shorter, down to
+        ``short_crop_min_seconds``.
+    short_crop_min_seconds : the shortest of those shorter crops, in seconds.
+    sampler : ``shuffle`` the clips, draw them ``balanced`` (rare classes more often), or
+        ``labeled_unlabeled`` batches.
+    labeled_per_batch : with the ``labeled_unlabeled`` sampler, labeled clips per batch (0: half).
+    batch_size : clips per batch (per process under DDP).
+    epochs : passes over the training clips (the run's length, with ``max_steps`` and
+        ``max_minutes``).
+    max_steps : stop after this many optimizer steps (null: ``epochs`` decides).
+    max_minutes : stop after this many minutes of training; a cosine schedule decays by time too.
+    validate_every : steps between validations (0: at the end of every epoch).
+    checkpoint_every : steps between two saves of the last checkpoint.
+    metric : the validation metric that picks the best checkpoint and drives early stopping.
+    patience : stop after this many validations without improvement (0: never).
+    predict_hop_frames : frames between scored segments at validation, test and predict (null:
+        half a segment, or ``hop_seconds``).
+    hop_seconds : that hop in seconds, turned into frames at the front-end's rate.
+    predict_aggregate : how a clip's segment scores combine: ``mean_probability``,
+        ``mean_logit`` or ``max``.
+    predict_coverage : score segments over the whole clip (``cover``) or its ``head`` only;
+        ``auto``: head when ``crop`` is head.
+    seed : seeds the run's random draws (initialisation, sampling, augmentation).
+    device : ``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+    amp : mixed precision on CUDA (ignored elsewhere).
+    compile : ``torch.compile`` the training model (see ``benchmarks/train_speed.py``).
+    num_workers : data-loading worker processes (0: in the training process).
+    sync_batchnorm : under DDP on CUDA, batch norm over the whole global batch.
+    tensorboard : also log to TensorBoard in the run directory.
+    report : write ``report/report.html`` and ``curves.png`` at the end (off for sweeps).
+
+    """
 
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     model: str = "cnn"
