@@ -66,6 +66,20 @@ def test_the_end_line_comes_when_units_were_done_since_the_last_line(capsys):
     ]
 
 
+def test_a_restart_counts_the_next_fold_from_zero(capsys):
+    clock = FakeClock()
+    with ProgressReport("fold", unit="steps", every_seconds=0, terminal=False, clock=clock) as report:
+        clock.now += 10
+        report.update(20, 20)
+        clock.now += 100
+        report.restart(clock.now - 1)
+        clock.now += 4
+        report.update(5, 20)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "fold: 20/20 steps (100.0 %), 2 steps/s, elapsed 0:00:10"
+    assert lines[1] == "fold: 5/20 steps (25.0 %), 1 steps/s, elapsed 0:00:05, ETA 0:00:15"
+
+
 def test_quiet_prints_nothing(capsys):
     with ProgressReport("train", unit="steps", quiet=True, terminal=False) as report:
         report.update(5, 10)

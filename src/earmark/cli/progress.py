@@ -160,6 +160,22 @@ class ProgressReport:
         if self._printed is None or now - self._printed >= self.every_seconds:
             self._emit(now)
 
+    def restart(self, started: float | None = None) -> None:
+        """Count the next task of the same kind from zero (a cross-validation's next fold).
+
+        Its rate, elapsed time and ETA then start at ``started`` (a reading of ``clock``; default
+        now) instead of mixing in the last task's.
+        """
+        self._started = self.clock() if started is None else started
+        self.completed, self.extras, self.seconds_left = 0, {}, None
+        if self._bar is not None and self._task is not None:
+            self._bar.reset(self._task)
+
+    @property
+    def elapsed_seconds(self) -> float:
+        """Seconds since the task started (or restarted)."""
+        return self.clock() - self._started
+
     def advance(self, units: int) -> None:
         """Add ``units`` to the units done."""
         self.update(self.completed + units)

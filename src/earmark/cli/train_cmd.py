@@ -107,12 +107,20 @@ def cv_command(
     settings = load_train_config(config, overrides or [])
     chosen = [int(f) for f in folds.split(",")] if folds else None
     with ProgressReport("fold", unit="steps", quiet=quiet, every_seconds=progress_seconds) as report:
+        fold_ended: list[float | None] = [None]
 
         def on_step(step: int, total: int) -> None:
-            report.update(step, total)
+            if fold_ended[0] is not None:  # the next fold: its own rate and ETA, set-up included
+                report.restart(fold_ended[0])
+                fold_ended[0] = None
+            budget = None if settings.max_minutes is None else 60 * settings.max_minutes
+            report.update(
+                step, total, seconds_left=None if budget is None else budget - report.elapsed_seconds
+            )
 
         def on_fold(fold: int, metrics: dict[str, float]) -> None:
             report.note(f"fold {fold}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+            fold_ended[0] = report.clock()
 
         def on_reuse(fold: int, how: str) -> None:
             why = {
