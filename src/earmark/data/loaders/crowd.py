@@ -74,7 +74,7 @@ class CrowdOptions:
     seed : seeds the draws of ``one_worker`` and of majority ties.
     class_names : a file listing the vocabulary, one per line; None takes the ground truths.
     class_aliases : crowd name -> vocabulary name, for names the automatic matching misses.
-    fold_pattern : a regex on the audio file name whose first group is the fold (ESC: ``^(\\d+)-``).
+    fold_pattern : a regex on the audio file name whose first group is the fold (ESC: ``^(\d+)-``).
     split : the feature-store split every clip goes to.
 
     """
