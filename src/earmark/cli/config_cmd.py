@@ -39,6 +39,7 @@ DEFAULT_NAMES: dict[str, str] = {"prepare": "folder", "train": "cnn", "pipeline"
 #: Placeholders for options that have no default, by name (any other takes ``path/to/<name>``).
 _PLACEHOLDERS: dict[str, str] = {
     "root": "path/to/audio",
+    "pattern": r"^(?P<label>[^_]+)_",  # files: the class is the file name up to its first '_'
     "model_from": "train",
     "prepared": "path/to/prepared",
 }
