@@ -161,6 +161,8 @@ def test_the_margin_rule_from_the_command_line(tmp_path, files, monkeypatch):
 def test_missing_embed_extra_is_a_clear_error(monkeypatch, capsys, files, tmp_path):
     tags, vocabulary = files
     monkeypatch.setitem(sys.modules, "sentence_transformers", None)
+    # an ONNX file exported by an earlier run (in the user's cache) would embed without the extra
+    monkeypatch.setenv("EARMARK_CACHE", str(tmp_path / "user-cache"))
     err = run_main(
         monkeypatch,
         capsys,

@@ -196,7 +196,7 @@ def _longest_entries(words: Sequence[str], max_words: int, index: Mapping[str, o
 
 
 class _Categorizer:
-    """The rules over one set of word lists, with a per-call memo of typo look-ups."""
+    """The rules over one set of word lists, with per-call memos of typo look-ups and compound splits."""
 
     def __init__(self, wordlists: WordLists, score_level: float, priority: tuple[str, ...]) -> None:
         self.index = wordlists.index
@@ -206,6 +206,7 @@ class _Categorizer:
         self.score_level = score_level
         self.priority = priority
         self.typos: dict[str, tuple[str, float] | None] = {}
+        self.splits: dict[str, tuple[str, str] | None] = {}
 
     def __call__(self, tag: NormalizedTag) -> TagCategory:
         if not tag.usable:
@@ -236,8 +237,9 @@ class _Categorizer:
     def _split(self, words: Sequence[str]) -> list[str]:
         out: list[str] = []
         for word in words:
-            pieces = None if word in self.index else split_compound(word, self.known)
-            out.extend(pieces or (word,))
+            if word not in self.splits:  # memoised: tags share most of their words
+                self.splits[word] = None if word in self.index else split_compound(word, self.known)
+            out.extend(self.splits[word] or (word,))
         return out
 
     def _typo(self, words: Sequence[str]) -> tuple[str, float] | None:

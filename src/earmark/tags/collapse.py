@@ -129,6 +129,10 @@ class _Rules:
             for form in inflections(t.text.rpartition(" ")[2])
         }
         self.hits: dict[str, tuple[int, str, tuple[Target, str]] | None] = {}
+        # per word, memoised (tags share most of their words): its split, the target it negates
+        self.splits: dict[str, tuple[str, str] | None] = {}
+        self.glued: dict[str, tuple[Target, str] | None] = {}
+        self.typos: dict[tuple[str, str], tuple[str, float] | None] = {}
         self.span_keys = frozenset(vocabulary.by_text) | frozenset(self.forms) | frozenset(self.lexicon)
         self.max_words = max([t.words for t in vocabulary.targets] + [s.count(" ") + 1 for s in self.lexicon])
         self.texts = [t.text for t in vocabulary.targets]
@@ -162,7 +166,9 @@ class _Rules:
         words: list[str] = []
         splits: list[str] = []
         for word in text.split(" "):
-            pieces = split_compound(word, self.known)
+            if word not in self.splits:
+                self.splits[word] = split_compound(word, self.known)
+            pieces = self.splits[word]
             if pieces is not None:
                 splits.append(f"{word!r} → {' '.join(pieces)!r}")
             words.extend(pieces or (word,))
@@ -211,14 +217,18 @@ class _Rules:
         """Targets found by the containment-like rules, and the targets the tag negates."""
         found: list[_Found] = []
         negated: list[tuple[Target, str]] = []
-        glued_at = [negated_word(word, self._word_target) for word in words]
+        for word in words:
+            if word not in self.glued:
+                self.glued[word] = negated_word(word, self._word_target)
+        glued_at = [self.glued[word] for word in words]
         for start, glued in enumerate(glued_at):
             if glued is not None:
                 negated.append(glued)
                 self._negation(found, glued[0], f"{words[start]!r} ({glued[1]})", start, start + 1)
+        any_glued = bool(negated)
         for size in range(1, min(self.max_words, len(words)) + 1):
             for start in range(len(words) - size + 1):
-                if any(g is not None for g in glued_at[start : start + size]):
+                if any_glued and any(g is not None for g in glued_at[start : start + size]):
                     continue
                 span = " ".join(words[start : start + size])
                 if (
@@ -263,17 +273,17 @@ class _Rules:
 
     def _jaro_winkler(self, text: str) -> Match | None:
         words = text.split(" ")
-        queries = [(text, self.texts)] if not all(w in self.typo_safe for w in words) else []
+        # (query, "") compares with every target; (word, its first letter) with one-word targets
+        queries = [(text, "")] if not all(w in self.typo_safe for w in words) else []
         if len(words) > 1:
-            queries += [
-                (w, [t for t in self.single if t[0] == w[0]])
-                for w in words
-                if len(w) >= 5 and w not in self.typo_safe
-            ]
+            queries += [(w, w[0]) for w in words if len(w) >= 5 and w not in self.typo_safe]
         best: tuple[str, str, float] | None = None
-        for query, texts in queries:
-            choices = [t for t in texts if abs(len(t) - len(query)) <= MAX_LENGTH_CHANGE]
-            hit = closest(query, choices, score_level=self.score_level)
+        for query, initial in queries:
+            if (query, initial) not in self.typos:  # memoised: a misspelt word recurs in many tags
+                texts = [t for t in self.single if t[0] == initial] if initial else self.texts
+                choices = [t for t in texts if abs(len(t) - len(query)) <= MAX_LENGTH_CHANGE]
+                self.typos[query, initial] = closest(query, choices, score_level=self.score_level)
+            hit = self.typos[query, initial]
             if hit is not None and (best is None or hit[1] > best[2]):
                 best = (query, *hit)
         if best is None:

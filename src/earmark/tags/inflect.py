@@ -63,8 +63,8 @@ def inflections(word: str) -> set[str]:
 
     Examples
     --------
-    >>> sorted(inflections("dance"))[:4]
-    ['danceable', 'danced', 'dancer', 'dancers']
+    >>> {"danceable", "danced", "dancer", "dancers", "dancing"} <= inflections("dance")
+    True
 
     """
     bases = {word}

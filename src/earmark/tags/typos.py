@@ -9,6 +9,7 @@ leading characters, so it favours words that share their start (``rcok`` vs ``ro
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Sequence
 from types import ModuleType
@@ -19,6 +20,7 @@ __all__ = ["DEFAULT_SCORE_LEVEL", "check_score_level", "closest", "jaro_winkler"
 DEFAULT_SCORE_LEVEL = 0.9
 
 
+@functools.cache  # a failed import is not cached: it raises again
 def _rapidfuzz(part: str) -> ModuleType:
     try:
         return importlib.import_module(f"rapidfuzz.{part}")
