@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -13,11 +13,25 @@ from earmark.config import ConfigError, apply_overrides, from_dict, load_yaml
 
 if TYPE_CHECKING:
     from earmark.training.config import TrainConfig
+    from earmark.tuning import TuneRecipe
 
 Quiet = Annotated[bool, typer.Option("--quiet", help="no progress bar or progress lines")]
 ProgressSeconds = Annotated[
     float, typer.Option(help="seconds between progress lines when stdout is not a terminal (a log file)")
 ]
+
+
+def _tune_recipe(path: Path | None, overrides: list[str]) -> TuneRecipe:
+    """The recipe with its ``tune:`` block, for ``cv --tune``; Optuna must be installed."""
+    import logging
+
+    from earmark.tuning import load_tune_recipe, require_optuna
+
+    if path is None:
+        raise typer.BadParameter("--tune needs --config: a recipe with a tune: block")
+    recipe = load_tune_recipe(path, overrides)
+    require_optuna().logging.set_verbosity(logging.WARNING)  # the folds' notes say what was chosen
+    return recipe
 
 
 def load_train_config(path: Path | None, overrides: list[str]) -> TrainConfig:
@@ -89,11 +103,23 @@ def train_command(
 def cv_command(
     overrides: Annotated[list[str] | None, typer.Argument(help="config overrides, e.g. epochs=40")] = None,
     config: Annotated[
-        Path | None, typer.Option(help="a training recipe (YAML); its tune: block, if any, is ignored")
+        Path | None,
+        typer.Option(help="a training recipe (YAML); its tune: block is used only with --tune"),
     ] = None,
     run_dir: Annotated[Path, typer.Option("--run-dir", help="one sub-directory per fold goes here")] = Path(
         "runs/cv"
     ),
+    tune: Annotated[
+        bool,
+        typer.Option(
+            "--tune",
+            help="nested CV: each fold first runs the recipe's tune: search on its own training folds "
+            "(tune.inner_folds or tune.valid_fraction), then trains the best settings",
+        ),
+    ] = False,
+    trials: Annotated[
+        int | None, typer.Option(help="with --tune: finished trials per fold (default: tune.trials)", min=1)
+    ] = None,
     folds: Annotated[
         str | None,
         typer.Option(help="comma-separated folds to hold out, each trained on all others (default: all)"),
@@ -101,10 +127,17 @@ def cv_command(
     quiet: Quiet = False,
     progress_seconds: ProgressSeconds = DEFAULT_EVERY_SECONDS,
 ) -> None:
-    """Cross-validate: each fold in turn is the test set; prints the mean and spread."""
+    """Cross-validate: each fold in turn is the test set; prints the mean and spread.
+
+    With --tune each fold's settings are searched on that fold's training clips only (nested
+    cross-validation): no fold's score rests on settings chosen by looking at it.
+    """
     from earmark.training.crossval import cross_validate
 
-    settings = load_train_config(config, overrides or [])
+    if trials is not None and not tune:
+        raise typer.BadParameter("--trials is for --tune (nested cross-validation)")
+    recipe = _tune_recipe(config, overrides or []) if tune else None
+    settings = recipe.base if recipe is not None else load_train_config(config, overrides or [])
     chosen = [int(f) for f in folds.split(",")] if folds else None
     with ProgressReport("fold", unit="steps", quiet=quiet, every_seconds=progress_seconds) as report:
         fold_ended: list[float | None] = [None]
@@ -129,8 +162,26 @@ def cv_command(
             }[how]
             report.note(f"fold {fold}: {why}")
 
-        result = cross_validate(
-            settings, run_dir, folds=chosen, on_step=on_step, on_fold=on_fold, on_reuse=on_reuse
-        )
+        if recipe is None:
+            result = cross_validate(
+                settings, run_dir, folds=chosen, on_step=on_step, on_fold=on_fold, on_reuse=on_reuse
+            )
+        else:
+            from earmark.tuning.nested import nested_cross_validate
+
+            def on_search(fold: int, best: dict[str, Any]) -> None:
+                params = ", ".join(f"{k}={v}" for k, v in best["params"].items())
+                report.note(f"fold {fold}: search chose {params} (valid {recipe.metric} {best['value']:.4f})")
+
+            result = nested_cross_validate(
+                recipe,
+                run_dir,
+                folds=chosen,
+                trials=trials,
+                on_step=on_step,
+                on_fold=on_fold,
+                on_reuse=on_reuse,
+                on_search=on_search,
+            )
     for name, mean in result["mean"].items():
         out.print(f"{name}: {mean:.4f} ± {result['std'][name]:.4f} over {len(result['folds'])} folds")

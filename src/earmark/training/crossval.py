@@ -27,6 +27,7 @@ def cross_validate(
     on_step: Callable[[int, int], None] | None = None,
     on_fold: Callable[[int, dict[str, Any]], None] | None = None,
     on_reuse: Callable[[int, str], None] | None = None,
+    fold_config: Callable[[int, TrainConfig], TrainConfig] | None = None,
 ) -> dict[str, Any]:
     """Train with each fold as the test set and the others as training data.
 
@@ -38,6 +39,10 @@ def cross_validate(
     these settings and labels is not trained again, so an interrupted cross-validation resumes,
     and an interrupted fold resumes from its last checkpoint; a fold trained with other settings
     is trained again (``on_reuse(fold, "retrained")``). Writes and returns ``cv_summary.json``.
+
+    ``fold_config(fold, config)``, if given, turns each fold's config (its data selection set)
+    into the one that fold trains with, e.g. the best of a search on the fold's training clips
+    (:func:`earmark.tuning.nested.nested_cross_validate`); it must keep the data selection.
     """
     run_dir = Path(run_dir)
     labels = read_labels(config.data.label_table)
@@ -58,7 +63,12 @@ def cross_validate(
             valid_folds=(),
             test_folds=(fold,),
         )
-        summary, how = train_or_reuse(dataclasses.replace(config, data=data), fold_dir, on_step=on_step)
+        fold_settings = dataclasses.replace(config, data=data)
+        if fold_config is not None:
+            fold_settings = fold_config(fold, fold_settings)
+            if fold_settings.data.test_folds != (fold,) or fold_settings.data.train_folds != data.train_folds:
+                raise ValueError(f"fold {fold}: fold_config changed the data selection of the fold")
+        summary, how = train_or_reuse(fold_settings, fold_dir, on_step=on_step)
         if on_reuse is not None and how in ("reused", "retrained"):
             on_reuse(fold, how)
         per_fold[str(fold)] = summary["test"]
