@@ -172,6 +172,7 @@ def cv_command(
             def on_search(fold: int, best: dict[str, Any]) -> None:
                 params = ", ".join(f"{k}={v}" for k, v in best["params"].items())
                 report.note(f"fold {fold}: search chose {params} (valid {recipe.metric} {best['value']:.4f})")
+                fold_ended[0] = report.clock()  # the fold's rate and ETA count its training only
 
             result = nested_cross_validate(
                 recipe,
