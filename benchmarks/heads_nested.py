@@ -42,7 +42,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from embedding_heads import FOLDS, RECORDING, accuracy, lr_probe, mean_sd, pooled
 from threadpoolctl import threadpool_limits
 
 from earmark.data.table import read_labels
@@ -52,6 +51,7 @@ from earmark.training.selection import open_prepared
 from earmark.training.trainer import Trainer
 from earmark.tuning import recipe_from_dict, tune
 from earmark.tuning.config import trial_config
+from embedding_heads import FOLDS, RECORDING, accuracy, lr_probe, mean_sd, pooled
 
 INNER_FOLDS = 5
 TRIALS = 13  # as many as the probe's C values
@@ -172,17 +172,23 @@ def main(args: argparse.Namespace) -> None:
         decay = [folds[f].get("weight_decay", folds[f].get("weight_decay_equivalent")) for f in FOLDS]
         decays = ", ".join(f"{d:.1e}" for d in decay)
         ratio = np.mean(accuracies) / probe
-        print(f"| {name} | " + " | ".join(f"{a:.3f}" for a in accuracies) + f" | {mean_sd(accuracies)} | {ratio:.3f} | {decays} |")
+        print(
+            f"| {name} | "
+            + " | ".join(f"{a:.3f}" for a in accuracies)
+            + f" | {mean_sd(accuracies)} | {ratio:.3f} | {decays} |"
+        )
     for name in args.heads:
         cpu = [results[name][f]["search_cpu_seconds"] + results[name][f]["refit_cpu_seconds"] for f in FOLDS]
         print(f"{name}: {np.mean(cpu):.0f} CPU-s per outer fold (search + refit)")
     cpu = [results["probe"][f]["cpu_seconds"] for f in FOLDS]
-    print(f"probe: {np.mean(cpu):.1f} CPU-s per outer fold; log10 of its L2 range: "
-          f"{math.log10(weight_decay_range(TRAIN_CLIPS)[0]):.1f} .. {math.log10(weight_decay_range(TRAIN_CLIPS)[1]):.1f}")
+    low, high = (math.log10(d) for d in weight_decay_range(TRAIN_CLIPS))
+    print(f"probe: {np.mean(cpu):.1f} CPU-s per outer fold; log10 of the L2 range: {low:.1f} .. {high:.1f}")
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--prepared", default="runs/esc10_aisfx", help="the aisfx store of ESC-10")
     parser.add_argument("--out", default="runs/heads_nested", help="searches, runs and results.json")
     parser.add_argument("--heads", nargs="+", default=["linear"], choices=sorted(HEADS))
