@@ -60,6 +60,8 @@ VARIANTS: dict[str, tuple[list[str], bool, int | None]] = {
     "batch16": (["batch_size=16"], True, None),
     "batch64": (["batch_size=64"], True, None),
     "threads1": ([], True, 1),
+    "width0.5": (["model_options.width_multiplier=0.5"], True, None),
+    "width1": (["model_options.width_multiplier=1.0"], True, None),
 }
 
 
