@@ -15,29 +15,30 @@ Layout under the run directory: ``fold-<k>/`` the fold's final run (as ``earmark
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from earmark.config import ConfigError, to_dict
+from earmark.config import ConfigError
 from earmark.io import write_text_atomic
-from earmark.training.config import TrainConfig
+from earmark.training.config import DataConfig, TrainConfig
 from earmark.training.crossval import cross_validate
-from earmark.tuning.config import TuneRecipe, recipe_from_dict, trial_config
+from earmark.tuning.config import TuneRecipe, check_validation, trial_config
 from earmark.tuning.search import tune
 from earmark.tuning.space import apply_params
 
 __all__ = ["fold_recipe", "nested_cross_validate"]
 
 
-def fold_recipe(recipe: TuneRecipe, data: Any) -> TuneRecipe:
+def fold_recipe(recipe: TuneRecipe, data: DataConfig) -> TuneRecipe:
     """``recipe`` restricted to one outer fold: its training folds, that fold as the test fold.
 
-    ``data`` is the fold's :class:`~earmark.training.config.DataConfig` (set by
-    :func:`~earmark.training.crossval.cross_validate`). The recipe is checked again, so a
-    search that validated on ``data.valid_folds`` (which an outer fold cannot keep) is refused
-    with a message asking for ``tune.inner_folds`` or a held-out share.
+    ``data`` is the fold's data selection (set by
+    :func:`~earmark.training.crossval.cross_validate`). The search must still have validation
+    data, so one that validated on ``data.valid_folds`` (which an outer fold cannot keep) is
+    refused with a message asking for ``tune.inner_folds`` or a held-out share.
     """
     params = {
         "data.train_folds": list(data.train_folds),
@@ -45,15 +46,15 @@ def fold_recipe(recipe: TuneRecipe, data: Any) -> TuneRecipe:
         "data.test_folds": list(data.test_folds),
     }
     source = f"{recipe.source} (outer test fold {', '.join(map(str, data.test_folds))})"
+    fold = dataclasses.replace(recipe, train=apply_params(recipe.train, params), source=source)
     try:
-        return recipe_from_dict(
-            {**apply_params(recipe.train, params), "tune": to_dict(recipe.tune)}, source=source
-        )
+        check_validation(fold)
     except ConfigError as error:
         raise ConfigError(
             f"{error}; in a nested cross-validation each outer fold searches on its training folds "
             "only: give the tune: block inner_folds (e.g. 4) or valid_fraction (e.g. 0.2)"
         ) from error
+    return fold
 
 
 def nested_cross_validate(
