@@ -139,3 +139,17 @@ def test_trials_without_tune_is_refused(prepared, tmp_path):
     )
     assert result.exit_code != 0
     assert "--tune" in result.output
+
+
+def test_tune_without_a_recipe_or_without_a_tune_block_is_refused(prepared, tmp_path):
+    result = runner.invoke(
+        app, ["cv", "--tune", f"data.prepared={prepared}", "--run-dir", str(tmp_path / "a")]
+    )
+    assert result.exit_code != 0
+    assert "--tune needs --config" in result.output
+    recipe = _recipe(prepared)
+    del recipe["tune"]
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    result = _cv(tmp_path)
+    assert result.exit_code != 0
+    assert "no tune: block" in str(result.exception) + result.output
