@@ -7,7 +7,8 @@ cross-validation on all training clips, where the heads used one weak weight dec
 stopping split of ~60 clips. This script gives a head the probe's protocol, through the
 library only:
 
-for each outer fold f (test fold f, training folds the other four),
+for each outer fold f (test fold f, training folds the other four), through
+``earmark.tuning.nested.nested_cross_validate`` (what ``earmark cv --tune`` runs):
 
 1. ``earmark.tuning.tune`` searches the head's weight decay (coupled L2: ``optim.name: adam``)
    log-uniformly over the range the probe's C grid spans at this training-set size, by the mean
@@ -15,8 +16,8 @@ for each outer fold f (test fold f, training folds the other four),
    recordings in one inner fold (``tune.inner_folds``, ``tune.group_pattern``); every inner
    run trains its full schedule and is scored with its *final* model (no validation before the
    end, so no checkpoint is picked on the inner fold);
-2. the best trial's config (``best.yaml``) is trained on all four training folds, its final
-   model scored on fold f;
+2. the best trial's config is trained on all four training folds, its final model scored on
+   fold f;
 3. in the same process, the probe (``embedding_heads.lr_probe``) on the same fold.
 
 The test folds play no part in any choice; the script prints the inner-CV figures before the
@@ -48,9 +49,8 @@ from earmark.data.table import read_labels
 from earmark.predictions import Predictions
 from earmark.training.config import DataConfig
 from earmark.training.selection import open_prepared
-from earmark.training.trainer import Trainer
-from earmark.tuning import recipe_from_dict, tune
-from earmark.tuning.config import trial_config
+from earmark.tuning import recipe_from_dict
+from earmark.tuning.nested import nested_cross_validate
 from embedding_heads import FOLDS, RECORDING, accuracy, lr_probe, mean_sd, pooled
 
 INNER_FOLDS = 5
@@ -76,11 +76,11 @@ def weight_decay_range(train_clips: int) -> tuple[float, float]:
     return 1.0 / (1e2 * train_clips), min(10.0, 1.0 / (1e-4 * train_clips))
 
 
-def recipe(args: argparse.Namespace, head: str, fold: int) -> dict[str, Any]:
+def recipe(args: argparse.Namespace, head: str) -> dict[str, Any]:
     model, options, lr = HEADS[head]
     low, high = weight_decay_range(TRAIN_CLIPS)
     return {
-        "data": {"prepared": args.prepared, "test_folds": [fold]},
+        "data": {"prepared": args.prepared},
         "model": model,
         "model_options": options,
         "strategy": "supervised",
@@ -110,32 +110,37 @@ def recipe(args: argparse.Namespace, head: str, fold: int) -> dict[str, Any]:
     }
 
 
-def nested_fold(args: argparse.Namespace, head: str, fold: int) -> dict[str, Any]:
-    """Search on the inner folds, refit on all training folds, score the outer fold."""
-    out = Path(args.out) / head / f"fold{fold}"
+def nested_head(args: argparse.Namespace, head: str) -> dict[int, dict[str, Any]]:
+    """``earmark cv --tune`` on the head: per outer fold its choice, test accuracy and CPU time."""
+    out = Path(args.out) / head
     record = out / "bench.json"
     if record.exists():
-        return dict(json.loads(record.read_text(encoding="utf-8")))
-    searched = recipe_from_dict(recipe(args, head, fold))
-    started = time.process_time()
-    result = tune(searched, out / "tune")
-    search_seconds = time.process_time() - started
-    best = result.summary["best"]
-    config = trial_config(searched, best["params"], held_out=False)
-    started = time.process_time()
-    Trainer(config, out / "refit").fit()
-    refit_seconds = time.process_time() - started
+        return {int(f): bench for f, bench in json.loads(record.read_text(encoding="utf-8")).items()}
     labels = read_labels(Path(args.prepared) / "labels.csv")
-    test = Predictions.read(out / "refit" / "predictions" / "test.npz")
-    bench = {
-        "weight_decay": best["params"]["optim.weight_decay"],
-        "inner_accuracy": best["value"],
-        "test_accuracy": accuracy(test, labels.select(folds=[fold])),
-        "search_cpu_seconds": search_seconds,
-        "refit_cpu_seconds": refit_seconds,
-    }
-    record.write_text(json.dumps(bench, indent=2), encoding="utf-8")
-    return bench
+    clock = {"last": time.process_time()}
+    benches: dict[int, dict[str, Any]] = {}
+
+    def on_search(fold: int, best: dict[str, Any]) -> None:
+        now = time.process_time()
+        benches[fold] = {
+            "weight_decay": best["params"]["optim.weight_decay"],
+            "inner_accuracy": best["value"],
+            "search_cpu_seconds": now - clock["last"],
+        }
+        clock["last"] = now
+
+    def on_fold(fold: int, metrics: dict[str, Any]) -> None:
+        now = time.process_time()
+        test = Predictions.read(out / f"fold-{fold}" / "predictions" / "test.npz")
+        benches[fold]["test_accuracy"] = accuracy(test, labels.select(folds=[fold]))
+        benches[fold]["refit_cpu_seconds"] = now - clock["last"]
+        clock["last"] = now
+
+    nested_cross_validate(
+        recipe_from_dict(recipe(args, head)), out, folds=FOLDS, on_search=on_search, on_fold=on_fold
+    )
+    record.write_text(json.dumps(benches, indent=2), encoding="utf-8")
+    return benches
 
 
 def probe_fold(args: argparse.Namespace, fold: int) -> dict[str, Any]:
@@ -158,7 +163,7 @@ def main(args: argparse.Namespace) -> None:
     torch.set_num_threads(1)
     results: dict[str, dict[int, dict[str, Any]]] = {"probe": {f: probe_fold(args, f) for f in FOLDS}}
     for head in args.heads:
-        results[head] = {f: nested_fold(args, head, f) for f in FOLDS}
+        results[head] = nested_head(args, head)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
     print("inner-CV accuracy of the chosen setting (the choice was made on these), per fold:")
