@@ -67,6 +67,7 @@ def test_config_defaults_round_trip_and_registration():
         ({"sample_rate": 16000}, "needs sample_rate 44100"),
         ({"hop_seconds": 0.001}, "hop_seconds must lie between one frame"),
         ({"hop_seconds": 3.0}, "hop_seconds must lie between one frame"),
+        ({"hop_seconds": 4.076401666354458e303}, "hop_seconds must lie between one frame"),  # frames overflow
     ],
 )
 def test_bad_config_is_refused(fields, message):

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -101,7 +102,8 @@ class AisfxConfig(FrontendConfig):
             raise ConfigError(
                 f"the aisfx model needs sample_rate {AISFX_SAMPLE_RATE}, got {self.sample_rate}"
             )
-        if not 1 <= self.hop_frames <= BLOCK_FRAMES:
+        frames = self.hop_seconds * self.sample_rate / FRAME_HOP_SAMPLES  # inf for a huge hop
+        if not (math.isfinite(frames) and 1 <= round(frames) <= BLOCK_FRAMES):
             block_seconds = BLOCK_FRAMES * FRAME_HOP_SAMPLES / AISFX_SAMPLE_RATE
             raise ConfigError(
                 f"hop_seconds must lie between one frame ({FRAME_HOP_SAMPLES / AISFX_SAMPLE_RATE:.4f} s)"
