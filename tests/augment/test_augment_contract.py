@@ -21,6 +21,7 @@ NOOP_OPTIONS: dict[str, list[dict[str, object]]] = {
     "mixup": [{"p": 0.0}],
     "erasing": [{"p": 0.0}, {"min_area_fraction": 0.0, "max_area_fraction": 0.0}],
     "gain": [{"p": 0.0}, {"min_gain_db": 0.0, "max_gain_db": 0.0}],
+    "mel_shift": [{"p": 0.0}, {"max_shift_bands": 0}],
 }
 NAMES = sorted(NOOP_OPTIONS)
 
@@ -109,7 +110,9 @@ def test_bad_input_is_refused(name: str) -> None:
 def test_unknown_augmentation_lists_the_valid_names() -> None:
     with pytest.raises(
         ConfigError,
-        match="unknown augmentation 'pitch'; known augmentations: erasing, gain, mixup, specaugment",
+        match=(
+            "unknown augmentation 'pitch'; known augmentations: erasing, gain, mel_shift, mixup, specaugment"
+        ),
     ):
         build_augmentation("pitch")
 

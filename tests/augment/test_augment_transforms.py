@@ -223,3 +223,37 @@ def test_erasing_noise_follows_the_example_statistics() -> None:
 def test_erasing_probability() -> None:
     params = RandomErasing(RandomErasingConfig(p=0.3)).sample(4000, 20, 20, seeded(0))
     assert abs((params.frame_counts > 0).float().mean().item() - 0.3) < 0.03
+
+
+def test_mel_shift_moves_bands_and_fills_with_the_minimum_or_the_edge() -> None:
+    from earmark.augment import MelShift, MelShiftParams, shift_bands
+
+    features = torch.arange(2 * 3 * 5, dtype=torch.float32).reshape(2, 3, 5)
+    shift = torch.tensor([2, -1])
+    up = shift_bands(features, shift)
+    # example 0 moved up two bands: its lowest two take its minimum (0.0)
+    torch.testing.assert_close(up[0, :, 2:], features[0, :, :3])
+    assert torch.all(up[0, :, :2] == features[0].min())
+    # example 1 moved down one band: the top band takes its own minimum (15.0)
+    torch.testing.assert_close(up[1, :, :4], features[1, :, 1:])
+    assert torch.all(up[1, :, 4] == features[1].min())
+    edge = shift_bands(features, shift, fill="edge")
+    torch.testing.assert_close(edge[0, :, 0], features[0, :, 0])
+    torch.testing.assert_close(edge[1, :, 4], features[1, :, 4])
+    # a shift as wide as the image leaves only the fill
+    assert torch.all(shift_bands(features, torch.tensor([5, -9]))[0] == 0.0)
+    # the drawn shifts cover the whole range, both ways, and no more
+    transform = MelShift.from_options({"max_shift_bands": 3})
+    drawn = transform.sample(4000, 3, 5, torch.Generator().manual_seed(0)).shift_bands
+    assert set(drawn.tolist()) == {-3, -2, -1, 0, 1, 2, 3}
+    assert isinstance(transform.sample(2, 3, 5, torch.Generator()), MelShiftParams)
+
+
+def test_mel_shift_bad_options_are_refused() -> None:
+    from earmark.augment import build_augmentation
+    from earmark.config import ConfigError
+
+    with pytest.raises(ConfigError, match="max_shift_bands"):
+        build_augmentation("mel_shift", {"max_shift_bands": -1})
+    with pytest.raises(ConfigError, match="fill"):
+        build_augmentation("mel_shift", {"fill": "zero"})

@@ -1,4 +1,4 @@
-"""Augmentations: SpecAugment, mixup, random erasing and random gain, on batches.
+"""Augmentations: SpecAugment, mixup, random erasing, random gain and mel shift, on batches.
 
 Every batched transform draws its random parameters from a ``torch.Generator`` passed in
 (:meth:`~earmark.augment.base.Transform.sample`) separately from applying them
@@ -14,6 +14,7 @@ from earmark.augment.base import (
 )
 from earmark.augment.erasing import RandomErasing, RandomErasingConfig, RandomErasingParams
 from earmark.augment.gain import Gain, GainConfig, GainParams, gain_offset
+from earmark.augment.mel_shift import MelShift, MelShiftConfig, MelShiftParams, shift_bands
 from earmark.augment.mixup import MixedBatch, Mixup, MixupConfig, MixupParams
 from earmark.augment.specaugment import SpecAugment, SpecAugmentConfig, SpecAugmentParams, band_mask
 
@@ -23,6 +24,9 @@ __all__ = [
     "Gain",
     "GainConfig",
     "GainParams",
+    "MelShift",
+    "MelShiftConfig",
+    "MelShiftParams",
     "MixedBatch",
     "Mixup",
     "MixupConfig",
@@ -38,4 +42,5 @@ __all__ = [
     "build_augmentation",
     "gain_offset",
     "register_augmentation",
+    "shift_bands",
 ]

@@ -172,6 +172,9 @@ class TrainConfig:
     checkpoint_every : steps between two saves of the last checkpoint.
     metric : the validation metric that picks the best checkpoint and drives early stopping.
     patience : stop after this many validations without improvement (0: never).
+    ema_decay : validate, checkpoint and predict with an exponential moving average of the
+        trained weights, updated after each step with this decay (e.g. 0.99; warmed up as
+        ``min(decay, (1 + step) / (10 + step))``); null: the weights as trained.
     predict_hop_frames : frames between scored segments at validation, test and predict (null:
         half a segment, or ``hop_seconds``).
     hop_seconds : that hop in seconds, turned into frames at the front-end's rate.
@@ -215,6 +218,7 @@ class TrainConfig:
     checkpoint_every: PositiveInt = 200
     metric: str = "lwlrap"
     patience: NonNegativeInt = 0
+    ema_decay: Annotated[float, Range(gt=0, lt=1)] | None = None  # evaluate an EMA of the weights
     predict_hop_frames: PositiveInt | None = None  # default half a segment; or give hop_seconds
     hop_seconds: Seconds | None = None
     predict_aggregate: Literal["mean_probability", "mean_logit", "max"] = "mean_probability"

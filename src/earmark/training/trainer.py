@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from earmark.batch import Batch
-from earmark.config import dump_yaml
+from earmark.config import ConfigError, dump_yaml
 from earmark.data.labels import Labels
 from earmark.errors import EarmarkError
 from earmark.features.frontend import frames_per_second
@@ -45,6 +45,7 @@ from earmark.predictions import Predictions
 from earmark.spec import TaggingSpec
 from earmark.strategies import Strategy, TrainingContext, build_strategy
 from earmark.training.augmentation import build_augment
+from earmark.training.averaging import average_copy, update_average
 from earmark.training.building import build_run_model, training_module
 from earmark.training.card import write_model_card
 from earmark.training.checkpoint import capture_state, load_checkpoint, restore_state, save_checkpoint
@@ -119,6 +120,7 @@ class Trainer:
         if self.teacher is not None:
             self.teacher.to(self.device)
         self.model, self.trained_model = training_module(self.model, config, self.context)
+        self.averaged = self._make_average()
         self.dataset = SegmentDataset.for_training(
             self.stores, self.splits["train"], config, self.segmenting, self.frame_rate
         )
@@ -156,6 +158,24 @@ class Trainer:
             "total_steps": self.total_steps,
         }
 
+    def _make_average(self) -> nn.Module | None:
+        """The EMA of the weights that ``ema_decay`` evaluates with, or None."""
+        if self.config.ema_decay is None:
+            return None
+        if self.teacher is not None:
+            raise ConfigError(
+                f"ema_decay averages the weights of a run whose strategy has no teacher; "
+                f"{self.config.strategy!r} already keeps an EMA teacher (set its alpha in "
+                f"strategy_options instead)"
+            )
+        return average_copy(self.model)
+
+    def _evaluation_model(self) -> nn.Module:
+        """The model validated, checkpointed and scored: the weight average, or the strategy's choice."""
+        if self.averaged is not None:
+            return self.averaged
+        return self.strategy.evaluation_model(self.model, self.teacher)
+
     # ------------------------------------------------------------------ state
     @property
     def _parts(self) -> dict[str, Any]:
@@ -166,14 +186,18 @@ class Trainer:
             "scheduler": self.scheduler,
             "scaler": self.scaler,
             "strategy": self.strategy,
+            "averaged": self.averaged,
         }
 
     def _state(self) -> dict[str, Any]:
+        # "model" holds the evaluated weights (what load_run predicts with, as the test split
+        # was scored); "trained" the weights the optimizer steps, which a resumed run continues
         return model_checkpoint(
             self.spec,
             self.config,
             self.segmenting,
-            self.model,
+            self._evaluation_model(),
+            trained=self.model.state_dict(),
             **capture_state(self._parts),
             step=self.step,
             seconds=self.clock.seconds,
@@ -184,7 +208,7 @@ class Trainer:
         )
 
     def _restore(self, payload: dict[str, Any]) -> None:
-        self.model.load_state_dict(payload["model"])
+        self.model.load_state_dict(payload.get("trained", payload["model"]))
         restore_state(self._parts, payload)
         self.step, self.clock.seconds = int(payload["step"]), float(payload.get("seconds", 0.0))
         self.best_value, self.bad_validations = float(payload["best_value"]), int(payload["bad_validations"])
@@ -197,11 +221,13 @@ class Trainer:
     # ------------------------------------------------------------------ evaluation
     def _judge(self, split: str, model: nn.Module) -> tuple[Predictions, dict[str, float], dict[str, Any]]:
         others = self.strategy.reported_models(self.model, self.teacher)
+        if self.averaged is not None:  # the weights as trained, beside their average
+            others = {**others, "trained": self.model}
         return self.evaluator.judge(self.splits[split], model, others)
 
     def _average_buffers(self) -> None:
         """Every rank's batch-norm running statistics become their mean over ranks (DDP)."""
-        for module in (self.model, self.teacher):
+        for module in (self.model, self.teacher, self.averaged):
             if module is not None:
                 average_buffers(module, self.context)
 
@@ -210,7 +236,7 @@ class Trainer:
         if "valid" not in self.splits:
             return False
         self._average_buffers()
-        model = self.strategy.evaluation_model(self.model, self.teacher)
+        model = self._evaluation_model()
         _, values, reported = self._judge("valid", model)
         # a strategy may take a reported model that validated better (Mean Teacher, evaluate: validation)
         chosen = self.strategy.choose_evaluated(self.config.metric, values, reported)
@@ -259,6 +285,8 @@ class Trainer:
         self.scaler.update()
         self.scheduler.step()
         self.strategy.after_step(self.model, self.teacher, self.step)
+        if self.averaged is not None and self.config.ema_decay is not None:
+            update_average(self.averaged, self.model, self.config.ema_decay, self.step)
         return reported
 
     def _diverged(self, loss: float) -> None:
@@ -328,7 +356,7 @@ class Trainer:
     def _finish(self) -> dict[str, Any]:
         """Score valid and test with the best model (every rank its share); write the summary."""
         best_path = self._checkpoint_path("best")
-        model = self.strategy.evaluation_model(self.model, self.teacher)
+        model = self._evaluation_model()
         chosen = None  # the reported model whose weights the best checkpoint holds, if any
         if self.context.is_main and best_path.exists():
             best = load_checkpoint(best_path, self.spec)
