@@ -6,7 +6,9 @@ A run directory holds::
     spec.json            the TaggingSpec (classes, front-end and its hash, segment length)
     metrics.jsonl        one JSON row per logged training step and per validation
     checkpoints/last.pt  everything needed to resume (model, teacher, optimizer, schedule,
-                         strategy state, step, random states), written atomically
+                         strategy state, step, random states), written atomically; its
+                         ``model`` is the evaluated model (the EMA teacher, or the weight
+                         average of ``ema_decay``) and ``trained`` the weights being trained
     checkpoints/best.pt  the evaluated model at its best validation score
     predictions/valid.npz, predictions/test.npz   clip scores of the best model
     summary.json         the final metrics and the batch geometry (world size, global batch)
