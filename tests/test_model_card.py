@@ -49,6 +49,18 @@ def test_training_writes_a_card_from_the_run(run):
     assert re.search(r"\| test \| lwlrap \| [0-9.]+ \| \[[0-9.]+, [0-9.]+\] \| 10 \|", card)
     assert re.search(r"\| valid \| lwlrap \| [0-9.]+ \|", card)
     assert "## Intended use and known limits" in card
+    assert "best checkpoint by validation `lwlrap`" in card
+    assert "moving average" not in card
+
+
+def test_the_card_says_which_weights_a_run_without_validation_keeps(tmp_path):
+    prepared = make_prepared(tmp_path / "prepared", num_clips=20)
+    data = {"prepared": str(prepared), "test_folds": [3]}
+    earmark.train(tiny_recipe(prepared, data=data, ema_decay=0.9), tmp_path / "run")
+    card = (tmp_path / "run" / "MODEL_CARD.md").read_text()
+    assert "the weights at the end of training (no validation split)" in card
+    assert "best checkpoint" not in card
+    assert "- weights: an exponential moving average of the trained weights (decay 0.9)" in card
 
 
 def test_export_writes_the_card_beside_the_model_and_model_card_regenerates(run, tmp_path):

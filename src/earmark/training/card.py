@@ -133,10 +133,16 @@ def _training_section(loaded: LoadedRun, splits: Mapping[str, Labels] | None) ->
     lines.append(f"- strategy options: {_options(options)}")
     augment = config.augment if isinstance(config.augment, Mapping) else {}
     lines.append(f"- augmentations: {', '.join(f'`{name}`' for name in augment) or 'none'}")
+    if loaded.checkpoint.name == "best.pt":
+        kept = f"best checkpoint by validation `{config.metric}`"
+    else:
+        kept = "the weights at the end of training (no validation split)"
     lines.append(
         f"- schedule: {config.epochs} epochs, batch {config.batch_size}, `{config.optim.name}` "
-        f"lr {config.optim.lr:g}, best checkpoint by validation `{config.metric}`; seed {config.seed}"
+        f"lr {config.optim.lr:g}, {kept}; seed {config.seed}"
     )
+    if config.ema_decay is not None:
+        lines.append(f"- weights: an exponential moving average of the trained weights (decay {config.ema_decay:g})")
     if config.init_from:
         lines.append(f"- initialised from run `{config.init_from}`")
     if splits is not None:
