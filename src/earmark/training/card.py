@@ -142,7 +142,8 @@ def _training_section(loaded: LoadedRun, splits: Mapping[str, Labels] | None) ->
         f"lr {config.optim.lr:g}, {kept}; seed {config.seed}"
     )
     if config.ema_decay is not None:
-        lines.append(f"- weights: an exponential moving average of the trained weights (decay {config.ema_decay:g})")
+        decay = f"{config.ema_decay:g}"
+        lines.append(f"- weights: an exponential moving average of the trained weights (decay {decay})")
     if config.init_from:
         lines.append(f"- initialised from run `{config.init_from}`")
     if splits is not None:
