@@ -188,7 +188,6 @@ class Trainer:
             "scheduler": self.scheduler,
             "scaler": self.scaler,
             "strategy": self.strategy,
-            "averaged": self.averaged,
         }
 
     def _state(self) -> dict[str, Any]:
@@ -211,6 +210,8 @@ class Trainer:
 
     def _restore(self, payload: dict[str, Any]) -> None:
         self.model.load_state_dict(payload.get("trained", payload["model"]))
+        if self.averaged is not None:  # with ema_decay the evaluated model is the average
+            self.averaged.load_state_dict(payload["model"])
         restore_state(self._parts, payload)
         self.step, self.clock.seconds = int(payload["step"]), float(payload.get("seconds", 0.0))
         self.best_value, self.bad_validations = float(payload["best_value"]), int(payload["bad_validations"])
