@@ -10,6 +10,7 @@ from torch import nn
 
 from earmark.config import ConfigError, from_dict
 from earmark.testing.prepared import make_prepared
+from earmark.testing.recipes import tiny_recipe
 from earmark.training.averaging import average_copy, update_average, warmed_decay
 from earmark.training.checkpoint import load_checkpoint
 from earmark.training.config import TrainConfig
@@ -18,21 +19,16 @@ from earmark.training.trainer import Trainer
 
 
 def config(prepared, **overrides):
-    data = {
-        "data": {"prepared": str(prepared), "train_folds": [1, 2], "valid_folds": [3]},
-        "model": "cnn",
-        "model_options": {"channels": [8, 16], "width_multiplier": 1.0},
-        "segment_frames": 16,
-        "batch_size": 8,
-        "epochs": 3,
-        "optim": {"lr": 3e-3, "warmup_steps": 2},
-        "checkpoint_every": 2,
-        "seed": 3,
-        "report": False,
-        "ema_decay": 0.9,
-    }
-    data.update(overrides)
-    return from_dict(TrainConfig, data)
+    recipe = tiny_recipe(
+        prepared,
+        data={"prepared": str(prepared), "train_folds": [1, 2], "valid_folds": [3]},
+        epochs=3,
+        optim={"lr": 3e-3, "warmup_steps": 2},
+        checkpoint_every=2,
+        seed=3,
+        ema_decay=0.9,
+    )
+    return from_dict(TrainConfig, recipe | overrides)
 
 
 @pytest.fixture

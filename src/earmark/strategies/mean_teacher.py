@@ -29,7 +29,6 @@ short schedules should set ``rampup_steps: 0`` or a few epochs' steps.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from collections.abc import Mapping
 from typing import Annotated, ClassVar, Literal
@@ -42,7 +41,7 @@ from earmark.batch import Batch
 from earmark.config import ConfigError, NonNegativeInt, Probability, Range, check_ranges
 from earmark.spec import TaggingSpec
 from earmark.strategies.base import Strategy, masked_bce, register_strategy
-from earmark.strategies.components.teacher import ema_update, noisy_teacher_mode, sigmoid_rampup
+from earmark.strategies.components.teacher import ema_update, frozen_copy, noisy_teacher_mode, sigmoid_rampup
 from earmark.strategies.enhancer import EnhanceConfig, check_enhance_masks
 from earmark.strategies.supervised import supervised_targets
 
@@ -106,10 +105,7 @@ class MeanTeacher(Strategy):
 
     def make_teacher(self, student: nn.Module) -> nn.Module:
         """A copy of the student that never receives gradients."""
-        teacher = copy.deepcopy(student)
-        for parameter in teacher.parameters():
-            parameter.requires_grad_(False)
-        return teacher
+        return frozen_copy(student)
 
     def consistency_scale(self, step: int) -> float:
         """β times the ramp-up at ``step``."""

@@ -10,11 +10,9 @@ last steps' noise the way a checkpoint picked on a tiny validation share cannot.
 
 from __future__ import annotations
 
-import copy
-
 from torch import nn
 
-from earmark.strategies.components.teacher import ema_update
+from earmark.strategies.components.teacher import ema_update, frozen_copy
 
 __all__ = ["average_copy", "update_average", "warmed_decay"]
 
@@ -30,10 +28,7 @@ def warmed_decay(decay: float, step: int) -> float:
 
 def average_copy(model: nn.Module) -> nn.Module:
     """A copy of ``model`` to hold the average: same weights, no gradients, evaluation mode."""
-    average = copy.deepcopy(model)
-    for parameter in average.parameters():
-        parameter.requires_grad_(False)
-    return average.eval()
+    return frozen_copy(model).eval()
 
 
 def update_average(average: nn.Module, trained: nn.Module, decay: float, step: int) -> None:

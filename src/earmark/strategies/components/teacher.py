@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 from collections.abc import Iterator
 
 import torch
 from torch import nn
 
-__all__ = ["ema_update", "noisy_teacher_mode", "sigmoid_rampup"]
+__all__ = ["ema_update", "frozen_copy", "noisy_teacher_mode", "sigmoid_rampup"]
+
+
+def frozen_copy(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` that never receives gradients (an EMA teacher, a weight average)."""
+    duplicate = copy.deepcopy(model)
+    for parameter in duplicate.parameters():
+        parameter.requires_grad_(False)
+    return duplicate
 
 
 @torch.no_grad()
