@@ -22,6 +22,7 @@ NOOP_OPTIONS: dict[str, list[dict[str, object]]] = {
     "erasing": [{"p": 0.0}, {"min_area_fraction": 0.0, "max_area_fraction": 0.0}],
     "gain": [{"p": 0.0}, {"min_gain_db": 0.0, "max_gain_db": 0.0}],
     "mel_shift": [{"p": 0.0}, {"max_shift_bands": 0}],
+    "time_shift": [{"p": 0.0}, {"max_shift_fraction": 0.0}],
 }
 NAMES = sorted(NOOP_OPTIONS)
 

@@ -257,3 +257,73 @@ def test_mel_shift_bad_options_are_refused() -> None:
         build_augmentation("mel_shift", {"max_shift_bands": -1})
     with pytest.raises(ConfigError, match="fill"):
         build_augmentation("mel_shift", {"fill": "zero"})
+
+
+def test_time_shift_rolls_within_the_valid_frames_and_keeps_the_padding() -> None:
+    from earmark.augment import roll_frames
+
+    features = torch.randn(3, 10, 4, generator=torch.Generator().manual_seed(0))
+    shift = torch.tensor([3, -2, 7])
+    # every frame valid: the same as torch.roll along time
+    full = roll_frames(features, shift)
+    for row in range(3):
+        torch.testing.assert_close(full[row], torch.roll(features[row], int(shift[row]), dims=0))
+    # rows of 10, 6 and 1 valid frames: each rolled inside its own length, the padding untouched
+    lengths = torch.tensor([10, 6, 1])
+    rolled = roll_frames(features, shift, lengths)
+    torch.testing.assert_close(rolled[0], torch.roll(features[0], 3, dims=0))
+    torch.testing.assert_close(rolled[1, :6], torch.roll(features[1, :6], -2, dims=0))
+    torch.testing.assert_close(rolled[1, 6:], features[1, 6:])
+    torch.testing.assert_close(rolled[2], features[2])
+
+
+def test_time_shift_draws_shares_of_each_length_in_range() -> None:
+    from earmark.augment import TimeShift, TimeShiftParams
+
+    transform = TimeShift.from_options({"max_shift_fraction": 0.25})
+    drawn = transform.sample(4000, 40, 2, torch.Generator().manual_seed(0)).fraction
+    assert drawn.abs().max() <= 0.25
+    assert drawn.min() < -0.24
+    assert drawn.max() > 0.24
+    # a share of 0.25 of a 40-frame clip is 10 frames, of an 8-frame clip 2 frames
+    features = torch.arange(2 * 40, dtype=torch.float32).reshape(2, 40, 1)
+    params = TimeShiftParams(torch.tensor([0.25, 0.25], dtype=torch.float64))
+    out = transform.apply_valid(features, torch.tensor([40, 8]), params)
+    torch.testing.assert_close(out[0, :, 0], torch.roll(features[0, :, 0], 10))
+    torch.testing.assert_close(out[1, :8, 0], torch.roll(features[1, :8, 0], 2))
+    torch.testing.assert_close(out[1, 8:], features[1, 8:])
+    with pytest.raises(ValueError, match="one length per example"):
+        transform.apply_valid(features, torch.tensor([40]), params)
+
+
+def test_the_training_augment_passes_each_batch_its_lengths() -> None:
+    from earmark.batch import Batch
+    from earmark.training.augmentation import build_augment
+
+    augment = build_augment({"time_shift": {}})
+    assert augment is not None
+    features = torch.arange(2 * 12, dtype=torch.float32).reshape(2, 12, 1)
+    batch = Batch(
+        features=features,
+        positive=torch.zeros(2, 3),
+        annotated=torch.ones(2, 3),
+        labeled=torch.ones(2, dtype=torch.bool),
+        clip_ids=("a", "b"),
+        sources=("curated", "curated"),
+        lengths=torch.tensor([12, 5]),
+    )
+    seen = set()
+    for seed in range(20):
+        out = augment(batch, torch.Generator().manual_seed(seed)).features
+        # the short clip's padding never moves, and its valid frames are a rotation of its own
+        torch.testing.assert_close(out[1, 5:], features[1, 5:])
+        assert sorted(out[1, :5, 0].tolist()) == features[1, :5, 0].tolist()
+        seen.add(int(out[1, 0, 0]))
+    assert len(seen) > 1
+
+
+def test_time_shift_bad_options_are_refused() -> None:
+    from earmark.augment import build_augmentation
+
+    with pytest.raises(ConfigError, match="max_shift_fraction"):
+        build_augmentation("time_shift", {"max_shift_fraction": 1.5})

@@ -1,4 +1,4 @@
-"""Augmentations: SpecAugment, mixup, random erasing, random gain and mel shift, on batches.
+"""Augmentations: SpecAugment, mixup, random erasing, random gain, mel shift and time shift, on batches.
 
 Every batched transform draws its random parameters from a ``torch.Generator`` passed in
 (:meth:`~earmark.augment.base.Transform.sample`) separately from applying them
@@ -17,6 +17,7 @@ from earmark.augment.gain import Gain, GainConfig, GainParams, gain_offset
 from earmark.augment.mel_shift import MelShift, MelShiftConfig, MelShiftParams, shift_bands
 from earmark.augment.mixup import MixedBatch, Mixup, MixupConfig, MixupParams
 from earmark.augment.specaugment import SpecAugment, SpecAugmentConfig, SpecAugmentParams, band_mask
+from earmark.augment.time_shift import TimeShift, TimeShiftConfig, TimeShiftParams, roll_frames
 
 __all__ = [
     "AUGMENTATIONS",
@@ -37,10 +38,14 @@ __all__ = [
     "SpecAugment",
     "SpecAugmentConfig",
     "SpecAugmentParams",
+    "TimeShift",
+    "TimeShiftConfig",
+    "TimeShiftParams",
     "Transform",
     "band_mask",
     "build_augmentation",
     "gain_offset",
     "register_augmentation",
+    "roll_frames",
     "shift_bands",
 ]

@@ -2,7 +2,7 @@
 
 The section maps transform names (see :data:`earmark.augment.AUGMENTATIONS`) to their options,
 applied in the order written; ``mixup`` also mixes the batch's ``positive`` targets and
-``annotated`` masks. Example::
+``annotated`` masks, and ``time_shift`` rolls each clip within its valid frames. Example::
 
     augment:
       mixup: {alpha: 0.4}
@@ -49,6 +49,10 @@ def build_augment(options: Mapping[str, Any]) -> Augment | None:
                     annotated=mixed.annotated,
                     lengths=mixed_lengths(batch.valid_frames, params.weights, params.partners),
                 )
+            elif hasattr(transform, "apply_valid"):  # works within each row's valid frames
+                size, frames, dim = batch.features.shape
+                params = transform.sample(size, frames, dim, generator)
+                batch = batch.with_features(transform.apply_valid(batch.features, batch.valid_frames, params))
             else:
                 batch = batch.with_features(transform(batch.features, generator))
         return batch
