@@ -193,12 +193,16 @@ def test_traced_models_match_eager_with_and_without_lengths(name: str) -> None:
     example = features_for(model, segment)
     traced = torch.jit.trace(model, example)
     traced_lengths = torch.jit.trace(model, (example, torch.tensor([segment, segment - 1])))
+    # traced on a batch without padding: the masks must still be in the graph (eager skips them)
+    unpadded = features_for(model, segment, batch=2)
+    traced_full = torch.jit.trace(model, (unpadded, torch.tensor([segment, segment])))
     with torch.no_grad():
         for frames in (segment, 3 * segment + 1):
             features = features_for(model, frames, batch=3, seed=frames)
             torch.testing.assert_close(traced(features), model(features))
             lengths = torch.tensor([frames, max(model.min_frames, frames // 2), model.min_frames])
             torch.testing.assert_close(traced_lengths(features, lengths), model(features, lengths))
+            torch.testing.assert_close(traced_full(features, lengths), model(features, lengths))
 
 
 POOLINGS = ("mean", "max", "logsumexp", "attention", "attention_probability", "attention_sigmoid")
