@@ -71,7 +71,9 @@ def zero_padding(maps: Tensor, lengths: Tensor, time_dim: int) -> Tensor:
 
 
 def _eager_on_cpu(lengths: Tensor) -> bool:
-    if torch.jit.is_scripting() or torch.jit.is_tracing() or torch.compiler.is_compiling():
+    scripting = torch.jit.is_scripting()  # type: ignore[attr-defined]
+    tracing = torch.jit.is_tracing()  # type: ignore[attr-defined, no-untyped-call]
+    if scripting or tracing or torch.compiler.is_compiling():
         return False
     return lengths.device.type == "cpu"
 
