@@ -5,21 +5,27 @@ channels-last images, batch size, torch threads), a short run of the real Traine
 recipe, folds 1-4) reports its throughput and data-wait share (``summary.json``); the FLOPs of
 one training step (forward and backward, counted by ``torch.utils.flop_counter``) times the
 steps per second gives the achieved FLOP/s, set beside this machine's fp32 matmul peak measured
-in the same run (2048² matmuls on all threads, best of 20). The first ``--skip-steps`` steps
-(compilation, warm-up) are left out of the timing.
+in the same run (2048² matmuls, best of 20) at the variant's own thread count: a run on one
+thread is set beside one thread's peak. The variant ``side_by_side`` trains two runs at once,
+one thread each (how the cross-validations run their folds on this machine); their summed
+FLOP/s is set beside the peak on all threads. The first ``--skip-steps`` steps (compilation,
+warm-up) are left out of the timing.
 
     python benchmarks/train_speed.py [--prepared runs/demo/esc10] [--steps 40] [--models resnet cnn]
-        [--variants eager compile no_channels_last batch64 threads1]
+        [--variants eager compile no_channels_last batch64 threads1 side_by_side]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -60,6 +66,7 @@ VARIANTS: dict[str, tuple[list[str], bool, int | None]] = {
     "batch16": (["batch_size=16"], True, None),
     "batch64": (["batch_size=64"], True, None),
     "threads1": ([], True, 1),
+    "side_by_side": ([], True, 1),  # two runs at once, one thread each
     "width0.5": (["model_options.width_multiplier=0.5"], True, None),
     "width1": (["model_options.width_multiplier=1.0"], True, None),
 }
@@ -94,6 +101,21 @@ def timed_steps(run_dir: Path, skip: int) -> tuple[int, float, float, float]:
     )
 
 
+Timing = tuple[float, int, int, float, float]
+
+
+def train_timed(data: dict[str, Any], channels_last: bool, threads: int, skip: int) -> Timing:
+    """Train ``data`` in a temporary run directory: FLOP per step, steps, clips, step and data seconds."""
+    set_channels_last(channels_last)
+    torch.set_num_threads(threads)
+    config = from_dict(TrainConfig, data)
+    with tempfile.TemporaryDirectory() as run_dir:
+        trainer = Trainer(config, Path(run_dir))
+        flops = step_flops(config, trainer.spec)
+        trainer.fit()
+        return (flops, *timed_steps(Path(run_dir), skip))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -106,18 +128,20 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     args = parser.parse_args()
     default_threads = torch.get_num_threads()
-    peak = matmul_peak()
+    peaks = {default_threads: matmul_peak()}
+    torch.set_num_threads(1)
+    peaks[1] = matmul_peak()
+    torch.set_num_threads(default_threads)
     print(
-        f"fp32 matmul peak: {peak / 1e9:.0f} GFLOP/s on {default_threads} threads ({os.cpu_count()} CPUs)\n"
+        f"fp32 matmul peak: {peaks[default_threads] / 1e9:.0f} GFLOP/s on {default_threads} threads, "
+        f"{peaks[1] / 1e9:.0f} GFLOP/s on 1 thread ({os.cpu_count()} CPUs)\n"
     )
     header = ["model", "variant", "GFLOP per step", "timed steps", "clips/s", "data wait", "GFLOP/s"]
-    print("| " + " | ".join([*header, "share of peak"]) + " |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| " + " | ".join([*header, "peak it is set beside", "share of peak"]) + " |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name in args.models:
         for variant in args.variants:
             overrides, channels_last, threads = VARIANTS[variant]
-            set_channels_last(channels_last)
-            torch.set_num_threads(threads or default_threads)
             data = apply_overrides(
                 load_yaml(args.recipe),
                 [
@@ -133,21 +157,28 @@ def main() -> None:
                 ],
             )
             data.pop("tune", None)
-            config = from_dict(TrainConfig, data)
-            with tempfile.TemporaryDirectory() as run_dir:
-                trainer = Trainer(config, Path(run_dir))
-                flops = step_flops(config, trainer.spec)
-                trainer.fit()
-                steps, clips, step_seconds, data_seconds = timed_steps(Path(run_dir), args.skip_steps)
-            achieved = flops * steps / step_seconds
-            busy = step_seconds + data_seconds
+            threads = threads or default_threads
+            if variant == "side_by_side":
+                context = multiprocessing.get_context("spawn")
+                with ProcessPoolExecutor(2, mp_context=context) as pool:
+                    job_args = (data, channels_last, 1, args.skip_steps)
+                    jobs = [pool.submit(train_timed, *job_args) for _ in range(2)]
+                    results = [job.result() for job in jobs]
+                peak, peak_name = peaks[default_threads], f"{default_threads} threads"
+            else:
+                results = [train_timed(data, channels_last, threads, args.skip_steps)]
+                peak, peak_name = peaks[threads], f"{threads} thread{'s' if threads > 1 else ''}"
+            torch.set_num_threads(default_threads)
+            flops = results[0][0]
+            achieved = sum(r[0] * r[1] / r[3] for r in results)
+            clips_per_second = sum(r[2] / (r[3] + r[4]) for r in results)
+            data_share = sum(r[4] for r in results) / sum(r[3] + r[4] for r in results)
             print(
-                f"| {name} | {variant} | {flops / 1e9:.1f} | {steps} | {clips / busy:.1f} "
-                f"| {100 * data_seconds / busy:.1f} % | {achieved / 1e9:.0f} "
-                f"| {100 * achieved / peak:.0f} % |",
+                f"| {name} | {variant} | {flops / 1e9:.1f} | {sum(r[1] for r in results)} "
+                f"| {clips_per_second:.1f} | {100 * data_share:.1f} % | {achieved / 1e9:.0f} "
+                f"| {peak / 1e9:.0f} ({peak_name}) | {100 * achieved / peak:.0f} % |",
                 flush=True,
             )
-    torch.set_num_threads(default_threads)
 
 
 if __name__ == "__main__":
