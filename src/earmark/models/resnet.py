@@ -1,7 +1,8 @@
 """``resnet`` and ``se_resnet``: residual CNNs of basic blocks on log-mel spectrograms.
 
-A 3×3 stem conv and 2×2 average pooling, then stages of basic blocks (two 3×3 convs with a
-shortcut); every stage after the first halves time and frequency with a strided first block.
+A 3×3 stem conv and 2×2 average pooling (or, with ``stem: stride``, a stride-2 stem conv), then
+stages of basic blocks (two 3×3 convs with a shortcut); every stage after the first halves time
+and frequency with a strided first block.
 ``se_resnet`` adds squeeze-and-excitation to every block (the SE-ResNets of the FSDKaggle2018
 14th-place system). The defaults, ResNet-18 layout (2 blocks in each of 4 stages) at a quarter
 of the width (16-32-64-128 channels), have about 0.70 M parameters (0.71 M with SE).
@@ -10,7 +11,7 @@ of the width (16-32-64-128 channels), have about 0.70 M parameters (0.71 M with 
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated
+from typing import Annotated, Literal
 
 from torch import Tensor, nn
 
@@ -43,6 +44,10 @@ class ResNetConfig(HeadConfig):
         Channel reduction inside the squeeze-and-excitation bottleneck.
     input_norm
         Batch-normalise each mel band of the input.
+    stem
+        How the stem halves time and frequency: ``pool`` (a 3×3 conv at full resolution, then
+        2×2 average pooling) or ``stride`` (the 3×3 conv with stride 2: a quarter of the stem's
+        cost, and no batch norm or activation at full resolution).
 
     """
 
@@ -52,9 +57,12 @@ class ResNetConfig(HeadConfig):
     squeeze_excitation: bool = False
     se_reduction: Annotated[int, Range(gt=0, le=1024)] = 8
     input_norm: bool = True
+    stem: Literal["pool", "stride"] = "pool"
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.stem not in ("pool", "stride"):
+            raise ConfigError(f"stem must be 'pool' or 'stride', got {self.stem!r}")
         if not self.channels:
             raise ConfigError("channels must be a non-empty list of positive integers, got []")
         if len(self.blocks) != len(self.channels):
@@ -154,12 +162,13 @@ class ResNetTagger(TaggerModel):
         channels = scale_channels(config.channels, config.width_multiplier)
         se_reduction = config.se_reduction if config.squeeze_excitation else None
         self.input = MelInput(n_mels, config.input_norm)
-        self.stem = nn.Sequential(
-            nn.Conv2d(1, channels[0], 3, padding=1, bias=False),
+        stem_stride = 2 if config.stem == "stride" else 1
+        stem: list[nn.Module] = [
+            nn.Conv2d(1, channels[0], 3, stride=stem_stride, padding=1, bias=False),
             nn.BatchNorm2d(channels[0]),
             nn.ReLU(inplace=True),
-            nn.AvgPool2d(2),
-        )
+        ]
+        self.stem = nn.Sequential(*stem, *([nn.AvgPool2d(2)] if stem_stride == 1 else []))
         layers: list[nn.Module] = []
         in_channels = channels[0]
         for stage, (out_channels, count) in enumerate(zip(channels, config.blocks, strict=True)):
