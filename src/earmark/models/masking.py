@@ -4,11 +4,9 @@ A batch holds clips of different lengths zero-padded at the end to one length. T
 not silence (a zero in a log-mel array is loud broadband noise), so every model carries the
 number of valid frames of each row, ``lengths`` ``(batch,)`` int64, through its layers:
 
-* before each layer that mixes time (a convolution or pooling with a time kernel > 1 and zero
-  padding of its own, a recurrent layer, a squeeze-and-excitation average), the padded
-  positions are set to zero, which is exactly the zero padding the layer would apply at the end
-  of an unpadded clip (a kernel without padding of its own never reads padding into a valid
-  output, so its input is left as it is);
+* before each layer that mixes time (a convolution or pooling with a time kernel > 1, a
+  recurrent layer, a squeeze-and-excitation average), the padded positions are set to zero,
+  which is exactly the zero padding the layer would apply at the end of an unpadded clip;
 * after a layer that changes the frame rate, ``lengths`` follows PyTorch's output-length
   formula for that layer, ``floor((L + 2p - d (k - 1) - 1) / s) + 1``;
 * the clip pooling (:mod:`earmark.models.pooling`) ignores frames at or beyond ``lengths``.
@@ -54,28 +52,12 @@ def frame_mask(lengths: Tensor, frames: int) -> Tensor:
 
 
 def zero_padding(maps: Tensor, lengths: Tensor, time_dim: int) -> Tensor:
-    """``maps`` with every position at or beyond ``lengths`` along ``time_dim`` set to zero.
-
-    In eager mode on the CPU a batch without padding is returned as it is (the check costs
-    microseconds; the multiplication is a full pass over the maps, forward and backward). On an
-    accelerator, and while tracing, scripting or compiling, the mask is always applied: reading
-    ``lengths`` back would stall the device, or bake one batch's answer into the graph.
-    """
-    if _eager_on_cpu(lengths) and int(lengths.min()) >= maps.shape[time_dim]:
-        return maps
+    """``maps`` with every position at or beyond ``lengths`` along ``time_dim`` set to zero."""
     mask = frame_mask(lengths, maps.shape[time_dim])
     shape = [1] * maps.dim()
     shape[0] = maps.shape[0]
     shape[time_dim] = maps.shape[time_dim]
     return maps * mask.view(shape).to(maps.dtype)
-
-
-def _eager_on_cpu(lengths: Tensor) -> bool:
-    scripting = torch.jit.is_scripting()  # type: ignore[attr-defined]
-    tracing = torch.jit.is_tracing()  # type: ignore[attr-defined, no-untyped-call]
-    if scripting or tracing or torch.compiler.is_compiling():
-        return False
-    return lengths.device.type == "cpu"
 
 
 def conv_lengths(lengths: Tensor, kernel: int, stride: int, padding: int, dilation: int) -> Tensor:
@@ -91,14 +73,10 @@ def _first(value: int | tuple[int, ...] | str) -> int:
 
 
 def layer_lengths(layer: nn.Module, lengths: Tensor) -> tuple[Tensor, bool]:
-    """Lengths after ``layer`` and whether its valid outputs can read padded frames.
+    """Lengths after ``layer`` and whether the layer mixes neighbouring frames.
 
     Convolutions and poolings (1-D over ``(B, C, L)``, 2-D over ``(B, C, T, F)``, time first)
-    follow their output-length formula; every other layer is taken to work frame by frame. A
-    time kernel longer than one frame reads padding only through its own zero padding: without
-    it (``padding=0``), output frame ``j < new_length`` reads input frames up to
-    ``j·stride + dilation·(kernel − 1) ≤ length − 1``, all valid, so the input needs no zeroing
-    (its invalid outputs are zeroed before the next layer that mixes, or ignored by the pooling).
+    follow their output-length formula; every other layer is taken to work frame by frame.
     """
     if isinstance(layer, nn.Conv1d | nn.Conv2d):
         kernel, stride = _first(layer.kernel_size), _first(layer.stride)
@@ -106,13 +84,13 @@ def layer_lengths(layer: nn.Module, lengths: Tensor) -> tuple[Tensor, bool]:
         if layer.padding == "same":
             return lengths, kernel > 1
         padding = _first(layer.padding)
-        return conv_lengths(lengths, kernel, stride, padding, dilation), kernel > 1 and padding > 0
+        return conv_lengths(lengths, kernel, stride, padding, dilation), kernel > 1
     if isinstance(layer, nn.AvgPool1d | nn.AvgPool2d | nn.MaxPool1d | nn.MaxPool2d):
         kernel = _first(layer.kernel_size)
         stride = _first(layer.stride if layer.stride is not None else layer.kernel_size)
         padding = _first(layer.padding)
         dilation = _first(getattr(layer, "dilation", 1))
-        return conv_lengths(lengths, kernel, stride, padding, dilation), kernel > 1 and padding > 0
+        return conv_lengths(lengths, kernel, stride, padding, dilation), kernel > 1
     return lengths, False
 
 
@@ -121,8 +99,7 @@ def run_masked(layers: nn.Sequential, maps: Tensor, lengths: Tensor) -> tuple[Te
 
     A child with a ``forward_masked(maps, lengths)`` method handles its own padding (residual
     blocks, squeeze-and-excitation); convolutions and poolings get their input's padding zeroed
-    (when they pad the time axis themselves) and update the lengths; other children act frame by
-    frame.
+    and update the lengths; other children act frame by frame.
     """
     for layer in layers:
         masked_forward = getattr(layer, "forward_masked", None)
