@@ -83,6 +83,19 @@ def test_cv_over_three_folds(prepared, tmp_path):
     assert "asked [7], present [1, 2, 3]" in str(absent.exception)
 
 
+def test_cv_with_folds_side_by_side(prepared, tmp_path):
+    result = runner.invoke(
+        app, ["cv", "--jobs", "2", "--run-dir", str(tmp_path / "cv"), f"data.prepared={prepared}", *TINY]
+    )
+    assert result.exit_code == 0, result.output
+    assert "training 2 folds at a time" in result.output
+    assert "over 3 folds" in result.output
+    assert sorted(json.loads((tmp_path / "cv" / "cv_summary.json").read_text())["folds"]) == ["1", "2", "3"]
+    refused = runner.invoke(app, ["cv", "--jobs", "2", "--tune", f"data.prepared={prepared}"])
+    assert refused.exit_code != 0
+    assert "--tune runs one fold at a time" in refused.output
+
+
 def test_predict_tags_files_and_reports_bad_ones(run, tmp_path):
     for i, hz in enumerate((300.0, 900.0)):
         write_tone(tmp_path / "audio" / f"tone{i}.wav", frequency_hz=hz, duration_seconds=2.5)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import multiprocessing
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from earmark.data.table import read_labels
 from earmark.io import write_text_atomic
@@ -28,6 +31,7 @@ def cross_validate(
     on_fold: Callable[[int, dict[str, Any]], None] | None = None,
     on_reuse: Callable[[int, str], None] | None = None,
     fold_config: Callable[[int, TrainConfig], TrainConfig] | None = None,
+    jobs: int = 1,
 ) -> dict[str, Any]:
     """Train with each fold as the test set and the others as training data.
 
@@ -43,8 +47,24 @@ def cross_validate(
     ``fold_config(fold, config)``, if given, turns each fold's config (its data selection set)
     into the one that fold trains with, e.g. the best of a search on the fold's training clips
     (:func:`earmark.tuning.nested.nested_cross_validate`); it must keep the data selection.
+
+    ``jobs > 1`` trains that many folds at once on the CPU, each in its own process with
+    ``torch.get_num_threads() // jobs`` threads (at least one): a narrow model keeps one core
+    busier than it keeps several, so folds side by side train more clips per second than one
+    fold on every core (``benchmarks/RESULTS.md``). ``on_step`` is not called then;
+    ``on_fold`` and ``on_reuse`` are, as each fold ends. Not with ``fold_config`` (a nested
+    search runs its folds one at a time), nor on a GPU (run one fold per device with ``folds``).
     """
     run_dir = Path(run_dir)
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
+    if jobs > 1 and fold_config is not None:
+        raise ValueError("jobs > 1 is for plain cross-validation; a nested search runs one fold at a time")
+    if jobs > 1 and _uses_cuda(config.device):
+        raise ValueError(
+            f"jobs > 1 trains folds side by side on the CPU, but device {config.device!r} is a GPU; "
+            "run one fold per GPU instead (folds=[k] with CUDA_VISIBLE_DEVICES)"
+        )
     labels = read_labels(config.data.label_table)
     present = sorted(int(f) for f in np.unique(labels.fold) if f >= 0)
     folds = list(folds) if folds else present
@@ -55,8 +75,15 @@ def cross_validate(
             f"among them; asked {folds}, present {present}"
         )
     per_fold: dict[str, dict[str, float]] = {}
-    for fold in folds:
-        fold_dir = run_dir / f"fold-{fold}"
+
+    def record(fold: int, summary: dict[str, Any], how: str) -> None:
+        if on_reuse is not None and how in ("reused", "retrained"):
+            on_reuse(fold, how)
+        per_fold[str(fold)] = summary["test"]
+        if on_fold is not None:
+            on_fold(fold, summary["test"])
+
+    def settings_of(fold: int) -> TrainConfig:
         data = dataclasses.replace(
             config.data,
             train_folds=tuple(f for f in present if f != fold),
@@ -68,12 +95,14 @@ def cross_validate(
             fold_settings = fold_config(fold, fold_settings)
             if fold_settings.data.test_folds != (fold,) or fold_settings.data.train_folds != data.train_folds:
                 raise ValueError(f"fold {fold}: fold_config changed the data selection of the fold")
-        summary, how = train_or_reuse(fold_settings, fold_dir, on_step=on_step)
-        if on_reuse is not None and how in ("reused", "retrained"):
-            on_reuse(fold, how)
-        per_fold[str(fold)] = summary["test"]
-        if on_fold is not None:
-            on_fold(fold, summary["test"])
+        return fold_settings
+
+    if jobs == 1:
+        for fold in folds:
+            record(fold, *train_or_reuse(settings_of(fold), run_dir / f"fold-{fold}", on_step=on_step))
+    else:
+        _train_side_by_side({fold: settings_of(fold) for fold in folds}, run_dir, jobs, record)
+        per_fold = {str(fold): per_fold[str(fold)] for fold in folds}  # in fold order
     names = sorted(set.intersection(*(set(v) for v in per_fold.values())))
     result = {
         "folds": per_fold,
@@ -82,6 +111,40 @@ def cross_validate(
     }
     write_text_atomic(run_dir / "cv_summary.json", json.dumps(result, indent=2))
     return result
+
+
+def _uses_cuda(device: str) -> bool:
+    if device == "auto":
+        return torch.cuda.is_available()
+    return torch.device(device).type == "cuda"
+
+
+def _train_side_by_side(
+    settings: dict[int, TrainConfig],
+    run_dir: Path,
+    jobs: int,
+    record: Callable[[int, dict[str, Any], str], None],
+) -> None:
+    """Each fold's :func:`train_or_reuse` in a pool of ``jobs`` processes; ``record`` as each ends."""
+    threads = max(1, torch.get_num_threads() // jobs)
+    context = multiprocessing.get_context("spawn")  # no forked copies of torch's thread pools
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(settings)), mp_context=context)
+    try:
+        running: dict[Future[tuple[dict[str, Any], str]], int] = {
+            pool.submit(_train_fold, fold_settings, run_dir / f"fold-{fold}", threads): fold
+            for fold, fold_settings in settings.items()
+        }
+        for done in as_completed(running):
+            record(running[done], *done.result())
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)  # folds already running finish and are kept
+        raise
+    pool.shutdown(wait=True)
+
+
+def _train_fold(config: TrainConfig, run_dir: Path, threads: int) -> tuple[dict[str, Any], str]:
+    torch.set_num_threads(threads)
+    return train_or_reuse(config, run_dir)
 
 
 def train_or_reuse(

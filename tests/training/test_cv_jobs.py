@@ -1,0 +1,77 @@
+"""Cross-validation with folds trained side by side (``jobs``): the same folds as one at a time."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from earmark.config import from_dict
+from earmark.testing.prepared import make_prepared
+from earmark.training.config import TrainConfig
+from earmark.training.crossval import cross_validate
+
+
+def _config(prepared, **overrides) -> TrainConfig:  # type: ignore[no-untyped-def]
+    data = {
+        "data": {"prepared": str(prepared)},
+        "model": "cnn",
+        "model_options": {"channels": [8, 16], "width_multiplier": 1.0},
+        "segment_frames": 16,
+        "batch_size": 8,
+        "epochs": 2,
+        "report": False,
+        **overrides,
+    }
+    return from_dict(TrainConfig, data)
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    return make_prepared(tmp_path_factory.mktemp("cv_jobs") / "prepared")
+
+
+def test_folds_side_by_side_score_as_one_at_a_time_and_are_reused(prepared, tmp_path):
+    config = _config(prepared)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the workers' share with jobs=2 on up to 3 cores: the same arithmetic
+    try:
+        one = cross_validate(config, tmp_path / "one")
+    finally:
+        torch.set_num_threads(threads)
+    ended: list[int] = []
+    both = cross_validate(config, tmp_path / "two", jobs=2, on_fold=lambda fold, _: ended.append(fold))
+    assert sorted(ended) == [1, 2, 3]
+    assert list(both["folds"]) == ["1", "2", "3"]  # in fold order, whichever ended first
+    for fold, metrics in one["folds"].items():
+        assert metrics.keys() == both["folds"][fold].keys()
+        for name, value in metrics.items():
+            assert both["folds"][fold][name] == pytest.approx(value, abs=1e-6), (fold, name)
+    written = json.loads((tmp_path / "two" / "cv_summary.json").read_text())
+    assert written["mean"] == pytest.approx(both["mean"])
+    # a second call finds every fold finished with these settings and trains none
+    seen: list[tuple[int, str]] = []
+    cross_validate(config, tmp_path / "two", jobs=2, on_reuse=lambda fold, how: seen.append((fold, how)))
+    assert sorted(seen) == [(1, "reused"), (2, "reused"), (3, "reused")]
+
+
+def test_jobs_are_refused_where_they_cannot_work(prepared, tmp_path):
+    config = _config(prepared)
+    with pytest.raises(ValueError, match="jobs must be at least 1"):
+        cross_validate(config, tmp_path / "cv", jobs=0)
+    with pytest.raises(ValueError, match="nested search runs one fold at a time"):
+        cross_validate(config, tmp_path / "cv", jobs=2, fold_config=lambda fold, settings: settings)
+    with pytest.raises(ValueError, match="is a GPU"):
+        cross_validate(_config(prepared, device="cuda"), tmp_path / "cv", jobs=2)
+
+
+def test_a_fold_failing_in_its_process_is_raised_in_the_parent(prepared, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(prepared, broken)
+    shutil.rmtree(broken / "features")  # the labels read; every fold's training then fails
+    with pytest.raises(Exception, match="holds no finished feature store") as raised:
+        cross_validate(_config(broken), tmp_path / "cv", jobs=2)
+    assert type(raised.value.__cause__).__name__ == "_RemoteTraceback"  # raised in a fold's process
+    assert not (tmp_path / "cv" / "cv_summary.json").exists()
