@@ -75,3 +75,23 @@ def test_a_fold_failing_in_its_process_is_raised_in_the_parent(prepared, tmp_pat
         cross_validate(_config(broken), tmp_path / "cv", jobs=2)
     assert type(raised.value.__cause__).__name__ == "_RemoteTraceback"  # raised in a fold's process
     assert not (tmp_path / "cv" / "cv_summary.json").exists()
+
+
+def test_folds_left_after_whole_rounds_share_all_the_threads(prepared, tmp_path, monkeypatch):
+    from earmark.training import crossval
+
+    rounds: list[tuple[list[int], int]] = []
+    real = crossval._train_side_by_side
+
+    def spy(settings, run_dir, jobs, record):  # type: ignore[no-untyped-def]
+        rounds.append((list(settings), jobs))
+        real(settings, run_dir, jobs, record)
+
+    monkeypatch.setattr(crossval, "_train_side_by_side", spy)
+    result = cross_validate(_config(prepared, epochs=1), tmp_path / "cv", jobs=2)
+    # three folds, two jobs: folds 1 and 2 side by side, then fold 3 alone with every thread
+    assert rounds == [([1, 2], 2), ([3], 1)]
+    assert list(result["folds"]) == ["1", "2", "3"]
+    rounds.clear()
+    cross_validate(_config(prepared, epochs=1), tmp_path / "cv4", jobs=4)
+    assert rounds == [([1, 2, 3], 3)]  # more jobs than folds: one round, the threads split three ways

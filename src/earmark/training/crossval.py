@@ -51,7 +51,8 @@ def cross_validate(
     ``jobs > 1`` trains that many folds at once on the CPU, each in its own process with
     ``torch.get_num_threads() // jobs`` threads (at least one): a narrow model keeps one core
     busier than it keeps several, so folds side by side train more clips per second than one
-    fold on every core (``benchmarks/RESULTS.md``). ``on_step`` is not called then;
+    fold on every core (``benchmarks/RESULTS.md``). Folds left over after whole rounds of
+    ``jobs`` share all the threads between them, so no core idles at the end. ``on_step`` is not called then;
     ``on_fold`` and ``on_reuse`` are, as each fold ends. Not with ``fold_config`` (a nested
     search runs its folds one at a time), nor on a GPU (run one fold per device with ``folds``).
     """
@@ -101,7 +102,12 @@ def cross_validate(
         for fold in folds:
             record(fold, *train_or_reuse(settings_of(fold), run_dir / f"fold-{fold}", on_step=on_step))
     else:
-        _train_side_by_side({fold: settings_of(fold) for fold in folds}, run_dir, jobs, record)
+        # whole rounds of `jobs` folds first, then the last few share all the threads between them
+        # (5 folds, 2 jobs: four folds two at a time on one thread each, then the fifth on two)
+        whole = len(folds) - len(folds) % jobs
+        for chunk, workers in ((folds[:whole], jobs), (folds[whole:], len(folds) - whole)):
+            if chunk:
+                _train_side_by_side({fold: settings_of(fold) for fold in chunk}, run_dir, workers, record)
         per_fold = {str(fold): per_fold[str(fold)] for fold in folds}  # in fold order
     names = sorted(set.intersection(*(set(v) for v in per_fold.values())))
     result = {
@@ -128,7 +134,7 @@ def _train_side_by_side(
     """Each fold's :func:`train_or_reuse` in a pool of ``jobs`` processes; ``record`` as each ends."""
     threads = max(1, torch.get_num_threads() // jobs)
     context = multiprocessing.get_context("spawn")  # no forked copies of torch's thread pools
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(settings)), mp_context=context)
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context)
     try:
         running: dict[Future[tuple[dict[str, Any], str]], int] = {
             pool.submit(_train_fold, fold_settings, run_dir / f"fold-{fold}", threads): fold
