@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -95,3 +100,54 @@ def test_folds_left_after_whole_rounds_share_all_the_threads(prepared, tmp_path,
     rounds.clear()
     cross_validate(_config(prepared, epochs=1), tmp_path / "cv4", jobs=4)
     assert rounds == [([1, 2, 3], 3)]  # more jobs than folds: one round, the threads split three ways
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def _alive(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status")
+    try:
+        state = next(line for line in status.read_text().splitlines() if line.startswith("State:"))
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return "Z" not in state.split()[1]  # a zombie has ended; only its exit status waits
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads process children from Linux /proc")
+def test_killing_the_cross_validation_ends_its_fold_processes(prepared, tmp_path):
+    script = (
+        "import sys\n"
+        "from earmark.config import from_dict\n"
+        "from earmark.training.config import TrainConfig\n"
+        "from earmark.training.crossval import cross_validate\n"
+        f"config = from_dict(TrainConfig, {{'data': {{'prepared': {str(prepared)!r}}}, 'model': 'cnn',\n"
+        "    'model_options': {'channels': [8, 16], 'width_multiplier': 1.0}, 'segment_frames': 16,\n"
+        "    'batch_size': 8, 'epochs': 100000, 'report': False})\n"
+        f"cross_validate(config, {str(tmp_path / 'cv')!r}, jobs=2)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 120
+        folds = [tmp_path / "cv" / f"fold-{k}" / "metrics.jsonl" for k in (1, 2)]
+        while not all(f.exists() and f.stat().st_size > 0 for f in folds):  # both folds are training
+            assert parent.poll() is None, "the cross-validation ended before its folds trained"
+            assert time.monotonic() < deadline, "the folds did not start training within 2 minutes"
+            time.sleep(0.5)
+        workers = [
+            pid
+            for pid in _children(parent.pid)
+            if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
+        ]
+        assert len(workers) == 2
+        parent.send_signal(signal.SIGTERM)  # the parent alone, as `kill <pid>` does
+        parent.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.25)
+        assert not any(_alive(pid) for pid in workers), "a fold kept training after its parent was killed"
+    finally:
+        if parent.poll() is None:
+            parent.kill()

@@ -5,6 +5,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -134,7 +137,9 @@ def _train_side_by_side(
     """Each fold's :func:`train_or_reuse` in a pool of ``jobs`` processes; ``record`` as each ends."""
     threads = max(1, torch.get_num_threads() // jobs)
     context = multiprocessing.get_context("spawn")  # no forked copies of torch's thread pools
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context)
+    pool = ProcessPoolExecutor(
+        max_workers=jobs, mp_context=context, initializer=_exit_with_parent, initargs=(os.getpid(),)
+    )
     try:
         running: dict[Future[tuple[dict[str, Any], str]], int] = {
             pool.submit(_train_fold, fold_settings, run_dir / f"fold-{fold}", threads): fold
@@ -146,6 +151,23 @@ def _train_side_by_side(
         pool.shutdown(wait=True, cancel_futures=True)  # folds already running finish and are kept
         raise
     pool.shutdown(wait=True)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """In a fold's process: end it within a second of the cross-validation's own end.
+
+    Ctrl-C reaches every process of the group, but a ``kill`` of the parent alone would leave
+    its folds training into the run directory, beside whatever is started there next. A fold
+    killed this way loses only the steps since its last checkpoint (written atomically), and
+    resumes from there.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _train_fold(config: TrainConfig, run_dir: Path, threads: int) -> tuple[dict[str, Any], str]:
