@@ -147,3 +147,10 @@ def test_prepare_and_train_redirected_to_a_file_leave_progress_lines(tmp_path):
     assert re.search(r"valid \w+ \d+\.\d{4}", lines[-1]), lines[-1]
     quiet_run = ["train", "--run-dir", str(tmp_path / "run2"), "--quiet", f"data.prepared={prepared}", *tiny]
     assert "train:" not in earmark_to_file(tmp_path / "quiet.log", *quiet_run)
+
+
+def test_a_report_never_updated_prints_its_notes_and_no_end_line(capsys):
+    # `earmark cv --jobs 2`: the folds train in other processes, only their results come back
+    with ProgressReport("fold", unit="steps", terminal=False, clock=FakeClock()) as report:
+        report.note("fold 1: accuracy 0.9")
+    assert capsys.readouterr().out.splitlines() == ["fold 1: accuracy 0.9"]

@@ -111,6 +111,7 @@ class ProgressReport:
         self.terminal = sys.stdout.isatty() if terminal is None else terminal
         self.clock = clock
         self.completed = 0
+        self._updated = False  # no end line for a report never updated (folds trained elsewhere)
         self.total: int | None = None
         self.extras: dict[str, float | str] = {}
         self.seconds_left: float | None = None
@@ -144,7 +145,7 @@ class ProgressReport:
         seconds_left: float | None = None,
     ) -> None:
         """Set the units done (and the total, named values and a time budget's seconds left)."""
-        self.completed = completed
+        self.completed, self._updated = completed, True
         if seconds_left is not None:
             self.seconds_left = max(0.0, seconds_left)
         if total is not None:
@@ -194,8 +195,8 @@ class ProgressReport:
     ) -> None:
         if self._bar is not None:
             self._bar.__exit__(kind, error, trace)
-        elif not self.quiet and kind is None and self.completed != self._printed_completed:
-            self._emit(self.clock())  # the end, unless the last line already showed it
+        elif not self.quiet and kind is None and self._updated and self.completed != self._printed_completed:
+            self._emit(self.clock())  # the end, unless the last line already showed it (or none was due)
 
     def _emit(self, now: float) -> None:
         self._printed, self._printed_completed = now, self.completed
