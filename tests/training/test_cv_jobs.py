@@ -15,22 +15,13 @@ import torch
 
 from earmark.config import from_dict
 from earmark.testing.prepared import make_prepared
+from earmark.testing.recipes import tiny_recipe
 from earmark.training.config import TrainConfig
 from earmark.training.crossval import cross_validate
 
 
 def _config(prepared, **overrides) -> TrainConfig:  # type: ignore[no-untyped-def]
-    data = {
-        "data": {"prepared": str(prepared)},
-        "model": "cnn",
-        "model_options": {"channels": [8, 16], "width_multiplier": 1.0},
-        "segment_frames": 16,
-        "batch_size": 8,
-        "epochs": 2,
-        "report": False,
-        **overrides,
-    }
-    return from_dict(TrainConfig, data)
+    return from_dict(TrainConfig, tiny_recipe(prepared, **{"epochs": 2, **overrides}))
 
 
 @pytest.fixture(scope="module")
@@ -123,9 +114,8 @@ def test_killing_the_cross_validation_ends_its_fold_processes(prepared, tmp_path
         "from earmark.config import from_dict\n"
         "from earmark.training.config import TrainConfig\n"
         "from earmark.training.crossval import cross_validate\n"
-        f"config = from_dict(TrainConfig, {{'data': {{'prepared': {str(prepared)!r}}}, 'model': 'cnn',\n"
-        "    'model_options': {'channels': [8, 16], 'width_multiplier': 1.0}, 'segment_frames': 16,\n"
-        "    'batch_size': 8, 'epochs': 100000, 'report': False})\n"
+        "from earmark.testing.recipes import tiny_recipe\n"
+        f"config = from_dict(TrainConfig, tiny_recipe({str(prepared)!r}, epochs=100000))\n"
         f"cross_validate(config, {str(tmp_path / 'cv')!r}, jobs=2)\n"
     )
     parent = subprocess.Popen([sys.executable, "-c", script])
