@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import multiprocessing
-import os
-import threading
-import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, as_completed
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from earmark.data.table import read_labels
 from earmark.io import write_text_atomic
 from earmark.training.config import TrainConfig
 from earmark.training.fingerprint import holds_a_run, read_fingerprint, run_fingerprint
+from earmark.training.processes import side_by_side_pool, thread_share, uses_cuda
 from earmark.training.trainer import Trainer
 
 __all__ = ["cross_validate", "finished_run", "train_or_reuse"]
@@ -64,7 +60,7 @@ def cross_validate(
         raise ValueError(f"jobs must be at least 1, got {jobs}")
     if jobs > 1 and fold_config is not None:
         raise ValueError("jobs > 1 is for plain cross-validation; a nested search runs one fold at a time")
-    if jobs > 1 and _uses_cuda(config.device):
+    if jobs > 1 and uses_cuda(config.device):
         raise ValueError(
             f"jobs > 1 trains folds side by side on the CPU, but device {config.device!r} is a GPU; "
             "run one fold per GPU instead (folds=[k] with CUDA_VISIBLE_DEVICES)"
@@ -122,12 +118,6 @@ def cross_validate(
     return result
 
 
-def _uses_cuda(device: str) -> bool:
-    if device == "auto":
-        return torch.cuda.is_available()
-    return torch.device(device).type == "cuda"
-
-
 def _train_side_by_side(
     settings: dict[int, TrainConfig],
     run_dir: Path,
@@ -135,14 +125,10 @@ def _train_side_by_side(
     record: Callable[[int, dict[str, Any], str], None],
 ) -> None:
     """Each fold's :func:`train_or_reuse` in a pool of ``jobs`` processes; ``record`` as each ends."""
-    threads = max(1, torch.get_num_threads() // jobs)
-    context = multiprocessing.get_context("spawn")  # no forked copies of torch's thread pools
-    pool = ProcessPoolExecutor(
-        max_workers=jobs, mp_context=context, initializer=_exit_with_parent, initargs=(os.getpid(),)
-    )
+    pool = side_by_side_pool(jobs, thread_share(jobs))
     try:
         running: dict[Future[tuple[dict[str, Any], str]], int] = {
-            pool.submit(_train_fold, fold_settings, run_dir / f"fold-{fold}", threads): fold
+            pool.submit(train_or_reuse, fold_settings, run_dir / f"fold-{fold}"): fold
             for fold, fold_settings in settings.items()
         }
         for done in as_completed(running):
@@ -151,28 +137,6 @@ def _train_side_by_side(
         pool.shutdown(wait=True, cancel_futures=True)  # folds already running finish and are kept
         raise
     pool.shutdown(wait=True)
-
-
-def _exit_with_parent(parent: int) -> None:
-    """In a fold's process: end it within a second of the cross-validation's own end.
-
-    Ctrl-C reaches every process of the group, but a ``kill`` of the parent alone would leave
-    its folds training into the run directory, beside whatever is started there next. A fold
-    killed this way loses only the steps since its last checkpoint (written atomically), and
-    resumes from there.
-    """
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
-
-
-def _train_fold(config: TrainConfig, run_dir: Path, threads: int) -> tuple[dict[str, Any], str]:
-    torch.set_num_threads(threads)
-    return train_or_reuse(config, run_dir)
 
 
 def train_or_reuse(
