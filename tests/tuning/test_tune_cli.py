@@ -200,3 +200,32 @@ def test_a_share_held_out_for_the_search_only(prepared, tmp_path):
     best = from_dict(TrainConfig, load_yaml(tmp_path / "run" / "best.yaml"))
     assert best.data.valid_fraction == 0.0
     assert best.data.test_folds == (TEST_FOLD,)
+
+
+def test_a_search_with_two_jobs_runs_trials_in_two_processes(prepared, tmp_path):
+    from earmark.tuning.study import PROCESS_NOTE
+
+    folder = tmp_path / "jobs"
+    folder.mkdir()
+    space = {"optim.lr": {"low": 1.0e-3, "high": 1.0e-2, "log": True}, "epochs": {"low": 300, "high": 320}}
+    # trials of ~10 s each: the second process (a few seconds to start) gets some of them
+    (folder / "recipe.yaml").write_text(yaml.safe_dump(_recipe(prepared, trials=4, space=space)))
+    result = runner.invoke(
+        app,
+        ["tune", "--jobs", "2", "--config", str(folder / "recipe.yaml"), "--run-dir", str(folder / "run")],
+    )
+    assert result.exit_code == 0, result.output
+    assert [row["state"] for row in _rows(folder / "run")] == ["complete"] * 4
+    study = optuna.load_study(study_name=None, storage=f"sqlite:///{folder / 'run' / 'study.db'}")
+    processes = {trial.user_attrs[PROCESS_NOTE] for trial in study.trials}
+    assert len(processes) == 2  # this process and the one it started each ran trials
+    summary = json.loads((folder / "run" / "summary.json").read_text())
+    assert summary["finished"] == 4
+
+
+def test_jobs_on_a_gpu_are_refused(prepared, tmp_path):
+    recipe = recipe_from_dict({**_recipe(prepared), "device": "cuda"})
+    with pytest.raises(ValueError, match="is a GPU"):
+        tune(recipe, tmp_path / "run", jobs=2)
+    with pytest.raises(ValueError, match="jobs must be at least 1"):
+        tune(recipe_from_dict(_recipe(prepared)), tmp_path / "run", jobs=0)

@@ -57,10 +57,19 @@ def tune_command(
         list[str] | None,
         typer.Argument(help="recipe overrides, e.g. data.prepared=runs/esc10 tune.inner_folds=4"),
     ] = None,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            help="trials run at once on the CPU, each process with its share of the torch threads "
+            "(this process prints its own trials as they end, the table has all)",
+            min=1,
+        ),
+    ] = 1,
 ) -> None:
     """Search hyper-parameters on validation data (never the test folds); writes best.yaml.
 
-    Several processes started on one --run-dir share the search (an SQLite file).
+    Several processes started on one --run-dir share the search (an SQLite file); --jobs 2
+    starts the second one itself.
     """
     from earmark.tuning import TuningUnavailable, describe_objective, load_tune_recipe, require_optuna, tune
 
@@ -78,7 +87,9 @@ def tune_command(
         value = "" if trial.value is None else f" {recipe.metric} {trial.value:.4f}"
         console.print(f"trial {trial.number}: {trial.state.name.lower()}{value}", highlight=False)
 
-    result = tune(recipe, run_dir, trials=trials, timeout_minutes=timeout_minutes, on_trial=on_trial)
+    result = tune(
+        recipe, run_dir, trials=trials, timeout_minutes=timeout_minutes, on_trial=on_trial, jobs=jobs
+    )
     summary = result.summary
     out.print(_best_table(result.rows, recipe.metric))
     out.print(f"{summary['finished']} of {summary['trials']} trials finished ({summary['states']})")

@@ -13,10 +13,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import torch
+
 from earmark.config import dump_yaml, to_dict
 from earmark.data.labels import Labels
 from earmark.data.table import read_labels, write_labels
 from earmark.io import write_bytes_atomic
+from earmark.training.processes import side_by_side_pool, thread_share, uses_cuda
 from earmark.tuning.config import TuneRecipe
 from earmark.tuning.objective import TrainingObjective, inner_fold_labels
 from earmark.tuning.outputs import TrialRow, trial_rows, write_outputs
@@ -73,13 +76,26 @@ def tune(
     trials: int | None = None,
     timeout_minutes: float | None = None,
     on_trial: Callable[[optuna.trial.FrozenTrial], None] | None = None,
+    jobs: int = 1,
 ) -> TuneResult:
     """Search ``recipe``'s space until ``trials`` (default ``tune.trials``) trials have finished.
 
     No trial starts after ``timeout_minutes``. Rerunning on the same ``run_dir`` resumes the
     search; the outputs are written again at the end of every run.
+
+    ``jobs > 1`` runs that many trials at once on the CPU: this process and ``jobs − 1`` spawned
+    ones share the study, each with its share of the torch threads
+    (:mod:`earmark.training.processes`); ``on_trial`` sees this process's trials. Each trial's
+    sampler is seeded by its number, so the draws do not depend on which process ran it.
     """
     run_dir = Path(run_dir)
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
+    if jobs > 1 and uses_cuda(recipe.base.device):
+        raise ValueError(
+            f"jobs > 1 runs trials side by side on the CPU, but device {recipe.base.device!r} is a GPU; "
+            "start one `earmark tune` per GPU on the same --run-dir instead"
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
     if trials is not None:
         recipe = dataclasses.replace(recipe, tune=dataclasses.replace(recipe.tune, trials=trials))
@@ -98,13 +114,39 @@ def tune(
         warmup_steps=recipe.tune.warmup_validations,
         timeout_seconds=None if timeout_minutes is None else 60.0 * timeout_minutes,
     )
-    study = run_study(
-        objective,
-        recipe.tune.space,
-        run_dir / "study.db",
-        settings,
-        fingerprint=recipe.fingerprint(),
-        on_trial=on_trial,
-    )
+    if jobs == 1:
+        study = run_study(
+            objective,
+            recipe.tune.space,
+            run_dir / "study.db",
+            settings,
+            fingerprint=recipe.fingerprint(),
+            on_trial=on_trial,
+        )
+    else:
+        threads = thread_share(jobs)
+        pool = side_by_side_pool(jobs - 1, threads)
+        kept = torch.get_num_threads()
+        try:
+            others = [
+                pool.submit(tune, recipe, run_dir, timeout_minutes=timeout_minutes) for _ in range(jobs - 1)
+            ]
+            torch.set_num_threads(threads)
+            study = run_study(
+                objective,
+                recipe.tune.space,
+                run_dir / "study.db",
+                settings,
+                fingerprint=recipe.fingerprint(),
+                on_trial=on_trial,
+            )
+            for other in others:
+                other.result()  # raises a helper's error here
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        finally:
+            torch.set_num_threads(kept)
+        pool.shutdown(wait=True)
     summary = write_outputs(study, recipe, run_dir, objective=describe_objective(recipe))
     return TuneResult(rows=trial_rows(study, recipe.tune.space), summary=summary)
