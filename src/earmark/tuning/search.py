@@ -114,15 +114,15 @@ def tune(
         warmup_steps=recipe.tune.warmup_validations,
         timeout_seconds=None if timeout_minutes is None else 60.0 * timeout_minutes,
     )
-    if jobs == 1:
-        study = run_study(
-            objective,
-            recipe.tune.space,
-            run_dir / "study.db",
-            settings,
-            fingerprint=recipe.fingerprint(),
-            on_trial=on_trial,
+
+    def search() -> optuna.Study:
+        path = run_dir / "study.db"
+        return run_study(
+            objective, recipe.tune.space, path, settings, fingerprint=recipe.fingerprint(), on_trial=on_trial
         )
+
+    if jobs == 1:
+        study = search()
     else:
         threads = thread_share(jobs)
         pool = side_by_side_pool(jobs - 1, threads)
@@ -132,14 +132,7 @@ def tune(
                 pool.submit(tune, recipe, run_dir, timeout_minutes=timeout_minutes) for _ in range(jobs - 1)
             ]
             torch.set_num_threads(threads)
-            study = run_study(
-                objective,
-                recipe.tune.space,
-                run_dir / "study.db",
-                settings,
-                fingerprint=recipe.fingerprint(),
-                on_trial=on_trial,
-            )
+            study = search()
             for other in others:
                 other.result()  # raises a helper's error here
         except BaseException:
