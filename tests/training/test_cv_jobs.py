@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -107,7 +108,10 @@ def _alive(pid: int) -> bool:
     return "Z" not in state.split()[1]  # a zombie has ended; only its exit status waits
 
 
-@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads process children from Linux /proc")
+@pytest.mark.skipif(
+    not Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").exists(),
+    reason="reads a process's children from Linux /proc (a kernel with CONFIG_PROC_CHILDREN)",
+)
 def test_killing_the_cross_validation_ends_its_fold_processes(prepared, tmp_path):
     script = (
         "import sys\n"
