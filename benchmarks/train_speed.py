@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +32,7 @@ from earmark.config import apply_overrides, from_dict, load_yaml
 from earmark.models import build_model
 from earmark.spec import TaggingSpec
 from earmark.training.config import TrainConfig
+from earmark.training.processes import side_by_side_pool
 from earmark.training.trainer import Trainer
 
 
@@ -159,8 +158,7 @@ def main() -> None:
             data.pop("tune", None)
             threads = threads or default_threads
             if variant == "side_by_side":
-                context = multiprocessing.get_context("spawn")
-                with ProcessPoolExecutor(2, mp_context=context) as pool:
+                with side_by_side_pool(2, threads=1) as pool:
                     job_args = (data, channels_last, 1, args.skip_steps)
                     jobs = [pool.submit(train_timed, *job_args) for _ in range(2)]
                     results = [job.result() for job in jobs]

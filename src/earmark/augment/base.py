@@ -73,6 +73,14 @@ class Transform(ABC, Generic[C, P]):
     def apply(self, features: Tensor, params: P) -> Tensor:
         """Apply ``params`` to ``features`` ``(batch, frames, dim)``; a new tensor, same shape and dtype."""
 
+    def apply_valid(self, features: Tensor, lengths: Tensor | None, params: P) -> Tensor:
+        """Apply ``params`` to a padded batch whose row ``i`` has ``lengths[i]`` valid frames.
+
+        What the trainer calls. A transform that would move padding into a clip (a shift in
+        time) overrides it; the others act on every frame alike and ignore ``lengths``.
+        """
+        return self.apply(features, params)
+
     def __call__(self, features: Tensor, generator: torch.Generator) -> Tensor:
         """Sample parameters for ``features`` and apply them."""
         check_batch(features, type(self).__name__)

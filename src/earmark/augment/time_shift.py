@@ -70,15 +70,20 @@ def roll_frames(features: Tensor, shift: Tensor, lengths: Tensor | None = None) 
     """
     batch, frames, dim = features.shape
     device = features.device
-    if lengths is None:
-        valid = torch.full((batch,), frames, dtype=torch.int64, device=device)
-    else:
-        valid = lengths.to(device=device, dtype=torch.int64).clamp(1, frames)
+    valid = _valid_frames(features, lengths)
     positions = torch.arange(frames, device=device)[None, :]
     within = positions < valid[:, None]
     source = torch.remainder(positions - shift.to(device, torch.int64)[:, None], valid[:, None])
     index = torch.where(within, source, positions.expand(batch, frames))
     return features.gather(1, index[:, :, None].expand(batch, frames, dim))
+
+
+def _valid_frames(features: Tensor, lengths: Tensor | None) -> Tensor:
+    """Int64 ``(batch,)`` on the features' device: ``lengths`` clamped to ``[1, frames]``, or all frames."""
+    batch, frames, _ = features.shape
+    if lengths is None:
+        return torch.full((batch,), frames, dtype=torch.int64, device=features.device)
+    return lengths.to(device=features.device, dtype=torch.int64).clamp(1, frames)
 
 
 @register_augmentation("time_shift")
@@ -100,7 +105,7 @@ class TimeShift(Transform[TimeShiftConfig, TimeShiftParams]):
 
     def apply_valid(self, features: Tensor, lengths: Tensor | None, params: TimeShiftParams) -> Tensor:
         """Features with each example rolled within its first ``lengths[i]`` frames."""
-        batch, frames, _ = features.shape
+        batch = features.shape[0]
         if params.fraction.shape != (batch,):
             raise ValueError(
                 f"time_shift parameters are for {tuple(params.fraction.shape)} examples, "
@@ -108,7 +113,7 @@ class TimeShift(Transform[TimeShiftConfig, TimeShiftParams]):
             )
         if lengths is not None and lengths.shape != (batch,):
             raise ValueError(f"time_shift needs one length per example ({batch}), got {tuple(lengths.shape)}")
-        valid = torch.full((batch,), frames, dtype=torch.int64) if lengths is None else lengths.cpu()
-        valid = valid.to(torch.int64).clamp(1, frames)
-        shift = torch.round(params.fraction.cpu() * valid.to(torch.float64)).to(torch.int64)
+        valid = _valid_frames(features, lengths)
+        fraction = params.fraction.to(device=features.device, dtype=torch.float64)
+        shift = torch.round(fraction * valid.to(torch.float64)).to(torch.int64)
         return roll_frames(features, shift, valid)

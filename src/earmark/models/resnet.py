@@ -162,13 +162,13 @@ class ResNetTagger(TaggerModel):
         channels = scale_channels(config.channels, config.width_multiplier)
         se_reduction = config.se_reduction if config.squeeze_excitation else None
         self.input = MelInput(n_mels, config.input_norm)
-        stem_stride = 2 if config.stem == "stride" else 1
-        stem: list[nn.Module] = [
-            nn.Conv2d(1, channels[0], 3, stride=stem_stride, padding=1, bias=False),
+        strided = config.stem == "stride"
+        self.stem = nn.Sequential(
+            nn.Conv2d(1, channels[0], 3, stride=2 if strided else 1, padding=1, bias=False),
             nn.BatchNorm2d(channels[0]),
             nn.ReLU(inplace=True),
-        ]
-        self.stem = nn.Sequential(*stem, *([nn.AvgPool2d(2)] if stem_stride == 1 else []))
+            *([] if strided else [nn.AvgPool2d(2)]),
+        )
         layers: list[nn.Module] = []
         in_channels = channels[0]
         for stage, (out_channels, count) in enumerate(zip(channels, config.blocks, strict=True)):

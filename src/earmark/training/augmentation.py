@@ -28,6 +28,7 @@ Augment = Callable[[Batch, torch.Generator], Batch]
 def build_augment(options: Mapping[str, Any]) -> Augment | None:
     """The augmentation a recipe asks for, or None when it asks for none."""
     from earmark.augment import Mixup, build_augmentation
+    from earmark.augment.base import check_batch
     from earmark.augment.mixup import mixed_lengths
 
     if not options:
@@ -49,12 +50,11 @@ def build_augment(options: Mapping[str, Any]) -> Augment | None:
                     annotated=mixed.annotated,
                     lengths=mixed_lengths(batch.valid_frames, params.weights, params.partners),
                 )
-            elif hasattr(transform, "apply_valid"):  # works within each row's valid frames
+            else:
+                check_batch(batch.features, type(transform).__name__)
                 size, frames, dim = batch.features.shape
                 params = transform.sample(size, frames, dim, generator)
                 batch = batch.with_features(transform.apply_valid(batch.features, batch.valid_frames, params))
-            else:
-                batch = batch.with_features(transform(batch.features, generator))
         return batch
 
     return augment
