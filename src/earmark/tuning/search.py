@@ -69,6 +69,21 @@ def _write_inner_folds(recipe: TuneRecipe, labels: Labels, run_dir: Path) -> Pat
     return write_labels(table, run_dir / "inner-folds.csv")
 
 
+def _optuna_verbosity() -> int:
+    from earmark.tuning.study import require_optuna
+
+    verbosity: int = require_optuna().logging.get_verbosity()
+    return verbosity
+
+
+def _search_beside(recipe: TuneRecipe, run_dir: Path, timeout_minutes: float | None, verbosity: int) -> None:
+    """A helper process's share of a ``jobs > 1`` search, logging as quietly as its parent."""
+    from earmark.tuning.study import require_optuna
+
+    require_optuna().logging.set_verbosity(verbosity)
+    tune(recipe, run_dir, timeout_minutes=timeout_minutes)
+
+
 def tune(
     recipe: TuneRecipe,
     run_dir: str | Path,
@@ -129,7 +144,8 @@ def tune(
         kept = torch.get_num_threads()
         try:
             others = [
-                pool.submit(tune, recipe, run_dir, timeout_minutes=timeout_minutes) for _ in range(jobs - 1)
+                pool.submit(_search_beside, recipe, run_dir, timeout_minutes, _optuna_verbosity())
+                for _ in range(jobs - 1)
             ]
             torch.set_num_threads(threads)
             study = search()
