@@ -125,18 +125,13 @@ def _train_side_by_side(
     record: Callable[[int, dict[str, Any], str], None],
 ) -> None:
     """Each fold's :func:`train_or_reuse` in a pool of ``jobs`` processes; ``record`` as each ends."""
-    pool = side_by_side_pool(jobs, thread_share(jobs))
-    try:
+    with side_by_side_pool(jobs, thread_share(jobs)) as pool:  # on an error, running folds finish
         running: dict[Future[tuple[dict[str, Any], str]], int] = {
             pool.submit(train_or_reuse, fold_settings, run_dir / f"fold-{fold}"): fold
             for fold, fold_settings in settings.items()
         }
         for done in as_completed(running):
             record(running[done], *done.result())
-    except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)  # folds already running finish and are kept
-        raise
-    pool.shutdown(wait=True)
 
 
 def train_or_reuse(

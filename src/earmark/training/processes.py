@@ -12,10 +12,12 @@ since its last checkpoint (written atomically).
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 
 import torch
@@ -35,14 +37,26 @@ def uses_cuda(device: str) -> bool:
     return torch.device(device).type == "cuda"
 
 
-def side_by_side_pool(jobs: int, threads: int) -> ProcessPoolExecutor:
-    """A pool of ``jobs`` spawned processes, each with ``threads`` torch threads, ending with this one."""
-    return ProcessPoolExecutor(
+@contextlib.contextmanager
+def side_by_side_pool(jobs: int, threads: int) -> Iterator[ProcessPoolExecutor]:
+    """A pool of ``jobs`` spawned processes, each with ``threads`` torch threads, ending with this one.
+
+    Leaving the block waits for the work submitted; leaving it on an error (Ctrl-C included)
+    cancels what has not started and waits for what has, so work already running finishes and
+    is kept.
+    """
+    pool = ProcessPoolExecutor(
         max_workers=jobs,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_start_worker,
         initargs=(os.getpid(), threads),
     )
+    try:
+        yield pool
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def _start_worker(parent: int, threads: int) -> None:

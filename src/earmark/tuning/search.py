@@ -23,7 +23,7 @@ from earmark.training.processes import side_by_side_pool, thread_share, uses_cud
 from earmark.tuning.config import TuneRecipe
 from earmark.tuning.objective import TrainingObjective, inner_fold_labels
 from earmark.tuning.outputs import TrialRow, trial_rows, write_outputs
-from earmark.tuning.study import StudySettings, run_study
+from earmark.tuning.study import StudySettings, require_optuna, run_study
 
 if TYPE_CHECKING:
     import optuna
@@ -69,17 +69,8 @@ def _write_inner_folds(recipe: TuneRecipe, labels: Labels, run_dir: Path) -> Pat
     return write_labels(table, run_dir / "inner-folds.csv")
 
 
-def _optuna_verbosity() -> int:
-    from earmark.tuning.study import require_optuna
-
-    verbosity: int = require_optuna().logging.get_verbosity()
-    return verbosity
-
-
 def _search_beside(recipe: TuneRecipe, run_dir: Path, timeout_minutes: float | None, verbosity: int) -> None:
     """A helper process's share of a ``jobs > 1`` search, logging as quietly as its parent."""
-    from earmark.tuning.study import require_optuna
-
     require_optuna().logging.set_verbosity(verbosity)
     tune(recipe, run_dir, timeout_minutes=timeout_minutes)
 
@@ -139,23 +130,19 @@ def tune(
     if jobs == 1:
         study = search()
     else:
-        threads = thread_share(jobs)
-        pool = side_by_side_pool(jobs - 1, threads)
-        kept = torch.get_num_threads()
-        try:
+        threads, kept = thread_share(jobs), torch.get_num_threads()
+        verbosity = require_optuna().logging.get_verbosity()
+        with side_by_side_pool(jobs - 1, threads) as pool:
             others = [
-                pool.submit(_search_beside, recipe, run_dir, timeout_minutes, _optuna_verbosity())
+                pool.submit(_search_beside, recipe, run_dir, timeout_minutes, verbosity)
                 for _ in range(jobs - 1)
             ]
             torch.set_num_threads(threads)
-            study = search()
+            try:
+                study = search()
+            finally:
+                torch.set_num_threads(kept)
             for other in others:
                 other.result()  # raises a helper's error here
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-        finally:
-            torch.set_num_threads(kept)
-        pool.shutdown(wait=True)
     summary = write_outputs(study, recipe, run_dir, objective=describe_objective(recipe))
     return TuneResult(rows=trial_rows(study, recipe.tune.space), summary=summary)
